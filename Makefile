@@ -1,0 +1,34 @@
+# The two commands of the README: `make demo` and `make test`. Each builds .venv from nothing.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+# Pinned for development and CI only: this CPU wheel lies on the machine's disk.
+# The library itself declares torch>=2.2.
+TORCH_PIN := torch==2.13.0
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test lint bench clean
+
+$(STAMP): pyproject.toml Makefile
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q "$(TORCH_PIN)"
+	$(PY) -m pip install -q "$(TORCH_PIN)" -e ".[test]"
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(PY) examples/demo.py
+
+test: $(STAMP)
+	$(PY) -m ruff check sktorch tests benchmarks examples
+	$(PY) -m pytest -n 2 tests
+
+lint: $(STAMP)
+	$(PY) -m ruff check sktorch tests benchmarks examples
+
+bench: $(STAMP)
+	$(PY) -m pip install -q "$(TORCH_PIN)" skorch || echo "skorch not installable: benchmarks run without it"
+	$(PY) benchmarks/run.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info

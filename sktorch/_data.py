@@ -1,0 +1,182 @@
+"""Input conversion and in-memory batching: the one place that inspects input types.
+
+In-memory inputs (numpy arrays, lists, tensors, DataFrames, scipy sparse matrices,
+dicts of arrays) are converted once per fit into tensors and batched by index
+slicing; no per-row ``__getitem__`` and no collate function run in the hot loop.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+from torch.utils.data import Dataset as TorchDataset
+
+__all__ = [
+    "to_features",
+    "to_tensor",
+    "n_rows",
+    "take",
+    "move",
+    "TensorBatches",
+    "is_dataframe",
+]
+
+
+def is_dataframe(obj: Any) -> bool:
+    """Whether ``obj`` is a pandas DataFrame (without importing pandas)."""
+    return type(obj).__name__ == "DataFrame" and hasattr(obj, "columns") and hasattr(obj, "dtypes")
+
+
+def _check_numeric(arr: np.ndarray, what: str) -> np.ndarray:
+    if np.iscomplexobj(arr):
+        raise ValueError(
+            f"{what} contains complex numbers, which sktorch does not support; "
+            "pass the real and imaginary parts as separate features."
+        )
+    if arr.dtype.kind in "OUSV":
+        try:
+            arr = arr.astype(np.float32)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(
+                f"{what} has dtype {arr.dtype} with values that cannot be converted to "
+                f"numbers ({exc}); encode text or categorical columns as numbers first."
+            ) from None
+    return arr
+
+
+def to_tensor(data: Any, what: str = "data") -> torch.Tensor:
+    """Convert an array-like to a tensor; float64 becomes float32, bool becomes float32."""
+    if isinstance(data, torch.Tensor):
+        tensor = data
+    else:
+        arr = np.asarray(data)
+        arr = _check_numeric(arr, what)
+        tensor = torch.from_numpy(np.ascontiguousarray(arr))
+    if tensor.dtype in (torch.float64, torch.bool):
+        tensor = tensor.to(torch.float32)
+    if tensor.is_complex():
+        _check_numeric(np.zeros(1, dtype=complex), what)
+    return tensor
+
+
+def _dataframe_to_array(df: Any) -> np.ndarray:
+    from pandas.api.types import is_bool_dtype, is_numeric_dtype
+
+    non_numeric = [
+        str(col)
+        for col, dtype in zip(df.columns, df.dtypes)
+        if not (is_numeric_dtype(dtype) or is_bool_dtype(dtype))
+    ]
+    if non_numeric:
+        raise ValueError(
+            f"X has non-numeric DataFrame columns {non_numeric}; encode them as numbers "
+            "(e.g. with sklearn.preprocessing.OneHotEncoder in a Pipeline) before the net."
+        )
+    return df.to_numpy(dtype=np.float32)
+
+
+def to_features(X: Any) -> Any:
+    """Convert X to what the net batches: a tensor, a dict of tensors, a CSR matrix or a Dataset.
+
+    Torch ``Dataset`` objects pass through unchanged.
+    """
+    if isinstance(X, TorchDataset):
+        return X
+    if isinstance(X, Mapping):
+        return {key: to_features(value) for key, value in X.items()}
+    if sp.issparse(X):
+        X = sp.csr_matrix(X)
+        if X.dtype == np.float64:
+            X = X.astype(np.float32)
+        return X
+    if is_dataframe(X):
+        return torch.from_numpy(_dataframe_to_array(X))
+    return to_tensor(X, "X")
+
+
+def n_rows(data: Any) -> int:
+    """Number of samples in converted data."""
+    if isinstance(data, Mapping):
+        lengths = {key: n_rows(value) for key, value in data.items()}
+        if len(set(lengths.values())) > 1:
+            raise ValueError(f"The arrays in the dict X have different lengths: {lengths}.")
+        return next(iter(lengths.values())) if lengths else 0
+    return data.shape[0] if hasattr(data, "shape") else len(data)
+
+
+def take(data: Any, index: Any) -> Any:
+    """Rows of converted data at ``index`` (a slice or an index tensor)."""
+    if data is None:
+        return None
+    if isinstance(data, Mapping):
+        return {key: take(value, index) for key, value in data.items()}
+    if sp.issparse(data):
+        rows = index if isinstance(index, slice) else index.cpu().numpy()
+        return torch.from_numpy(data[rows].toarray())
+    return data[index]
+
+
+def move(data: Any, device: Any) -> Any:
+    """Move tensors (also inside dicts, lists and tuples) to ``device``; None means stay."""
+    if device is None:
+        return data
+    if isinstance(data, torch.Tensor):
+        return data.to(device)
+    if isinstance(data, Mapping):
+        return {key: move(value, device) for key, value in data.items()}
+    if isinstance(data, (list, tuple)):
+        return type(data)(move(value, device) for value in data)
+    return data
+
+
+class TensorBatches:
+    """Batches of in-memory data, produced by slicing.
+
+    Parameters
+    ----------
+    tensors : tuple
+        Converted data, each indexable by rows (``None`` entries stay ``None``).
+    batch_size : int
+        Rows per batch; ``-1`` means one batch of all rows.
+    shuffle : bool
+        Draw a new permutation each pass.
+    generator : torch.Generator, optional
+        Source of the permutation (seeded from the net's ``random_state``).
+    sparse_device : device, optional
+        Where batches of a sparse matrix are moved once densified.
+    """
+
+    def __init__(self, tensors, batch_size, shuffle=False, generator=None, sparse_device=None):
+        self.tensors = tensors
+        self.n = n_rows(tensors[0])
+        self.batch_size = self.n if batch_size == -1 else batch_size
+        self.shuffle = shuffle
+        self.generator = generator
+        self.sparse_device = sparse_device
+        self._has_sparse = any(sp.issparse(t) for t in tensors)
+
+    def __len__(self) -> int:
+        return (self.n + self.batch_size - 1) // self.batch_size if self.n else 0
+
+    def __iter__(self):
+        n, size, tensors = self.n, max(self.batch_size, 1), self.tensors
+        if self.shuffle:
+            order = torch.randperm(n, generator=self.generator)
+            device = next(
+                (t.device for t in tensors if isinstance(t, torch.Tensor)), torch.device("cpu")
+            )
+            order = order.to(device)
+            for start in range(0, n, size):
+                yield self._finish(tuple(take(t, order[start : start + size]) for t in tensors))
+        else:
+            for start in range(0, n, size):
+                yield self._finish(tuple(take(t, slice(start, start + size)) for t in tensors))
+
+    def _finish(self, batch: tuple) -> tuple:
+        if self._has_sparse:
+            return move(batch, self.sparse_device)
+        return batch

@@ -1,0 +1,160 @@
+"""Parameter routing: ``prefix__name`` parameters, bare module arguments, did-you-mean hints."""
+
+from __future__ import annotations
+
+import difflib
+import inspect
+from typing import Any
+
+import torch
+
+__all__ = [
+    "PREFIXES",
+    "init_defaults",
+    "params_for",
+    "check_param_names",
+    "module_class",
+]
+
+# Parameters with these prefixes are routed to the component named by the prefix.
+PREFIXES = (
+    "module",
+    "criterion",
+    "loss_function",
+    "optimizer",
+    "iterator_train",
+    "iterator_valid",
+    "dataset",
+    "callbacks",
+)
+
+# Arguments that the net supplies itself and that users do not set through a prefix.
+_SUPPLIED = {"optimizer": {"params", "lr"}, "dataset": {"X", "y"}}
+
+
+def init_defaults(factory: Any, skip: set | None = None) -> dict[str, Any]:
+    """Keyword arguments of a class or factory (``functools.partial``) with their defaults.
+
+    Returns an empty dict for anything that is not callable (e.g. a module instance).
+    """
+    if factory is None or not callable(factory) or isinstance(factory, torch.nn.Module):
+        return {}
+    try:
+        signature = inspect.signature(factory)
+    except (TypeError, ValueError):
+        return {}
+    skip = skip or set()
+    out = {}
+    for name, param in signature.parameters.items():
+        if name in ("self", *skip) or param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+            continue
+        out[name] = None if param.default is inspect.Parameter.empty else param.default
+    return out
+
+
+def module_class(module: Any) -> Any:
+    """What a ``module`` parameter builds from: a class or factory, ``None`` for an instance."""
+    if module is None:
+        from sktorch.toy import DefaultMLP
+
+        return DefaultMLP
+    if isinstance(module, torch.nn.Module):
+        return None
+    return module
+
+
+def params_for(prefix: str, params: dict[str, Any]) -> dict[str, Any]:
+    """The parameters that start with ``prefix__``, with the prefix removed."""
+    head = prefix + "__"
+    return {key[len(head) :]: value for key, value in params.items() if key.startswith(head)}
+
+
+def component_params(net: Any, prefix: str) -> dict[str, Any]:
+    """``prefix__*`` parameters of ``net``, with bare module arguments for ``'module'``."""
+    params = dict(net._kwargs)
+    out = {}
+    if prefix == "module":
+        bare = _bare_module_names(net)
+        out.update({k: v for k, v in params.items() if k in bare})
+    out.update(params_for(prefix, params))
+    return out
+
+
+def _bare_module_names(net: Any) -> set[str]:
+    cls = module_class(net.module)
+    return set(init_defaults(cls)) - set(net._get_param_names())
+
+
+def check_param_names(net: Any, names: list[str]) -> None:
+    """Raise ``ValueError`` for names that are neither net, prefixed nor module parameters."""
+    own = set(net._get_param_names())
+    bare = _bare_module_names(net)
+    unknown = [
+        name
+        for name in names
+        if name not in own
+        and name not in bare
+        and not any(name.startswith(p + "__") for p in PREFIXES)
+    ]
+    if not unknown:
+        return
+    candidates = sorted(own | bare | {f"{p}__" for p in PREFIXES})
+    hints = []
+    for name in unknown:
+        close = difflib.get_close_matches(name, candidates, n=3, cutoff=0.6)
+        hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+        hints.append(f"{name!r}{hint}")
+    module_note = ""
+    if net.module is not None and module_class(net.module) is None:
+        module_note = (
+            " Module arguments can only be routed when `module` is a class; "
+            "an instance is used as given."
+        )
+    raise ValueError(
+        f"{type(net).__name__} got unknown parameter(s): {', '.join(hints)}. "
+        "Valid are the net's own parameters, arguments of the module's __init__, and "
+        f"parameters prefixed with one of {', '.join(p + '__' for p in PREFIXES)}."
+        + module_note
+    )
+
+
+def deep_params(net: Any) -> dict[str, Any]:
+    """Component arguments with their defaults or set values, for ``get_params(deep=True)``."""
+    out: dict[str, Any] = {}
+    set_values = net._kwargs
+    components = {
+        "module": module_class(net.module),
+        "criterion": net._criterion_class(),
+        "optimizer": net.optimizer,
+    }
+    for prefix, cls in components.items():
+        routed = component_params(net, prefix)
+        skip = set(_SUPPLIED.get(prefix, ()))
+        if prefix == "module" and net.module is None:
+            skip |= {"input_units", "output_units"}
+        for name, default in init_defaults(cls, skip).items():
+            key = f"{prefix}__{name}"
+            if key not in set_values and not (prefix == "module" and name in set_values):
+                out[key] = routed.get(name, default)
+    for name, callback in getattr(net, "callbacks_", None) or _user_callbacks(net):
+        if hasattr(callback, "get_params"):
+            out[f"callbacks__{name}"] = callback
+            for key, value in callback.get_params().items():
+                out[f"callbacks__{name}__{key}"] = value
+    return out
+
+
+def _user_callbacks(net: Any) -> list:
+    from sktorch.callbacks._checks import check_callback_entry
+
+    callbacks = net.callbacks
+    if not isinstance(callbacks, (list, tuple)):
+        return []
+    out = []
+    for entry in callbacks:
+        try:
+            name, callback, _ = check_callback_entry(entry)
+        except TypeError:
+            continue
+        out.append((name, callback))
+    return out

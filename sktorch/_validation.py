@@ -1,0 +1,138 @@
+"""Validation of parameters (once, at fit) and of inputs (at fit, predict and score).
+
+Errors say what was expected, what was received, and what to write instead.
+Inputs that are torch ``Dataset`` objects skip array validation: sktorch cannot
+look inside them without reading every row.
+"""
+
+from __future__ import annotations
+
+import inspect
+from numbers import Integral, Real
+from typing import Any, Callable
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+from sklearn.utils.validation import check_consistent_length, validate_data
+
+from sktorch._data import _dataframe_to_array, is_dataframe
+
+__all__ = ["check_net_params", "check_X_y"]
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, Integral) and not isinstance(v, bool)
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, Real) and not isinstance(v, bool)
+
+
+# parameter -> (test, what is expected)
+_RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "lr": (lambda v: _is_number(v) and v >= 0, "a non-negative number, e.g. lr=0.01"),
+    "max_epochs": (lambda v: _is_int(v) and v >= 0, "a non-negative int, e.g. max_epochs=10"),
+    "batch_size": (lambda v: _is_int(v) and (v > 0 or v == -1),
+                   "a positive int, or -1 for all rows in one batch"),
+    "verbose": (lambda v: isinstance(v, (bool, Integral)) and v >= 0, "a non-negative int"),
+    "warm_start": (lambda v: isinstance(v, (bool, np.bool_)), "True or False"),
+    "compile": (lambda v: isinstance(v, (bool, np.bool_)), "True or False"),
+    "precision": (lambda v: v in ("32", "bf16", "16-mixed"), "one of '32', 'bf16', '16-mixed'"),
+    "predict_nonlinearity": (lambda v: v is None or v == "auto" or callable(v),
+                             "'auto', None or a callable"),
+    "optimizer": (callable, "a torch.optim.Optimizer class, e.g. torch.optim.Adam"),
+    "train_split": (lambda v: v is None or callable(v),
+                    "None or a callable such as ValidSplit(5)"),
+    "callbacks": (lambda v: v is None or v == "disable" or isinstance(v, (list, tuple)),
+                  "None, 'disable' or a list of callbacks"),
+    "device": (lambda v: v is None or isinstance(v, (str, torch.device)),
+               "a device name such as 'cpu' or 'cuda', or None"),
+}
+
+
+def check_net_params(net: Any) -> None:
+    """Check the net's parameter values; raise ``ValueError`` naming the first bad one."""
+    for name, (test, expected) in _RULES.items():
+        value = getattr(net, name)
+        if not test(value):
+            raise ValueError(
+                f"{type(net).__name__}: invalid value for parameter {name!r}: expected "
+                f"{expected}; got {value!r} ({type(value).__name__})."
+            )
+    _check_loss_alias(net)
+
+
+def _check_loss_alias(net: Any) -> None:
+    if net.loss_function is None or net.criterion is None:
+        return
+    default = inspect.signature(type(net).__init__).parameters.get("criterion")
+    default = default.default if default is not None else None
+    if net.criterion is not default and net.criterion is not net.loss_function:
+        raise ValueError(
+            f"{type(net).__name__} got both criterion={net.criterion!r} and "
+            f"loss_function={net.loss_function!r}; loss_function is an alias of criterion, "
+            "so pass only one of them."
+        )
+
+
+def _check_tensor(net: Any, X: torch.Tensor, fitting: bool) -> None:
+    if X.ndim < 2:
+        raise ValueError(
+            f"Expected a 2D X, got a {X.ndim}D tensor of shape {tuple(X.shape)}; reshape it, "
+            "e.g. X.reshape(-1, 1) for a single feature or X.reshape(1, -1) for one sample."
+        )
+    if X.shape[0] == 0:
+        raise ValueError(f"Found array with 0 sample(s) (shape={tuple(X.shape)}); X is empty.")
+    if X.is_complex():
+        raise ValueError("Complex data not supported; pass real-valued features.")
+    if X.is_floating_point() and not bool(torch.isfinite(X).all()):
+        raise ValueError("Input X contains NaN or infinity; impute or drop those values first.")
+    _check_n_features(net, X.shape[1], fitting)
+
+
+def _check_n_features(net: Any, n_features: int, fitting: bool) -> None:
+    if fitting:
+        net.n_features_in_ = n_features
+    elif hasattr(net, "n_features_in_") and n_features != net.n_features_in_:
+        raise ValueError(
+            f"X has {n_features} features, but {type(net).__name__} is expecting "
+            f"{net.n_features_in_} features as input."
+        )
+
+
+def _check_array(net: Any, X: Any, fitting: bool) -> Any:
+    if is_dataframe(X):
+        _dataframe_to_array(X.iloc[:0])  # names non-numeric columns before anything else
+    return validate_data(
+        net, X, reset=fitting, accept_sparse="csr", dtype="numeric",
+        ensure_all_finite=True, allow_nd=True,
+    )
+
+
+def check_X_y(net: Any, X: Any, y: Any, fitting: bool) -> tuple[Any, Any]:
+    """Validate X (and y when fitting); return them ready for conversion."""
+    if isinstance(X, torch.utils.data.Dataset):
+        return X, y
+    if isinstance(X, dict):
+        lengths = {k: len(v) for k, v in X.items()}
+        if len(set(lengths.values())) > 1:
+            raise ValueError(f"The arrays in the dict X have different lengths: {lengths}.")
+    elif isinstance(X, torch.Tensor):
+        _check_tensor(net, X, fitting)
+    elif X is None:
+        raise TypeError("X is None; pass the training data as an array, tensor or Dataset.")
+    else:
+        if not (sp.issparse(X) or is_dataframe(X) or hasattr(X, "__array__")
+                or isinstance(X, (list, tuple))):
+            raise TypeError(
+                f"X of type {type(X).__name__} is not supported; pass a numpy array, tensor, "
+                "DataFrame, scipy sparse matrix, dict of arrays or a torch Dataset."
+            )
+        X = _check_array(net, X, fitting)
+    if fitting and y is not None:
+        y = net._check_y(y)
+        n_x = next(iter(X.values())).shape[0] if isinstance(X, dict) else X.shape[0]
+        check_consistent_length(np.empty((n_x, 0)), y if not isinstance(y, torch.Tensor)
+                                else np.empty((len(y), 0)))
+    return X, y

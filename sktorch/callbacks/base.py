@@ -1,0 +1,156 @@
+"""The callback base class and the list that dispatches hooks to callbacks.
+
+A callback observes or steers training through hooks. Hooks that no callback
+overrides are never called, so an absent feature costs nothing per batch.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from sklearn.base import BaseEstimator
+
+__all__ = ["Callback", "CallbackList", "HOOKS"]
+
+HOOKS = (
+    "on_train_begin",
+    "on_train_end",
+    "on_epoch_begin",
+    "on_epoch_end",
+    "on_batch_begin",
+    "on_batch_end",
+    "on_grad_computed",
+)
+
+
+class Callback(BaseEstimator):
+    """Base class of all callbacks.
+
+    Subclasses override any of the hooks; each hook receives the net and keyword
+    arguments and must accept ``**kwargs``. :meth:`initialize` is called at the
+    start of every fit and resets the callback's state, so one instance serves many
+    fits. Parameters are exposed through ``get_params``/``set_params`` (scikit-learn's
+    convention), so ``clone`` copies a callback and ``GridSearchCV`` can search them
+    as ``callbacks__<name>__<param>``.
+
+    To stop training, call ``net.request_stop(reason)`` in a hook.
+
+    Examples
+    --------
+    >>> class CountEpochs(Callback):
+    ...     def initialize(self):
+    ...         self.n_epochs_ = 0
+    ...         return self
+    ...     def on_epoch_end(self, net, **kwargs):
+    ...         self.n_epochs_ += 1
+    >>> CountEpochs().initialize().n_epochs_
+    0
+    """
+
+    def initialize(self) -> Callback:
+        """Reset state at the start of a fit; return ``self``."""
+        return self
+
+    def on_train_begin(self, net, X=None, y=None, **kwargs) -> None:
+        """Called once before the first epoch."""
+
+    def on_train_end(self, net, X=None, y=None, **kwargs) -> None:
+        """Called once after training, also when training stopped early or raised."""
+
+    def on_epoch_begin(self, net, dataset_train=None, dataset_valid=None, **kwargs) -> None:
+        """Called at the start of each epoch."""
+
+    def on_epoch_end(self, net, dataset_train=None, dataset_valid=None, **kwargs) -> None:
+        """Called at the end of each epoch, after the validation pass."""
+
+    def on_batch_begin(self, net, batch=None, training=None, **kwargs) -> None:
+        """Called before each training or validation batch."""
+
+    def on_batch_end(self, net, batch=None, training=None, **kwargs) -> None:
+        """Called after each batch with ``loss`` and ``y_pred`` in ``kwargs``."""
+
+    def on_grad_computed(self, net, named_parameters, X=None, y=None, training=None, **kwargs):
+        """Called after the backward pass, before the optimizer step."""
+
+    def get_params(self, deep: bool = True) -> dict:
+        # Only constructor parameters: fitted state (ending in ``_``) never leaks.
+        return BaseEstimator.get_params(self, deep=False)
+
+    def set_params(self, **params) -> Callback:
+        valid = set(self._get_param_names())
+        for key, value in params.items():
+            if key not in valid:
+                raise ValueError(
+                    f"{type(self).__name__} has no parameter {key!r}; "
+                    f"its parameters are {sorted(valid)}."
+                )
+            setattr(self, key, value)
+        return self
+
+
+def _overrides(callback: Any, hook: str) -> bool:
+    impl = getattr(type(callback), hook, None)
+    return impl is not None and impl is not getattr(Callback, hook)
+
+
+def _auto_name(callback: Any) -> str:
+    return type(callback).__name__ if not inspect.isclass(callback) else callback.__name__
+
+
+class CallbackList:
+    """Named callbacks and, per hook, the callbacks that implement it.
+
+    Parameters
+    ----------
+    named_callbacks : sequence of (str, Callback)
+        The callbacks in the order their hooks run.
+    """
+
+    def __init__(self, named_callbacks: Sequence[tuple[str, Any]]):
+        self.named = list(named_callbacks)
+        self.by_hook = {
+            hook: [cb for _, cb in self.named if _overrides(cb, hook)] for hook in HOOKS
+        }
+
+    def has(self, hook: str) -> bool:
+        """Whether any callback implements ``hook``."""
+        return bool(self.by_hook[hook])
+
+    def notify(self, hook: str, net, **kwargs) -> None:
+        """Call ``hook`` on every callback that implements it."""
+        for callback in self.by_hook[hook]:
+            getattr(callback, hook)(net, **kwargs)
+
+    def __iter__(self):
+        return iter(self.named)
+
+
+def name_callbacks(defaults: Iterable, user: Any) -> list[tuple[str, Any]]:
+    """Resolve default and user callbacks into unique ``(name, callback)`` pairs.
+
+    User-given names must be unique; automatic names (the class name) get a
+    numeric suffix when they repeat. A user callback whose name matches a default
+    replaces it.
+    """
+    from sktorch.callbacks._checks import check_callback_entry
+
+    named: dict[str, Any] = dict(defaults)
+    seen_user: set[str] = set()
+    for entry in user or []:
+        name, callback, explicit = check_callback_entry(entry)
+        if explicit:
+            if name in seen_user:
+                raise ValueError(
+                    f"Found duplicate callback name {name!r}; give each callback a unique "
+                    "name, e.g. callbacks=[('name_a', cb_a), ('name_b', cb_b)]."
+                )
+        else:
+            base, i = name, 1
+            while name in seen_user:
+                name = f"{base}_{i}"
+                i += 1
+        seen_user.add(name)
+        named[name] = callback
+    return [(n, cb) for n, cb in named.items() if cb is not None]

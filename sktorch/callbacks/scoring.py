@@ -1,0 +1,215 @@
+"""Callbacks that score the model: ``EpochScoring``, ``BatchScoring``, ``PassthroughScoring``."""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Callable, Union
+
+import numpy as np
+from sklearn.metrics import check_scoring, get_scorer
+
+from sktorch.callbacks.base import Callback
+
+__all__ = ["EpochScoring", "BatchScoring", "PassthroughScoring"]
+
+Scoring = Union[str, Callable, None]
+
+
+def _is_better(value: float, best: float | None, lower_is_better: bool) -> bool:
+    if best is None:
+        return True
+    return value < best if lower_is_better else value > best
+
+
+def _default_name(scoring: Scoring) -> str:
+    if scoring is None:
+        return "score"
+    if isinstance(scoring, str):
+        return scoring
+    return getattr(scoring, "__name__", type(scoring).__name__)
+
+
+def _scorer(net, scoring: Scoring) -> Callable:
+    if scoring is None:
+        return check_scoring(net)
+    if isinstance(scoring, str):
+        return get_scorer(scoring)
+    return scoring
+
+
+class _RecordsBest(Callback):
+    """Shared part of the scoring callbacks: record a value and whether it is the best."""
+
+    def initialize(self):
+        self.best_score_ = None
+        return self
+
+    def _record(self, net, value: float) -> None:
+        is_best = _is_better(value, self.best_score_, self.lower_is_better)
+        if is_best:
+            self.best_score_ = value
+        net.history.record(self.name_, value)
+        net.history.record(f"{self.name_}_best", bool(is_best))
+
+    def _record_epoch_mean(self, net, batch_key: str) -> None:
+        """Record the batch-size weighted mean of ``batch_key`` over this epoch's batches."""
+        size_key = "train_batch_size" if self.on_train else "valid_batch_size"
+        total, count = 0.0, 0
+        for row in net.history[-1]["batches"]:
+            if batch_key in row:
+                n = row.get(size_key, 1)
+                total += row[batch_key] * n
+                count += n
+        if count:
+            self._record(net, total / count)
+
+
+class PassthroughScoring(_RecordsBest):
+    """Record the epoch mean of a value written per batch (e.g. ``'valid_loss'``).
+
+    The mean is weighted by batch size, so it equals the loss over the whole set.
+
+    Parameters
+    ----------
+    name : str
+        The batch key to average, also the epoch key written.
+    lower_is_better : bool, default=True
+    on_train : bool, default=False
+        Average training batches (``True``) or validation batches.
+
+    Examples
+    --------
+    >>> from sktorch.callbacks import PassthroughScoring
+    >>> PassthroughScoring('valid_loss').name
+    'valid_loss'
+    """
+
+    def __init__(self, name: str, lower_is_better: bool = True, on_train: bool = False):
+        self.name = name
+        self.lower_is_better = lower_is_better
+        self.on_train = on_train
+
+    def initialize(self):
+        super().initialize()
+        self.name_ = self.name
+        return self
+
+    def on_epoch_end(self, net, **kwargs) -> None:
+        self._record_epoch_mean(net, self.name)
+
+
+class EpochScoring(_RecordsBest):
+    """Score the model at the end of each epoch with a scikit-learn scorer.
+
+    Parameters
+    ----------
+    scoring : str, callable or None
+        A scorer name (``'accuracy'``, ``'roc_auc'``, ``'neg_mean_squared_error'``,
+        ...), a callable ``scoring(net, X, y)``, or ``None`` for the net's ``score``.
+    lower_is_better : bool, default=True
+    on_train : bool, default=False
+        Score the training data instead of the validation data.
+    name : str, optional
+        The history key; defaults to the scorer's name.
+    target_extractor : callable, default=np.asarray
+        Turns the dataset's targets into what the scorer expects.
+    use_caching : bool, default=True
+        Reuse the predictions made during the epoch instead of predicting again.
+
+    Examples
+    --------
+    >>> from sktorch.callbacks import EpochScoring
+    >>> EpochScoring('accuracy', lower_is_better=False).initialize().name_
+    'accuracy'
+    """
+
+    def __init__(
+        self,
+        scoring: Scoring,
+        lower_is_better: bool = True,
+        on_train: bool = False,
+        name: str | None = None,
+        target_extractor: Callable = np.asarray,
+        use_caching: bool = True,
+    ):
+        self.scoring = scoring
+        self.lower_is_better = lower_is_better
+        self.on_train = on_train
+        self.name = name
+        self.target_extractor = target_extractor
+        self.use_caching = use_caching
+
+    def initialize(self):
+        super().initialize()
+        self.name_ = self.name or _default_name(self.scoring)
+        self.y_preds_: list = []
+        return self
+
+    def on_epoch_begin(self, net, **kwargs) -> None:
+        self.y_preds_ = []
+
+    def on_batch_end(self, net, batch=None, training=None, y_pred=None, **kwargs) -> None:
+        if self.use_caching and training == self.on_train and y_pred is not None:
+            self.y_preds_.append(y_pred.detach())
+
+    def on_epoch_end(self, net, dataset_train=None, dataset_valid=None, **kwargs) -> None:
+        dataset = dataset_train if self.on_train else dataset_valid
+        if dataset is None:
+            return
+        X, y = net.scoring_data(dataset)
+        cache = net.cached_forward(self.y_preds_) if self.use_caching else None
+        with cache or contextlib.nullcontext():
+            value = _scorer(net, self.scoring)(net, X, self.target_extractor(y))
+        self.y_preds_ = []
+        self._record(net, float(value))
+
+
+class BatchScoring(_RecordsBest):
+    """Score each batch with a scorer; record the epoch's size-weighted mean.
+
+    Parameters
+    ----------
+    scoring : str or callable
+        As for :class:`EpochScoring`.
+    lower_is_better : bool, default=True
+    on_train : bool, default=False
+    name : str, optional
+    target_extractor : callable, default=np.asarray
+
+    Examples
+    --------
+    >>> from sktorch.callbacks import BatchScoring
+    >>> BatchScoring('accuracy', lower_is_better=False).initialize().name_
+    'accuracy'
+    """
+
+    def __init__(
+        self,
+        scoring: Scoring,
+        lower_is_better: bool = True,
+        on_train: bool = False,
+        name: str | None = None,
+        target_extractor: Callable = np.asarray,
+    ):
+        self.scoring = scoring
+        self.lower_is_better = lower_is_better
+        self.on_train = on_train
+        self.name = name
+        self.target_extractor = target_extractor
+
+    def initialize(self):
+        super().initialize()
+        self.name_ = self.name or _default_name(self.scoring)
+        return self
+
+    def on_batch_end(self, net, batch=None, training=None, y_pred=None, **kwargs) -> None:
+        if training != self.on_train:
+            return
+        Xb, yb = batch
+        with net.cached_forward([y_pred.detach()]):
+            value = _scorer(net, self.scoring)(net, Xb, self.target_extractor(net.decode_y(yb)))
+        net.history.record_batch(self.name_, float(value))
+
+    def on_epoch_end(self, net, **kwargs) -> None:
+        self._record_epoch_mean(net, self.name_)
+

@@ -1,0 +1,221 @@
+"""Classifiers: ``NeuralNetClassifier`` and ``NeuralNetBinaryClassifier``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+from sklearn.base import ClassifierMixin
+from sklearn.utils.multiclass import check_classification_targets
+
+from sktorch._data import to_tensor
+from sktorch.callbacks import EpochScoring
+from sktorch.dataset import ValidSplit
+from sktorch.net import NeuralNet
+
+__all__ = ["NeuralNetClassifier", "NeuralNetBinaryClassifier"]
+
+_EPS = 1e-7
+_BCE = (torch.nn.BCELoss, torch.nn.BCEWithLogitsLoss)
+
+
+def _labels_1d(y: Any) -> np.ndarray:
+    y = y.detach().cpu().numpy() if isinstance(y, torch.Tensor) else np.asarray(y)
+    if y.ndim == 2 and y.shape[1] == 1:
+        y = y[:, 0]
+    if y.ndim != 1:
+        raise ValueError(
+            f"{'NeuralNetClassifier'} expects y of shape (n_samples,) or (n_samples, 1); got "
+            f"shape {y.shape}. Multi-output targets need NeuralNet with a suitable criterion."
+        )
+    return y
+
+
+def _single_output(y_pred: torch.Tensor) -> bool:
+    return y_pred.ndim == 1 or (y_pred.ndim == 2 and y_pred.shape[1] == 1)
+
+
+class NeuralNetClassifier(ClassifierMixin, NeuralNet):
+    """A torch module as a scikit-learn classifier.
+
+    Labels may be of any type (ints, strings, floats 0./1.); ``predict`` returns them
+    from ``classes_``. By default the module outputs probabilities and the loss is
+    ``NLLLoss`` (skorch's convention); with ``CrossEntropyLoss`` or
+    ``BCEWithLogitsLoss`` it outputs logits; with ``BCELoss`` probabilities. A
+    single-output module (shape ``(n,)`` or ``(n, 1)``) is a binary classifier whose
+    output is the probability (or logit) of ``classes_[1]``; ``predict_proba`` returns
+    ``(n, 2)`` either way. ``score`` is accuracy.
+
+    Parameters
+    ----------
+    module : nn.Module class, instance or None
+        ``None`` builds an MLP with one output per class (softmax for ``NLLLoss``).
+    criterion : loss class, default=torch.nn.NLLLoss
+    train_split : callable or None, default=ValidSplit(5, stratified=True)
+    classes : array-like, optional
+        All labels, when y may not show all of them (e.g. for ``partial_fit``).
+    **kwargs
+        Every other :class:`~sktorch.NeuralNet` parameter.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.datasets import make_classification
+    >>> from sktorch import NeuralNetClassifier
+    >>> X, y = make_classification(200, 10, random_state=0)
+    >>> net = NeuralNetClassifier(max_epochs=5, lr=0.1, verbose=0, random_state=0)
+    >>> net.fit(X, y).predict_proba(X).shape
+    (200, 2)
+    """
+
+    _default_criterion = torch.nn.NLLLoss
+
+    def __init__(
+        self,
+        module: Any = None,
+        criterion: Any = torch.nn.NLLLoss,
+        train_split: Any = ValidSplit(5, stratified=True),  # noqa: B008
+        classes: Any = None,
+        **kwargs: Any,
+    ):
+        super().__init__(module, criterion=criterion, train_split=train_split, **kwargs)
+        self.classes = classes
+
+    def get_default_callbacks(self) -> list[tuple[str, Any]]:
+        callbacks = super().get_default_callbacks()
+        scoring = ("valid_acc", EpochScoring("accuracy", name="valid_acc",
+                                             lower_is_better=False, use_caching=True))
+        position = 3 if len(callbacks) > 3 else len(callbacks)
+        callbacks.insert(position, scoring)
+        return callbacks
+
+    def initialize(self) -> NeuralNetClassifier:
+        super().initialize()
+        vars(self).pop("classes_", None)
+        if self.classes is not None:
+            self.classes_ = np.asarray(self.classes)
+        return self
+
+    def _check_y(self, y: Any) -> np.ndarray:
+        labels = _labels_1d(y)
+        check_classification_targets(labels)
+        if not hasattr(self, "classes_"):
+            self.classes_ = np.unique(labels)
+        else:
+            unknown = np.setdiff1d(labels, self.classes_)
+            if unknown.size:
+                raise ValueError(
+                    f"y has labels {unknown.tolist()} that are not among the classes "
+                    f"{self.classes_.tolist()} this net was fitted with; pass classes=[...] "
+                    "with all labels, or fit from scratch."
+                )
+        return labels
+
+    def _encode_y(self, y: Any) -> tuple[Any, Any]:
+        if y is None:
+            return None, None
+        labels = _labels_1d(y)
+        index = np.searchsorted(self.classes_, labels)
+        return to_tensor(index.astype(np.int64), "y"), labels
+
+    def decode_y(self, y: Any) -> np.ndarray:
+        index = y.detach().cpu().numpy() if isinstance(y, torch.Tensor) else np.asarray(y)
+        return self.classes_[index.astype(np.int64)]
+
+    def _binary_output(self) -> bool:
+        return isinstance(self._criterion_instance_or_class(), _BCE)
+
+    def _criterion_instance_or_class(self) -> Any:
+        criterion = getattr(self, "criterion_", None) or self._criterion_class()
+        return criterion() if isinstance(criterion, type) and issubclass(
+            criterion, torch.nn.Module) and criterion in _BCE else criterion
+
+    def _default_output_nonlin(self) -> Any:
+        return torch.nn.Softmax(dim=-1) if isinstance(self.criterion_, torch.nn.NLLLoss) else None
+
+    def _n_outputs(self, dataset: Any) -> int:
+        return 1 if isinstance(self.criterion_, _BCE) else len(self.classes_)
+
+    def get_loss(self, y_pred: Any, y_true: Any, X: Any = None, training: bool = False):
+        criterion = self.criterion_
+        if isinstance(criterion, torch.nn.NLLLoss):
+            probs = y_pred
+            if _single_output(y_pred):
+                p1 = y_pred.reshape(-1)
+                probs = torch.stack([1 - p1, p1], dim=1)
+            return criterion(torch.log(probs.clamp_min(_EPS)), y_true)
+        if isinstance(criterion, _BCE):
+            if _single_output(y_pred):
+                target = y_true.to(y_pred.dtype).reshape(y_pred.shape)
+            else:
+                target = torch.nn.functional.one_hot(y_true, y_pred.shape[-1]).to(y_pred.dtype)
+            return criterion(y_pred, target)
+        return criterion(y_pred, y_true)
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """Class probabilities, shape ``(n_samples, n_classes)``."""
+        proba = super().predict_proba(X)
+        if proba.ndim == 1 or (proba.ndim == 2 and proba.shape[1] == 1):
+            p1 = proba.reshape(-1)
+            proba = np.stack([1 - p1, p1], axis=1)
+        return proba
+
+    def predict(self, X: Any) -> np.ndarray:
+        """Predicted labels, taken from ``classes_``."""
+        return self.classes_[self.predict_proba(X).argmax(axis=1)]
+
+
+class NeuralNetBinaryClassifier(NeuralNetClassifier):
+    """A binary classifier whose module outputs one logit per sample.
+
+    Parameters
+    ----------
+    module : nn.Module class, instance or None
+        Outputs shape ``(n,)`` or ``(n, 1)``; ``None`` builds an MLP with one output.
+    criterion : loss class, default=torch.nn.BCEWithLogitsLoss
+    train_split : callable or None, default=ValidSplit(5, stratified=True)
+    threshold : float, default=0.5
+        ``predict`` returns ``classes_[1]`` where the probability exceeds it.
+    **kwargs
+        Every other :class:`~sktorch.NeuralNet` parameter.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import make_classification
+    >>> from sktorch import NeuralNetBinaryClassifier
+    >>> X, y = make_classification(200, 10, random_state=0)
+    >>> net = NeuralNetBinaryClassifier(max_epochs=5, lr=0.1, verbose=0, random_state=0)
+    >>> net.fit(X, y).predict(X[:3]).shape
+    (3,)
+    """
+
+    _default_criterion = torch.nn.BCEWithLogitsLoss
+
+    def __init__(
+        self,
+        module: Any = None,
+        criterion: Any = torch.nn.BCEWithLogitsLoss,
+        train_split: Any = ValidSplit(5, stratified=True),  # noqa: B008
+        threshold: float = 0.5,
+        **kwargs: Any,
+    ):
+        super().__init__(module, criterion=criterion, train_split=train_split, **kwargs)
+        self.threshold = threshold
+
+    def _check_y(self, y: Any) -> np.ndarray:
+        labels = super()._check_y(y)
+        if len(self.classes_) > 2:
+            raise ValueError(
+                f"Only binary classification is supported: y has {len(self.classes_)} classes "
+                f"{self.classes_.tolist()}; use NeuralNetClassifier for more than two."
+            )
+        return labels
+
+    def _n_outputs(self, dataset: Any) -> int:
+        return 1
+
+    def predict(self, X: Any) -> np.ndarray:
+        """Labels: ``classes_[1]`` where ``predict_proba(X)[:, 1] > threshold``."""
+        positive = self.predict_proba(X)[:, 1] > self.threshold
+        return self.classes_[positive.astype(np.int64)]

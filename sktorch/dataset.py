@@ -1,0 +1,158 @@
+"""Datasets and the internal train/validation split.
+
+``Dataset`` holds in-memory data converted to tensors once; ``ValidSplit`` splits off
+the validation data that the net scores each epoch.
+"""
+
+from __future__ import annotations
+
+from numbers import Integral, Real
+from typing import Any
+
+import numpy as np
+import torch
+from sklearn.model_selection import KFold, ShuffleSplit, StratifiedKFold, StratifiedShuffleSplit
+from torch.utils.data import Dataset as TorchDataset
+from torch.utils.data import Subset
+
+from sktorch._data import move, n_rows, take, to_features, to_tensor
+
+__all__ = ["Dataset", "ValidSplit"]
+
+
+class Dataset(TorchDataset):
+    """In-memory data as tensors, converted once.
+
+    Works both row by row (``dataset[i]``, so a ``torch.utils.data.DataLoader`` can
+    read it) and by whole index tensors through :meth:`subset`, which the net uses
+    to batch without per-row calls.
+
+    Parameters
+    ----------
+    X : array-like, tensor, DataFrame, sparse matrix or dict of arrays
+        Features; see the user guide for the accepted types.
+    y : array-like or tensor, optional
+        Targets, already encoded (class indices for classifiers).
+    length : int, optional
+        Number of samples; inferred from X when omitted.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> ds = Dataset(np.zeros((4, 3)), np.arange(4))
+    >>> len(ds), ds[1][0].dtype, ds[1][1].item()
+    (4, torch.float32, 1)
+    """
+
+    def __init__(self, X: Any, y: Any = None, length: int | None = None):
+        self.X = to_features(X)
+        self.y = None if y is None else to_tensor(y, "y")
+        self.y_original: np.ndarray | None = None
+        self._length = n_rows(self.X) if length is None else int(length)
+        if self.y is not None and len(self.y) != self._length:
+            raise ValueError(
+                f"X and y have different numbers of samples: {self._length} and {len(self.y)}."
+            )
+
+    def __len__(self) -> int:
+        return self._length
+
+    def __getitem__(self, i: int) -> tuple:
+        Xi = take(self.X, i)
+        if hasattr(Xi, "toarray"):
+            Xi = torch.from_numpy(Xi.toarray()[0])
+        yi = torch.zeros(()) if self.y is None else self.y[i]
+        return Xi, yi
+
+    def _derive(self, X: Any, y: Any, y_original: Any) -> Dataset:
+        new = object.__new__(type(self))
+        new.__dict__.update(self.__dict__)
+        new.X, new.y, new.y_original = X, y, y_original
+        new._length = n_rows(X)
+        return new
+
+    def subset(self, index: Any) -> Dataset:
+        """The rows at ``index`` (an index array or tensor) as a new ``Dataset``."""
+        index = torch.as_tensor(np.asarray(index), dtype=torch.long)
+        y_orig = None if self.y_original is None else self.y_original[index.numpy()]
+        y = None if self.y is None else self.y[index.to(self.y.device)]
+        return self._derive(take(self.X, index), y, y_orig)
+
+    def to(self, device: Any) -> Dataset:
+        """The same data on ``device`` (a no-op when it is already there)."""
+        return self._derive(move(self.X, device), move(self.y, device), self.y_original)
+
+
+def _labels(y: Any) -> np.ndarray | None:
+    if y is None:
+        return None
+    if isinstance(y, torch.Tensor):
+        y = y.detach().cpu().numpy()
+    return np.asarray(y)
+
+
+class ValidSplit:
+    """Split a dataset into training and validation parts.
+
+    Parameters
+    ----------
+    cv : int or float, default=5
+        An int ``k`` holds out the first of ``k`` folds (a fifth for 5); a float in
+        (0, 1) holds out that fraction, drawn at random.
+    stratified : bool, default=False
+        Keep class proportions in both parts (classifiers use ``True``).
+    random_state : int, RandomState or None
+        Shuffles the folds when given.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> train, valid = ValidSplit(4).split_indices(8)
+    >>> len(train), len(valid)
+    (6, 2)
+    """
+
+    def __init__(self, cv: int | float = 5, stratified: bool = False, random_state: Any = None):
+        self.cv = cv
+        self.stratified = stratified
+        self.random_state = random_state
+
+    def __repr__(self) -> str:
+        return (
+            f"ValidSplit(cv={self.cv!r}, stratified={self.stratified!r}, "
+            f"random_state={self.random_state!r})"
+        )
+
+    def _splitter(self):
+        cv = self.cv
+        if isinstance(cv, Integral) and not isinstance(cv, bool):
+            if cv < 2:
+                raise ValueError(f"ValidSplit needs cv >= 2 folds; got cv={cv}.")
+            cls = StratifiedKFold if self.stratified else KFold
+            shuffle = self.random_state is not None
+            return cls(n_splits=int(cv), shuffle=shuffle, random_state=self.random_state)
+        if isinstance(cv, Real) and 0 < cv < 1:
+            cls = StratifiedShuffleSplit if self.stratified else ShuffleSplit
+            return cls(n_splits=1, test_size=float(cv), random_state=self.random_state)
+        raise ValueError(
+            f"ValidSplit's cv must be an int >= 2 or a float in (0, 1); got {cv!r}."
+        )
+
+    def split_indices(self, n_samples: int, y: Any = None, groups: Any = None):
+        """Return ``(train_indices, valid_indices)`` as numpy arrays."""
+        labels = _labels(y)
+        if self.stratified and labels is None:
+            raise ValueError("A stratified ValidSplit needs y; pass y or set stratified=False.")
+        X_dummy = np.zeros((n_samples, 1))
+        y_split = labels if self.stratified else None
+        if y_split is not None and y_split.ndim > 1:
+            y_split = y_split.reshape(len(y_split), -1)[:, 0] if y_split.shape[1] == 1 else None
+        train, valid = next(iter(self._splitter().split(X_dummy, y_split, groups)))
+        return train, valid
+
+    def __call__(self, dataset: Any, y: Any = None, groups: Any = None):
+        """Split ``dataset`` into ``(dataset_train, dataset_valid)``."""
+        train, valid = self.split_indices(len(dataset), y, groups)
+        if isinstance(dataset, Dataset):
+            return dataset.subset(train), dataset.subset(valid)
+        return Subset(dataset, train.tolist()), Subset(dataset, valid.tolist())

@@ -1,0 +1,171 @@
+"""The training loop: epochs of a training pass and a validation pass.
+
+The engine owns the order of events (hooks, steps, history writes, the stop flag)
+and nothing else: the net supplies the step functions and the batch sources. It
+imports nothing from scikit-learn.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import threading
+import warnings
+from collections.abc import Iterable
+from typing import Any
+
+import torch
+
+from sktorch.callbacks.base import CallbackList
+
+__all__ = ["Engine", "StopFlag"]
+
+
+class StopFlag:
+    """Why training should stop; ``None`` while it should go on."""
+
+    def __init__(self) -> None:
+        self.reason: str | None = None
+        self.interrupted = False
+
+    def request(self, reason: str) -> None:
+        if self.reason is None:
+            self.reason = reason
+
+
+@contextlib.contextmanager
+def _catch_sigint(flag: StopFlag):
+    """Turn Ctrl-C into a stop request honoured after the current batch.
+
+    Only possible in the main thread; elsewhere ``KeyboardInterrupt`` is caught by
+    the loop instead.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, frame):
+        if flag.interrupted:  # a second Ctrl-C aborts at once
+            raise KeyboardInterrupt
+        flag.interrupted = True
+        flag.request("interrupted by the user (KeyboardInterrupt)")
+
+    try:
+        previous = signal.signal(signal.SIGINT, handler)
+    except ValueError:  # not allowed in this interpreter state
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _n_samples(batch: Any) -> int:
+    X = batch[0] if isinstance(batch, (tuple, list)) else batch
+    if isinstance(X, dict):
+        X = next(iter(X.values()))
+    return len(X)
+
+
+class Engine:
+    """Run the epoch and batch loop for one net.
+
+    Parameters
+    ----------
+    net : NeuralNet
+        Supplies ``train_step``, ``validation_step``, ``module_`` and ``history``.
+    callbacks : CallbackList
+        Hooks to notify; hooks no callback implements are skipped.
+    """
+
+    def __init__(self, net: Any, callbacks: CallbackList):
+        self.net = net
+        self.callbacks = callbacks
+        self.stop = StopFlag()
+
+    def run(
+        self,
+        train_batches: Iterable,
+        valid_batches: Iterable | None,
+        n_epochs: int,
+        dataset_train: Any = None,
+        dataset_valid: Any = None,
+        X: Any = None,
+        y: Any = None,
+        **fit_params: Any,
+    ) -> None:
+        """Train for up to ``n_epochs``; ``on_train_end`` runs whatever happens."""
+        net, notify = self.net, self.callbacks.notify
+        datasets = {"dataset_train": dataset_train, "dataset_valid": dataset_valid}
+        notify("on_train_begin", net, X=X, y=y)
+        try:
+            with _catch_sigint(self.stop):
+                for _ in range(n_epochs):
+                    self._epoch(train_batches, valid_batches, datasets, fit_params)
+                    if self.stop.reason is not None:
+                        net.history.record("stop_reason", self.stop.reason)
+                        break
+        except KeyboardInterrupt:
+            self.stop.interrupted = True
+            if net.history:
+                net.history.record("stop_reason", "interrupted by the user (KeyboardInterrupt)")
+        finally:
+            if self.stop.interrupted:
+                warnings.warn(
+                    "Training was interrupted (KeyboardInterrupt); the net keeps the weights "
+                    "of the last completed batch and can be used or trained further.",
+                    stacklevel=3,
+                )
+            notify("on_train_end", net, X=X, y=y)
+
+    def _epoch(self, train_batches, valid_batches, datasets, fit_params) -> None:
+        net, notify, history = self.net, self.callbacks.notify, self.net.history
+        history.new_epoch()
+        history.record("epoch", len(history))
+        notify("on_epoch_begin", net, **datasets)
+        net.module_.train()
+        with torch.enable_grad():
+            self._pass(train_batches, True, net.train_step, fit_params)
+        if valid_batches is not None and self.stop.reason is None:
+            net.module_.eval()
+            with torch.no_grad():
+                self._pass(valid_batches, False, net.validation_step, fit_params)
+        _materialize(history[-1]["batches"])
+        notify("on_epoch_end", net, **datasets)
+
+    def _pass(self, batches, training: bool, step, fit_params) -> None:
+        net, history, stop = self.net, self.net.history, self.stop
+        loss_key = "train_loss" if training else "valid_loss"
+        size_key = "train_batch_size" if training else "valid_batch_size"
+        begin = self.callbacks.has("on_batch_begin")
+        end = self.callbacks.has("on_batch_end")
+        notify = self.callbacks.notify
+        rows = history[-1]["batches"]
+        for batch in batches:
+            rows.append({})
+            if begin:
+                notify("on_batch_begin", net, batch=batch, training=training)
+            out = step(batch, **fit_params)
+            # The loss stays on the device; it is read once per epoch (see _materialize).
+            loss = out["loss"].detach()
+            rows[-1][loss_key] = loss
+            rows[-1][size_key] = _n_samples(batch)
+            if end:
+                notify(
+                    "on_batch_end", net, batch=batch, training=training,
+                    loss=loss, y_pred=out.get("y_pred"),
+                )
+            if stop.reason is not None:  # Ctrl-C or a callback: end after this batch
+                break
+
+
+def _materialize(rows: list) -> None:
+    """Replace the epoch's loss tensors by floats with one device sync."""
+    places = [(row, key) for row in rows for key, value in row.items()
+              if isinstance(value, torch.Tensor)]
+    if not places:
+        return
+    values = torch.stack([row[key].float().reshape(()) for row, key in places]).tolist()
+    for (row, key), value in zip(places, values):
+        row[key] = value

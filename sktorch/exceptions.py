@@ -1,0 +1,36 @@
+"""Exceptions and warnings raised by sktorch."""
+
+from sklearn.exceptions import NotFittedError
+
+__all__ = [
+    "SktorchException",
+    "NotInitializedError",
+    "DeviceWarning",
+    "SktorchWarning",
+    "TrainingDivergedError",
+    "VersionMismatchWarning",
+]
+
+
+class SktorchException(Exception):
+    """Base class of sktorch's exceptions."""
+
+
+class NotInitializedError(SktorchException, NotFittedError):
+    """The net was used before ``fit``/``initialize``; a scikit-learn ``NotFittedError``."""
+
+
+class TrainingDivergedError(SktorchException, FloatingPointError):
+    """The training loss became NaN or infinite."""
+
+
+class SktorchWarning(UserWarning):
+    """Base class of sktorch's warnings."""
+
+
+class DeviceWarning(SktorchWarning):
+    """A saved net referred to a device this machine does not have."""
+
+
+class VersionMismatchWarning(SktorchWarning):
+    """A saved net was written by another sktorch or torch version."""

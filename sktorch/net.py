@@ -1,0 +1,621 @@
+"""``NeuralNet``: a torch module as a scikit-learn estimator.
+
+The estimator owns parameters, their routing and validation, and the order of
+fit and predict. The loop itself is the engine's; batches come from the data layer.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator
+from sklearn.utils import check_random_state
+from torch.utils.data import DataLoader
+
+from sktorch import _params
+from sktorch._data import TensorBatches, move, to_tensor
+from sktorch._validation import check_net_params, check_X_y
+from sktorch.callbacks import EpochTimer, PassthroughScoring, PrintLog
+from sktorch.callbacks.base import CallbackList, name_callbacks
+from sktorch.dataset import Dataset, ValidSplit
+from sktorch.engine import Engine, StopFlag
+from sktorch.exceptions import NotInitializedError
+from sktorch.history import History
+from sktorch.persistence import PersistenceMixin
+
+__all__ = ["NeuralNet"]
+
+_AUTOCAST = {"bf16": torch.bfloat16, "16-mixed": torch.float16}
+
+
+class NeuralNet(PersistenceMixin, BaseEstimator):
+    """Wrap a ``torch.nn.Module`` as a scikit-learn estimator.
+
+    Parameters
+    ----------
+    module : nn.Module class, instance, or None
+        The model. A class (or factory) is built at ``initialize`` with the
+        ``module__*`` parameters; an instance is copied at each fit unless
+        ``warm_start=True``; ``None`` builds a one-hidden-layer MLP sized from the data.
+    criterion : loss class or instance
+        The loss; ``criterion__*`` parameters go to its constructor.
+    optimizer : torch.optim.Optimizer class, default=SGD
+        Built with the module's parameters, ``lr`` and ``optimizer__*``.
+    lr : float, default=0.01
+        Learning rate; changing it with ``set_params`` updates the optimizer in place.
+    max_epochs : int, default=10
+    batch_size : int, default=128
+        ``-1`` trains on all rows at once.
+    iterator_train, iterator_valid : class, default=DataLoader
+        Batch iterators. With the default and in-memory data, batches are slices of
+        tensors (no per-row reads); ``iterator_*__*`` parameters (e.g. ``num_workers``)
+        or another class make a real iterator. Training batches are shuffled unless
+        ``iterator_train__shuffle=False``.
+    dataset : class, default=sktorch.dataset.Dataset
+        Wraps ``(X, y)``; ``dataset__*`` parameters go to it.
+    train_split : callable or None, default=ValidSplit(5)
+        Splits off validation data; ``None`` trains on everything.
+    callbacks : list, 'disable' or None
+        Callbacks or ``(name, callback)`` pairs, added to the defaults.
+    predict_nonlinearity : 'auto', callable or None, default='auto'
+        Applied to outputs in ``predict_proba``: softmax after ``CrossEntropyLoss``,
+        sigmoid after ``BCEWithLogitsLoss``, nothing otherwise.
+    warm_start : bool, default=False
+        Continue from the current weights on ``fit``.
+    verbose : int, default=1
+        Print a per-epoch table when > 0.
+    device : str or torch.device, default='cpu'
+        Where the module and data live; ``None`` leaves them where they are.
+    compile : bool, default=False
+        ``torch.compile`` the module once per initialization.
+    precision : {'32', 'bf16', '16-mixed'}, default='32'
+        Autocast dtype for forward passes; '16-mixed' scales gradients on CUDA.
+    random_state : int, RandomState or None
+        Seeds weight initialization, shuffling, the validation split and dropout
+        without touching torch's global random state.
+    loss_function : loss class or instance, optional
+        Alias of ``criterion``, as many tutorials write it.
+    **kwargs
+        Routed parameters (``module__hidden_units=20``, ``optimizer__momentum=0.9``,
+        ``callbacks__print_log__sink=...``) and bare arguments of the module's
+        ``__init__`` (``hidden_units=20``).
+
+    Examples
+    --------
+    >>> import numpy as np, torch
+    >>> from sktorch import NeuralNet
+    >>> X = np.random.RandomState(0).randn(64, 3).astype('float32')
+    >>> y = X.sum(axis=1, keepdims=True)
+    >>> net = NeuralNet(torch.nn.Linear, criterion=torch.nn.MSELoss, module__in_features=3,
+    ...                 module__out_features=1, max_epochs=2, verbose=0, random_state=0)
+    >>> net.fit(X, y).predict(X).shape
+    (64, 1)
+    """
+
+    prefixes_ = _params.PREFIXES
+    _default_criterion: Any = None
+
+    def __init__(
+        self,
+        module: Any = None,
+        criterion: Any = None,
+        optimizer: Any = torch.optim.SGD,
+        lr: float = 0.01,
+        max_epochs: int = 10,
+        batch_size: int = 128,
+        iterator_train: Any = DataLoader,
+        iterator_valid: Any = DataLoader,
+        dataset: Any = Dataset,
+        train_split: Any = ValidSplit(5),  # noqa: B008 - stateless, safe to share
+        callbacks: Any = None,
+        predict_nonlinearity: Any = "auto",
+        warm_start: bool = False,
+        verbose: int = 1,
+        device: Any = "cpu",
+        compile: bool = False,
+        precision: str = "32",
+        random_state: Any = None,
+        loss_function: Any = None,
+        **kwargs: Any,
+    ):
+        self.module = module
+        self.criterion = criterion
+        self.optimizer = optimizer
+        self.lr = lr
+        self.max_epochs = max_epochs
+        self.batch_size = batch_size
+        self.iterator_train = iterator_train
+        self.iterator_valid = iterator_valid
+        self.dataset = dataset
+        self.train_split = train_split
+        self.callbacks = callbacks
+        self.predict_nonlinearity = predict_nonlinearity
+        self.warm_start = warm_start
+        self.verbose = verbose
+        self.device = device
+        self.compile = compile
+        self.precision = precision
+        self.random_state = random_state
+        self.loss_function = loss_function
+        self._kwargs = {}
+        _params.check_param_names(self, list(kwargs))
+        for key, value in kwargs.items():
+            self._set_kwarg(key, value)
+
+    # ------------------------------------------------------------------ params
+    @classmethod
+    def _get_param_names(cls) -> list[str]:
+        names: set[str] = set()
+        for klass in cls.__mro__:
+            if issubclass(klass, NeuralNet) and "__init__" in vars(klass):
+                names.update(super(NeuralNet, klass)._get_param_names.__func__(klass))
+        return sorted(names)
+
+    def _set_kwarg(self, key: str, value: Any) -> None:
+        # A bare module argument and its module__ form name the same thing: the last wins.
+        twin = key[len("module__") :] if key.startswith("module__") else f"module__{key}"
+        if twin in self._kwargs:
+            del self._kwargs[twin]
+            vars(self).pop(twin, None)
+        self._kwargs[key] = value
+        setattr(self, key, value)
+
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        params = BaseEstimator.get_params(self, deep=False)
+        params.update(self._kwargs)
+        if deep:
+            for key, value in _params.deep_params(self).items():
+                params.setdefault(key, value)
+        return params
+
+    def set_params(self, **params: Any) -> NeuralNet:
+        _params.check_param_names(self, list(params))
+        own = set(self._get_param_names())
+        for key, value in params.items():
+            if key in own:
+                setattr(self, key, value)
+            elif not self._set_callback_param(key, value):
+                self._set_kwarg(key, value)
+        if getattr(self, "initialized_", False):
+            self._reinitialize_for(set(params))
+        return self
+
+    def _set_callback_param(self, key: str, value: Any) -> bool:
+        """Set ``callbacks__<name>__<param>`` on a user callback instance, if one matches."""
+        parts = key.split("__")
+        if parts[0] != "callbacks" or len(parts) != 3:
+            return False
+        for name, callback in _params._user_callbacks(self):
+            if name == parts[1]:
+                callback.set_params(**{parts[2]: value})
+                return True
+        return False
+
+    def _reinitialize_for(self, keys: set[str]) -> None:
+        """Rebuild what the changed parameters affect; ``lr`` is applied in place."""
+        module_args = set(_params.init_defaults(_params.module_class(self.module)))
+        if any(k in ("module", "compile") or k.startswith("module__") or k in module_args
+               for k in keys):
+            self.initialize_module()
+            self.initialize_optimizer()
+        if any(k in ("criterion", "loss_function") or k.startswith(("criterion__",
+               "loss_function__")) for k in keys):
+            self.initialize_criterion()
+        opt_keys = {k for k in keys if k == "optimizer" or k.startswith("optimizer__")}
+        if opt_keys:
+            self.initialize_optimizer()
+        elif "lr" in keys and self.optimizer_ is not None:
+            for group in self.optimizer_.param_groups:
+                group["lr"] = self.lr
+        if any(k == "callbacks" or k.startswith("callbacks__") for k in keys):
+            self.initialize_callbacks()
+
+    def __repr__(self) -> str:
+        defaults: dict[str, Any] = {}
+        for klass in reversed(type(self).__mro__):
+            if issubclass(klass, NeuralNet) and "__init__" in vars(klass):
+                defaults.update(_params.init_defaults(klass))
+        shown = [
+            f"{k}={v!r}"
+            for k, v in self.get_params(deep=False).items()
+            if k not in defaults or defaults[k] is not v and not _same(defaults[k], v)
+        ]
+        return f"{type(self).__name__}({', '.join(shown)})"
+
+    # ------------------------------------------------------------ initialize
+    def _criterion_class(self) -> Any:
+        return self.loss_function if self.loss_function is not None else (
+            self.criterion if self.criterion is not None else self._default_criterion
+        )
+
+    def _seed(self) -> int:
+        return int(self._random_state.randint(np.iinfo(np.int32).max))
+
+    def initialize(self) -> NeuralNet:
+        """Build callbacks, criterion, module and optimizer; reset the history."""
+        check_net_params(self)
+        self._random_state = check_random_state(self.random_state) if (
+            self.random_state is not None) else None
+        self.initialize_callbacks()
+        self.initialize_criterion()
+        self.module_ = None
+        self.optimizer_ = None
+        if self.module is not None:
+            self.initialize_module()
+            self.initialize_optimizer()
+        self.history_ = History()
+        self.initialized_ = True
+        return self
+
+    def initialize_callbacks(self) -> NeuralNet:
+        """Resolve and initialize the callbacks (defaults plus user callbacks)."""
+        defaults = [] if self.callbacks == "disable" else self.get_default_callbacks()
+        user = [] if self.callbacks == "disable" else self.callbacks
+        named = name_callbacks(defaults, user)
+        callback_params = _params.params_for("callbacks", self._kwargs)
+        for name, callback in named:
+            own = _params.params_for(name, callback_params)
+            if own:
+                callback.set_params(**own)
+            callback.initialize()
+        self.callbacks_ = named
+        self._callback_list = CallbackList(named)
+        return self
+
+    def get_default_callbacks(self) -> list[tuple[str, Any]]:
+        """The callbacks every fit gets unless ``callbacks='disable'``."""
+        callbacks = [
+            ("epoch_timer", EpochTimer()),
+            ("train_loss", PassthroughScoring("train_loss", on_train=True)),
+            ("valid_loss", PassthroughScoring("valid_loss")),
+        ]
+        if self.verbose:
+            callbacks.append(("print_log", PrintLog()))
+        return callbacks
+
+    def initialize_criterion(self) -> NeuralNet:
+        """Build ``criterion_`` from ``criterion``/``loss_function`` and ``criterion__*``."""
+        criterion = self._criterion_class()
+        if criterion is None:
+            raise ValueError(
+                f"{type(self).__name__} needs a loss: pass criterion=torch.nn.MSELoss (or "
+                "another loss class), or use NeuralNetClassifier / NeuralNetRegressor, "
+                "which have defaults."
+            )
+        kwargs = {**_params.params_for("criterion", self._kwargs),
+                  **_params.params_for("loss_function", self._kwargs)}
+        self.criterion_ = criterion(**kwargs) if isinstance(criterion, type) else criterion
+        if isinstance(self.criterion_, torch.nn.Module) and self.device is not None:
+            self.criterion_ = self.criterion_.to(self.device)
+        return self
+
+    def _module_kwargs(self, data_shape: dict | None = None) -> dict[str, Any]:
+        kwargs = _params.component_params(self, "module")
+        if self.module is None:
+            kwargs = {**(data_shape or {}), **kwargs}
+            kwargs.setdefault("output_nonlin", self._default_output_nonlin())
+        return kwargs
+
+    def _default_output_nonlin(self) -> Any:
+        return None
+
+    def initialize_module(self, data_shape: dict | None = None) -> NeuralNet:
+        """Build ``module_``: a new module from a class, or a copy of an instance."""
+        factory = _params.module_class(self.module)
+        kwargs = self._module_kwargs(data_shape)
+        with _seeded(self._seed() if self._random_state is not None else None):
+            if factory is None:
+                if kwargs:
+                    raise ValueError(
+                        "module is an instance, so module arguments "
+                        f"{sorted(kwargs)} cannot be applied; pass the class instead, "
+                        "e.g. module=MyModule, module__hidden_units=20."
+                    )
+                module = self.module if self.warm_start else copy.deepcopy(self.module)
+            else:
+                module = factory(**kwargs)
+        self.module_ = module.to(self.device) if self.device is not None else module
+        self._forward_module = torch.compile(self.module_) if self.compile else self.module_
+        return self
+
+    def initialize_optimizer(self) -> NeuralNet:
+        """Build ``optimizer_`` over the module's parameters."""
+        kwargs = _params.params_for("optimizer", self._kwargs)
+        kwargs.setdefault("lr", self.lr)
+        self.optimizer_ = self.optimizer(self.module_.parameters(), **kwargs)
+        self._needs_closure = isinstance(self.optimizer_, torch.optim.LBFGS)
+        use_scaler = self.precision == "16-mixed" and torch.device(
+            self.device or "cpu").type == "cuda"
+        self._grad_scaler = torch.amp.GradScaler("cuda") if use_scaler else None
+        return self
+
+    def check_is_fitted(self) -> None:
+        """Raise :class:`~sktorch.exceptions.NotInitializedError` before ``fit``."""
+        if not getattr(self, "initialized_", False) or getattr(self, "module_", None) is None:
+            raise NotInitializedError(
+                f"This {type(self).__name__} is not initialized yet; call fit (or "
+                "initialize) before using it."
+            )
+
+    @property
+    def history(self) -> History:
+        """The training history (``history_``); empty before the first fit."""
+        history = vars(self).get("history_")
+        return history if history is not None else History()
+
+    @history.setter
+    def history(self, value: History) -> None:
+        self.history_ = value
+
+    # ------------------------------------------------------------------- fit
+    def fit(self, X: Any, y: Any = None, **fit_params: Any) -> NeuralNet:
+        """Train from scratch (or continue with ``warm_start=True``) for ``max_epochs``."""
+        if not self.warm_start or not getattr(self, "initialized_", False):
+            self.initialize()
+        return self.partial_fit(X, y, **fit_params)
+
+    def partial_fit(self, X: Any, y: Any = None, classes: Any = None,
+                    **fit_params: Any) -> NeuralNet:
+        """Train the current model for ``max_epochs`` more epochs."""
+        if not getattr(self, "initialized_", False):
+            self.initialize()
+        self.fit_loop(X, y, **fit_params)
+        return self
+
+    def fit_loop(self, X: Any, y: Any = None, epochs: int | None = None,
+                 **fit_params: Any) -> NeuralNet:
+        """Run the training loop for ``epochs`` (default ``max_epochs``)."""
+        X, y = check_X_y(self, X, y, fitting=True)
+        dataset = self.get_dataset(X, y)
+        if self.module_ is None:
+            self.initialize_module(self._data_shape(dataset))
+            self.initialize_optimizer()
+        seed = self._seed() if self._random_state is not None else None
+        generator = None if seed is None else torch.Generator().manual_seed(seed)
+        dataset_train, dataset_valid = self.get_split_datasets(dataset, y, seed=seed)
+        train_batches = self.get_iterator(dataset_train, training=True, generator=generator)
+        valid_batches = None if dataset_valid is None else self.get_iterator(
+            dataset_valid, training=False)
+        engine = Engine(self, self._callback_list)
+        self._stop_flag = engine.stop
+        n_epochs = self.max_epochs if epochs is None else epochs
+        with _seeded(seed, self.device):
+            engine.run(train_batches, valid_batches, n_epochs, dataset_train, dataset_valid,
+                       X=X, y=y, **fit_params)
+        return self
+
+    def request_stop(self, reason: str) -> None:
+        """Ask training to stop after the current batch; ``reason`` goes into the history."""
+        flag = getattr(self, "_stop_flag", None)
+        if flag is None:
+            self._stop_flag = flag = StopFlag()
+        flag.request(reason)
+
+    def _data_shape(self, dataset: Any) -> dict[str, int]:
+        X = dataset.X if isinstance(dataset, Dataset) else dataset[0][0]
+        n_features = X.shape[-1] if not isinstance(X, dict) else None
+        return {"input_units": n_features, "output_units": self._n_outputs(dataset)}
+
+    def _n_outputs(self, dataset: Any) -> int:
+        y = dataset.y if isinstance(dataset, Dataset) else dataset[0][1]
+        return 1 if y is None or y.ndim < 2 else int(y.shape[-1])
+
+    # ------------------------------------------------------------------ data
+    def get_dataset(self, X: Any, y: Any = None) -> Any:
+        """Wrap ``(X, y)`` in ``dataset``; a torch ``Dataset`` X is used as it is."""
+        if isinstance(X, torch.utils.data.Dataset):
+            return X
+        kwargs = _params.params_for("dataset", self._kwargs)
+        if self.dataset is Dataset and not kwargs:
+            y_tensor, y_original = self._encode_y(y)
+            dataset = Dataset(X, y_tensor)
+            dataset.y_original = y_original
+            return dataset.to(self.device)
+        return self.dataset(X, y, **kwargs)
+
+    def _encode_y(self, y: Any) -> tuple[Any, Any]:
+        """Targets as the loss expects them, and the original labels (for scoring)."""
+        if y is None:
+            return None, None
+        return to_tensor(y, "y"), None
+
+    def get_split_datasets(self, dataset: Any, y: Any = None, seed: int | None = None):
+        """Split into ``(dataset_train, dataset_valid)`` with ``train_split``."""
+        if self.train_split is None:
+            return dataset, None
+        split = self.train_split
+        if isinstance(split, ValidSplit) and split.random_state is None and seed is not None:
+            split = copy.copy(split)
+            split.random_state = seed
+        return split(dataset, y)
+
+    def get_iterator(self, dataset: Any, training: bool = False,
+                     generator: torch.Generator | None = None) -> Any:
+        """Batches of ``dataset``: tensor slices for in-memory data, else a DataLoader."""
+        prefix = "iterator_train" if training else "iterator_valid"
+        iterator = self.iterator_train if training else self.iterator_valid
+        kwargs = _params.params_for(prefix, self._kwargs)
+        batch_size = kwargs.pop("batch_size", self.batch_size)
+        shuffle = kwargs.pop("shuffle", training)
+        if isinstance(dataset, Dataset) and iterator is DataLoader and not kwargs:
+            return TensorBatches((dataset.X, dataset.y), batch_size, shuffle, generator,
+                                 sparse_device=self.device)
+        if batch_size == -1:
+            batch_size = len(dataset)
+        if iterator is DataLoader and shuffle and generator is not None:
+            kwargs.setdefault("generator", generator)
+        loader = iterator(dataset, batch_size=batch_size, shuffle=shuffle, **kwargs)
+        return _OnDevice(loader, self.device)
+
+    def scoring_data(self, dataset: Any) -> tuple[Any, Any]:
+        """``(X, y)`` of a dataset as scorers receive them (original labels)."""
+        if isinstance(dataset, Dataset):
+            y = dataset.y_original if dataset.y_original is not None else dataset.y
+            return dataset.X, y.cpu().numpy() if isinstance(y, torch.Tensor) else y
+        ys = [dataset[i][1] for i in range(len(dataset))]
+        y = torch.stack([torch.as_tensor(v) for v in ys]).numpy()
+        return dataset, self.decode_y(y)
+
+    def decode_y(self, y: Any) -> Any:
+        """Targets as the user gave them (class labels for classifiers)."""
+        return y.detach().cpu().numpy() if isinstance(y, torch.Tensor) else np.asarray(y)
+
+    # ----------------------------------------------------------------- steps
+    def _autocast(self):
+        dtype = _AUTOCAST.get(self.precision)
+        if dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(torch.device(self.device or "cpu").type, dtype=dtype)
+
+    def train_step_single(self, batch: Any, **fit_params: Any) -> dict[str, Any]:
+        """Forward, loss and backward for one batch (no optimizer step)."""
+        Xi, yi = batch[0], batch[1]
+        with self._autocast():
+            y_pred = self.infer(Xi, **fit_params)
+            loss = self.get_loss(y_pred, yi, X=Xi, training=True)
+        (self._grad_scaler.scale(loss) if self._grad_scaler else loss).backward()
+        if self._callback_list.has("on_grad_computed"):
+            self._callback_list.notify(
+                "on_grad_computed", self, named_parameters=list(self.module_.named_parameters()),
+                X=Xi, y=yi, training=True)
+        return {"loss": loss, "y_pred": y_pred}
+
+    def train_step(self, batch: Any, **fit_params: Any) -> dict[str, Any]:
+        """One optimization step; a closure is built only for optimizers that need one."""
+        optimizer = self.optimizer_
+        if self._needs_closure:
+            result = {}
+
+            def closure():
+                optimizer.zero_grad()
+                result.update(self.train_step_single(batch, **fit_params))
+                return result["loss"]
+
+            optimizer.step(closure)
+            return result
+        optimizer.zero_grad(set_to_none=True)
+        result = self.train_step_single(batch, **fit_params)
+        if self._grad_scaler is not None:
+            self._grad_scaler.step(optimizer)
+            self._grad_scaler.update()
+        else:
+            optimizer.step()
+        return result
+
+    def validation_step(self, batch: Any, **fit_params: Any) -> dict[str, Any]:
+        """Forward and loss for one validation batch, without gradients."""
+        Xi, yi = batch[0], batch[1]
+        with torch.no_grad(), self._autocast():
+            y_pred = self.infer(Xi, **fit_params)
+            loss = self.get_loss(y_pred, yi, X=Xi, training=False)
+        return {"loss": loss, "y_pred": y_pred}
+
+    def evaluation_step(self, batch: Any, training: bool = False) -> Any:
+        """The module's output for one batch (gradients only when ``training``)."""
+        Xi = batch[0] if isinstance(batch, (tuple, list)) else batch
+        with torch.set_grad_enabled(training), self._autocast():
+            self.module_.train(training)
+            return self.infer(Xi)
+
+    def infer(self, x: Any, **fit_params: Any) -> Any:
+        """Call the module; a dict ``x`` is passed as keyword arguments."""
+        if isinstance(x, dict):
+            return self._forward_module(**x, **fit_params)
+        return self._forward_module(x, **fit_params)
+
+    def get_loss(self, y_pred: Any, y_true: Any, X: Any = None, training: bool = False):
+        """The criterion applied to predictions and targets."""
+        return self.criterion_(y_pred, y_true)
+
+    # --------------------------------------------------------------- predict
+    @contextlib.contextmanager
+    def cached_forward(self, y_preds: list):
+        """Make ``forward_iter`` yield ``y_preds`` (used to score without predicting again)."""
+        self._cached_y_preds = y_preds
+        try:
+            yield
+        finally:
+            self._cached_y_preds = None
+
+    def forward_iter(self, X: Any, training: bool = False, device: Any = "cpu") -> Iterator:
+        """Yield the module's output batch by batch."""
+        cached = getattr(self, "_cached_y_preds", None)
+        if cached is not None:
+            yield from (move(y, device) for y in cached)
+            return
+        self.check_is_fitted()
+        X, _ = check_X_y(self, X, None, fitting=False)
+        dataset = self.get_dataset(X)
+        for batch in self.get_iterator(dataset, training=False):
+            yield move(self.evaluation_step(batch, training=training), device)
+
+    def forward(self, X: Any, training: bool = False, device: Any = "cpu") -> Any:
+        """The module's output for all of X, concatenated."""
+        outputs = list(self.forward_iter(X, training=training, device=None))
+        if not outputs:
+            return torch.empty(0)
+        if isinstance(outputs[0], tuple):
+            return tuple(move(torch.cat(parts), device) for parts in zip(*outputs))
+        return move(torch.cat(outputs), device)
+
+    def _predict_nonlinearity(self) -> Any:
+        nonlin = self.predict_nonlinearity
+        if nonlin != "auto":
+            return nonlin if nonlin is not None else (lambda x: x)
+        if isinstance(self.criterion_, torch.nn.CrossEntropyLoss):
+            return lambda x: torch.softmax(x, dim=-1)
+        if isinstance(self.criterion_, torch.nn.BCEWithLogitsLoss):
+            return torch.sigmoid
+        return lambda x: x
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """The module's output after ``predict_nonlinearity``, as a numpy array."""
+        with torch.no_grad():
+            y_out = self.forward(X, device=None)
+            if isinstance(y_out, tuple):
+                y_out = y_out[0]
+            return self._predict_nonlinearity()(y_out).float().cpu().numpy()
+
+    def predict(self, X: Any) -> np.ndarray:
+        """Predictions: ``predict_proba``'s output for ``NeuralNet``."""
+        return self.predict_proba(X)
+
+
+class _OnDevice:
+    """Move each batch of an iterator to the device."""
+
+    def __init__(self, loader: Any, device: Any):
+        self.loader = loader
+        self.device = device
+
+    def __len__(self) -> int:
+        return len(self.loader)
+
+    def __iter__(self):
+        for batch in self.loader:
+            yield move(batch, self.device)
+
+
+@contextlib.contextmanager
+def _seeded(seed: int | None, device: Any = None):
+    """Run with torch's global generators seeded, restoring their state afterwards."""
+    if seed is None:
+        yield
+        return
+    dev = torch.device(device or "cpu")
+    devices = [dev.index or 0] if dev.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(seed)
+        yield
+
+
+def _same(a: Any, b: Any) -> bool:
+    try:
+        return bool(a == b)
+    except Exception:  # arrays and such compare element-wise
+        return False

@@ -1,0 +1,74 @@
+"""``NeuralNetRegressor``: a torch module as a scikit-learn regressor."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+from sklearn.base import RegressorMixin
+from sklearn.utils.validation import check_array
+
+from sktorch._data import to_tensor
+from sktorch.net import NeuralNet
+
+__all__ = ["NeuralNetRegressor"]
+
+
+class NeuralNetRegressor(RegressorMixin, NeuralNet):
+    """A torch module as a scikit-learn regressor.
+
+    y may be 1-D or 2-D; float64 becomes float32. A 1-D y with a module of one
+    output column is aligned to the output's shape in the loss (no silent
+    broadcasting), and ``predict`` then returns a 1-D array. ``score`` is R².
+
+    Parameters
+    ----------
+    module : nn.Module class, instance or None
+        ``None`` builds an MLP with one output per target column.
+    criterion : loss class, default=torch.nn.MSELoss
+    **kwargs
+        Every other :class:`~sktorch.NeuralNet` parameter.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sktorch import NeuralNetRegressor
+    >>> X = np.random.RandomState(0).randn(100, 4); y = X @ [1., 2., 0., -1.]
+    >>> NeuralNetRegressor(max_epochs=3, verbose=0).fit(X, y).predict(X).shape
+    (100,)
+    """
+
+    _default_criterion = torch.nn.MSELoss
+
+    def __init__(self, module: Any = None, criterion: Any = torch.nn.MSELoss, **kwargs: Any):
+        super().__init__(module, criterion=criterion, **kwargs)
+
+    def _check_y(self, y: Any) -> Any:
+        if isinstance(y, torch.Tensor):
+            if y.is_floating_point() and not bool(torch.isfinite(y).all()):
+                raise ValueError("Input y contains NaN or infinity; drop or impute those rows.")
+        else:
+            y = check_array(y, ensure_2d=False, dtype="numeric", ensure_all_finite=True,
+                            input_name="y")
+        self._y_ndim = y.ndim
+        return y
+
+    def _encode_y(self, y: Any) -> tuple[Any, Any]:
+        if y is None:
+            return None, None
+        tensor = to_tensor(y, "y")
+        return (tensor if tensor.is_floating_point() else tensor.float()), None
+
+    def get_loss(self, y_pred: Any, y_true: Any, X: Any = None, training: bool = False):
+        if (isinstance(y_pred, torch.Tensor) and y_pred.shape != y_true.shape
+                and y_pred.numel() == y_true.numel()):
+            y_true = y_true.reshape(y_pred.shape)
+        return self.criterion_(y_pred, y_true)
+
+    def predict(self, X: Any) -> np.ndarray:
+        """Predictions; 1-D when the net was fitted on a 1-D y."""
+        y_pred = self.predict_proba(X)
+        if getattr(self, "_y_ndim", 2) == 1 and y_pred.ndim == 2 and y_pred.shape[1] == 1:
+            return y_pred[:, 0]
+        return y_pred

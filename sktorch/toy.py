@@ -1,0 +1,142 @@
+"""Ready-made modules: a configurable multi-layer perceptron and shortcuts for common tasks."""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import Any
+
+import torch
+from torch import nn
+
+__all__ = [
+    "MLPModule",
+    "DefaultMLP",
+    "make_classifier",
+    "make_binary_classifier",
+    "make_regressor",
+]
+
+
+class MLPModule(nn.Module):
+    """A multi-layer perceptron.
+
+    Parameters
+    ----------
+    input_units : int, default=20
+        Number of input features.
+    output_units : int, default=2
+        Number of outputs.
+    hidden_units : int, default=10
+        Width of each hidden layer.
+    num_hidden : int, default=1
+        Number of hidden layers.
+    nonlin : torch.nn.Module, default=ReLU()
+        Activation after each hidden layer.
+    output_nonlin : torch.nn.Module or None, default=None
+        Activation applied to the output (e.g. ``nn.Softmax(dim=-1)``).
+    dropout : float, default=0
+        Dropout probability after each hidden layer.
+    squeeze_output : bool, default=False
+        Return shape ``(n,)`` instead of ``(n, 1)`` for a single output.
+
+    Examples
+    --------
+    >>> import torch
+    >>> MLPModule(input_units=3, output_units=2)(torch.zeros(5, 3)).shape
+    torch.Size([5, 2])
+    """
+
+    def __init__(
+        self,
+        input_units: int = 20,
+        output_units: int = 2,
+        hidden_units: int = 10,
+        num_hidden: int = 1,
+        nonlin: nn.Module = nn.ReLU(),  # noqa: B008 - stateless, shared safely
+        output_nonlin: nn.Module | None = None,
+        dropout: float = 0,
+        squeeze_output: bool = False,
+    ):
+        super().__init__()
+        self.input_units = input_units
+        self.output_units = output_units
+        self.hidden_units = hidden_units
+        self.num_hidden = num_hidden
+        self.nonlin = nonlin
+        self.output_nonlin = output_nonlin
+        self.dropout = dropout
+        self.squeeze_output = squeeze_output
+        layers: list[nn.Module] = []
+        width = input_units
+        for _ in range(num_hidden):
+            layers += [nn.Linear(width, hidden_units), nonlin]
+            if dropout:
+                layers.append(nn.Dropout(dropout))
+            width = hidden_units
+        layers.append(nn.Linear(width, output_units))
+        if output_nonlin is not None:
+            layers.append(output_nonlin)
+        self.sequential = nn.Sequential(*layers)
+
+    def forward(self, X: torch.Tensor) -> torch.Tensor:
+        out = self.sequential(X)
+        return out.squeeze(-1) if self.squeeze_output else out
+
+
+class DefaultMLP(MLPModule):
+    """The module a net builds when ``module=None``: one hidden layer of 100 units.
+
+    The net sets ``input_units`` and ``output_units`` from the data; the hidden
+    layout is set with ``module__hidden_units``, ``module__num_hidden``, ...
+    (or the bare ``hidden_units=...``), as in scikit-learn's ``MLPClassifier``.
+    """
+
+    def __init__(
+        self,
+        input_units: int = 20,
+        output_units: int = 2,
+        hidden_units: int = 100,
+        num_hidden: int = 1,
+        nonlin: nn.Module = nn.ReLU(),  # noqa: B008
+        output_nonlin: nn.Module | None = None,
+        dropout: float = 0,
+        squeeze_output: bool = False,
+    ):
+        super().__init__(
+            input_units, output_units, hidden_units, num_hidden, nonlin, output_nonlin,
+            dropout, squeeze_output,
+        )
+
+
+def make_classifier(output_nonlin: nn.Module = nn.Softmax(dim=-1), **kwargs: Any):  # noqa: B008
+    """An ``MLPModule`` factory for multiclass classification (softmax output).
+
+    Examples
+    --------
+    >>> module = make_classifier(input_units=4, output_units=3)()
+    >>> float(module(torch.zeros(2, 4)).sum())
+    2.0
+    """
+    return partial(MLPModule, output_nonlin=output_nonlin, **kwargs)
+
+
+def make_binary_classifier(squeeze_output: bool = True, **kwargs: Any):
+    """An ``MLPModule`` factory for binary classification: one logit per sample.
+
+    Examples
+    --------
+    >>> make_binary_classifier(input_units=4)()(torch.zeros(2, 4)).shape
+    torch.Size([2])
+    """
+    return partial(MLPModule, output_units=1, squeeze_output=squeeze_output, **kwargs)
+
+
+def make_regressor(output_units: int = 1, **kwargs: Any):
+    """An ``MLPModule`` factory for regression.
+
+    Examples
+    --------
+    >>> make_regressor(input_units=4)()(torch.zeros(2, 4)).shape
+    torch.Size([2, 1])
+    """
+    return partial(MLPModule, output_units=output_units, **kwargs)
