@@ -112,8 +112,10 @@ def _check_array(net: Any, X: Any, fitting: bool) -> Any:
 
 def check_X_y(net: Any, X: Any, y: Any, fitting: bool) -> tuple[Any, Any]:
     """Validate X (and y when fitting); return them ready for conversion."""
-    if isinstance(X, torch.utils.data.Dataset):
-        return X, y
+    from sktorch.helper import SliceDataset
+
+    if isinstance(X, (torch.utils.data.Dataset, SliceDataset)):
+        return X, (net._check_y(y) if fitting and y is not None else y)
     if isinstance(X, dict):
         lengths = {k: len(v) for k, v in X.items()}
         if len(set(lengths.values())) > 1:

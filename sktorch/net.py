@@ -25,6 +25,7 @@ from sktorch.callbacks.base import CallbackList, name_callbacks
 from sktorch.dataset import Dataset, ValidSplit
 from sktorch.engine import Engine, StopFlag
 from sktorch.exceptions import NotInitializedError
+from sktorch.helper import SliceDataset
 from sktorch.history import History
 from sktorch.persistence import PersistenceMixin
 
@@ -408,6 +409,8 @@ class NeuralNet(PersistenceMixin, BaseEstimator):
     # ------------------------------------------------------------------ data
     def get_dataset(self, X: Any, y: Any = None) -> Any:
         """Wrap ``(X, y)`` in ``dataset``; a torch ``Dataset`` X is used as it is."""
+        if isinstance(X, SliceDataset):
+            return X.rows()
         if isinstance(X, torch.utils.data.Dataset):
             return X
         kwargs = _params.params_for("dataset", self._kwargs)
@@ -417,6 +420,18 @@ class NeuralNet(PersistenceMixin, BaseEstimator):
             dataset.y_original = y_original
             return dataset.to(self.device)
         return self.dataset(X, y, **kwargs)
+
+    def _check_y(self, y: Any) -> Any:
+        """Validate y at fit; subclasses also learn from it (e.g. ``classes_``)."""
+        if isinstance(y, torch.Tensor):
+            bad = y.is_floating_point() and not bool(torch.isfinite(y).all())
+        else:
+            y = np.asarray(y) if not hasattr(y, "__len__") or not hasattr(y, "shape") else y
+            arr = np.asarray(y)
+            bad = arr.dtype.kind == "f" and not np.isfinite(arr).all()
+        if bad:
+            raise ValueError("Input y contains NaN or infinity; drop or impute those rows.")
+        return y
 
     def _encode_y(self, y: Any) -> tuple[Any, Any]:
         """Targets as the loss expects them, and the original labels (for scoring)."""
@@ -432,7 +447,10 @@ class NeuralNet(PersistenceMixin, BaseEstimator):
         if isinstance(split, ValidSplit) and split.random_state is None and seed is not None:
             split = copy.copy(split)
             split.random_state = seed
-        return split(dataset, y)
+        dataset_train, dataset_valid = split(dataset, y)
+        if isinstance(dataset_valid, Dataset):  # e.g. from predefined_split
+            dataset_valid = dataset_valid.to(self.device)
+        return dataset_train, dataset_valid
 
     def get_iterator(self, dataset: Any, training: bool = False,
                      generator: torch.Generator | None = None) -> Any:

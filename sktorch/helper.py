@@ -1,0 +1,158 @@
+"""Helpers that let dicts and torch Datasets pass through scikit-learn's tools."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import partial
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset as TorchDataset
+
+__all__ = ["SliceDict", "SliceDataset", "predefined_split"]
+
+
+def _strip_ellipsis(index: Any) -> Any:
+    # scikit-learn indexes array-likes as ``X[index, ...]``.
+    if isinstance(index, tuple) and len(index) == 2 and index[1] is Ellipsis:
+        return index[0]
+    return index
+
+
+class SliceDict(dict):
+    """A dict of equally long arrays that scikit-learn can index by rows.
+
+    ``sd['key']`` returns an array; ``sd[rows]`` (int, slice, index or boolean array)
+    returns a new ``SliceDict`` with those rows of every array. The net passes the
+    arrays to the module's ``forward`` as keyword arguments.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> X = SliceDict(a=np.arange(6).reshape(3, 2), b=np.arange(3))
+    >>> X.shape, X[1:]['b'].tolist(), len(X[[0, 2]])
+    ((3,), [1, 2], 2)
+    """
+
+    def __init__(self, **arrays: Any):
+        lengths = {key: len(value) for key, value in arrays.items()}
+        if len(set(lengths.values())) > 1:
+            raise ValueError(
+                f"All arrays of a SliceDict need the same length; got lengths {lengths}."
+            )
+        super().__init__(**arrays)
+        self._length = next(iter(lengths.values()), 0)
+
+    @property
+    def shape(self) -> tuple[int]:
+        return (self._length,)
+
+    def __len__(self) -> int:
+        return self._length
+
+    def __getitem__(self, index: Any) -> Any:
+        if isinstance(index, str):
+            return super().__getitem__(index)
+        index = _strip_ellipsis(index)
+        if isinstance(index, (int, np.integer)):
+            index = slice(index, index + 1) if index != -1 else slice(index, None)
+        rows = {}
+        for key, value in self.items():
+            if isinstance(value, torch.Tensor) and not isinstance(index, slice):
+                rows[key] = value[torch.as_tensor(np.asarray(index))]
+            else:
+                rows[key] = value[index]
+        return SliceDict(**rows)
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        if not isinstance(key, str):
+            raise TypeError("SliceDict keys must be strings.")
+        if self and len(value) != self._length:
+            raise ValueError(f"Array for {key!r} has length {len(value)}, expected {self._length}.")
+        super().__setitem__(key, value)
+        self._length = len(value)
+
+    def update(self, *args: Any, **kwargs: Any) -> None:
+        for key, value in dict(*args, **kwargs).items():
+            self[key] = value
+
+    def copy(self) -> SliceDict:
+        return SliceDict(**self)
+
+    def __repr__(self) -> str:
+        return f"SliceDict(**{dict.__repr__(self)})"
+
+
+class SliceDataset(Sequence):
+    """A view of one field of a torch ``Dataset`` that scikit-learn can index.
+
+    ``SliceDataset(ds)`` stands for X and ``SliceDataset(ds, idx=1)`` for y, so a
+    Dataset works in ``GridSearchCV`` or ``cross_val_score``; the net trains on the
+    underlying dataset rows.
+
+    Parameters
+    ----------
+    dataset : torch.utils.data.Dataset
+    idx : int, default=0
+        Which element of ``dataset[i]`` this view returns.
+    indices : array-like, optional
+        The rows of ``dataset`` in this view (all by default).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from torch.utils.data import TensorDataset
+    >>> ds = TensorDataset(torch.zeros(5, 2), torch.arange(5))
+    >>> y = SliceDataset(ds, idx=1)
+    >>> len(y), int(y[3]), y[[1, 2]].shape
+    (5, 3, (2,))
+    """
+
+    def __init__(self, dataset: TorchDataset, idx: int = 0, indices: Any = None):
+        self.dataset = dataset
+        self.idx = idx
+        self.indices = np.arange(len(dataset)) if indices is None else np.asarray(indices)
+
+    @property
+    def shape(self) -> tuple[int]:
+        return (len(self),)
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, index: Any) -> Any:
+        index = _strip_ellipsis(index)
+        if isinstance(index, (int, np.integer)):
+            return self.dataset[int(self.indices[index])][self.idx]
+        return SliceDataset(self.dataset, self.idx, self.indices[index])
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        values = [self[i] for i in range(len(self))]
+        if values and isinstance(values[0], torch.Tensor):
+            return torch.stack(values).numpy() if dtype is None else torch.stack(
+                values).numpy().astype(dtype)
+        return np.asarray(values, dtype=dtype)
+
+    def rows(self) -> TorchDataset:
+        """The underlying rows as a torch ``Dataset`` (what the net trains on)."""
+        return torch.utils.data.Subset(self.dataset, self.indices.tolist())
+
+
+def _predefined(dataset: Any, y: Any = None, groups: Any = None, *, dataset_valid: Any):
+    return dataset, dataset_valid
+
+
+def predefined_split(dataset_valid: Any):
+    """A ``train_split`` that always validates on ``dataset_valid``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sktorch.dataset import Dataset
+    >>> valid = Dataset(np.zeros((4, 2), dtype='float32'), np.zeros(4, dtype='int64'))
+    >>> train_split = predefined_split(valid)
+    >>> train_split(Dataset(np.ones((8, 2))))[1] is valid
+    True
+    """
+    return partial(_predefined, dataset_valid=dataset_valid)

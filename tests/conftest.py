@@ -1,0 +1,54 @@
+"""Shared small datasets and modules for the test suite."""
+
+import numpy as np
+import pytest
+import torch
+from sklearn.datasets import make_classification, make_regression
+from torch import nn
+
+
+@pytest.fixture(scope="session")
+def clf_data():
+    X, y = make_classification(300, 10, n_informative=5, random_state=0)
+    return X.astype(np.float32), y
+
+
+@pytest.fixture(scope="session")
+def reg_data():
+    X, y = make_regression(300, 8, noise=0.1, random_state=0)
+    return X.astype(np.float32), (y / y.std()).astype(np.float32)
+
+
+class SimpleClassifier(nn.Module):
+    """The tutorial's binary module: one sigmoid output."""
+
+    def __init__(self, hidden_units=10, n_features=10):
+        super().__init__()
+        self.hidden = nn.Linear(n_features, hidden_units)
+        self.output = nn.Linear(hidden_units, 1)
+
+    def forward(self, X):
+        return torch.sigmoid(self.output(torch.relu(self.hidden(X))))
+
+
+class MultiClassModule(nn.Module):
+    """A module that outputs logits for several classes."""
+
+    def __init__(self, n_features=10, n_classes=3, hidden_units=16):
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Linear(n_features, hidden_units), nn.ReLU(), nn.Linear(hidden_units, n_classes)
+        )
+
+    def forward(self, X):
+        return self.net(X)
+
+
+class RegressorModule(nn.Module):
+    def __init__(self, n_features=8, hidden_units=10):
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(n_features, hidden_units), nn.ReLU(),
+                                 nn.Linear(hidden_units, 1))
+
+    def forward(self, X):
+        return self.net(X)
