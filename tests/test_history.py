@@ -1,0 +1,48 @@
+"""History slicing as skorch users write it."""
+
+import pytest
+
+from sktorch import History
+
+
+def _history():
+    h = History()
+    for epoch in range(1, 4):
+        h.new_epoch()
+        h.record("epoch", epoch)
+        h.record("train_loss", 1.0 / epoch)
+        for b in range(2):
+            h.new_batch()
+            h.record_batch("train_loss", epoch + b / 10)
+    h.record("valid_acc", 0.9)
+    return h
+
+
+def test_epoch_column_and_batch_slicing():
+    h = _history()
+    assert h[:, "train_loss"] == [1.0, 0.5, 1 / 3]
+    assert h[-1, "batches", :, "train_loss"] == [3.0, 3.1]
+    assert h[-1, "batches", -1, "train_loss"] == 3.1
+    assert h[:, "batches", 0, "train_loss"] == [1.0, 2.0, 3.0]
+    assert h[-1]["epoch"] == 3
+    assert h[-1, "epoch"] == 3
+
+
+def test_keys_missing_in_some_epochs_are_skipped_missing_everywhere_raise():
+    h = _history()
+    assert h[:, "valid_acc"] == [0.9]
+    with pytest.raises(KeyError):
+        h[:, "nope"]
+    with pytest.raises(KeyError):
+        h[0, "valid_acc"]
+
+
+def test_fit_history_has_default_columns(clf_data):
+    from sktorch import NeuralNetClassifier
+
+    X, y = clf_data
+    net = NeuralNetClassifier(max_epochs=2, verbose=0).fit(X, y)
+    row = net.history[-1]
+    for key in ("epoch", "train_loss", "valid_loss", "valid_acc", "dur", "train_loss_best"):
+        assert key in row
+    assert all(isinstance(v, float) for v in net.history[-1, "batches", :, "train_loss"])
