@@ -21,7 +21,7 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m ruff check sktorch tests benchmarks examples
-	$(PY) -m pytest -n 2 tests
+	$(PY) -m pytest -n 2 --doctest-modules sktorch tests
 
 lint: $(STAMP)
 	$(PY) -m ruff check sktorch tests benchmarks examples

@@ -114,7 +114,7 @@ def make_classifier(output_nonlin: nn.Module = nn.Softmax(dim=-1), **kwargs: Any
     Examples
     --------
     >>> module = make_classifier(input_units=4, output_units=3)()
-    >>> float(module(torch.zeros(2, 4)).sum())
+    >>> round(float(module(torch.zeros(2, 4)).sum().detach()), 4)
     2.0
     """
     return partial(MLPModule, output_nonlin=output_nonlin, **kwargs)
