@@ -123,14 +123,6 @@ class NeuralNetClassifier(ClassifierMixin, NeuralNet):
         index = y.detach().cpu().numpy() if isinstance(y, torch.Tensor) else np.asarray(y)
         return self.classes_[index.astype(np.int64)]
 
-    def _binary_output(self) -> bool:
-        return isinstance(self._criterion_instance_or_class(), _BCE)
-
-    def _criterion_instance_or_class(self) -> Any:
-        criterion = getattr(self, "criterion_", None) or self._criterion_class()
-        return criterion() if isinstance(criterion, type) and issubclass(
-            criterion, torch.nn.Module) and criterion in _BCE else criterion
-
     def _default_output_nonlin(self) -> Any:
         return torch.nn.Softmax(dim=-1) if isinstance(self.criterion_, torch.nn.NLLLoss) else None
 

@@ -6,6 +6,7 @@ import contextlib
 from typing import Callable, Union
 
 import numpy as np
+import torch
 from sklearn.metrics import check_scoring, get_scorer
 
 from sktorch.callbacks.base import Callback
@@ -143,24 +144,29 @@ class EpochScoring(_RecordsBest):
         super().initialize()
         self.name_ = self.name or _default_name(self.scoring)
         self.y_preds_: list = []
+        self.y_trues_: list = []
         return self
-
-    def on_epoch_begin(self, net, **kwargs) -> None:
-        self.y_preds_ = []
 
     def on_batch_end(self, net, batch=None, training=None, y_pred=None, **kwargs) -> None:
         if self.use_caching and training == self.on_train and y_pred is not None:
             self.y_preds_.append(y_pred.detach())
+            if self.on_train:  # training batches are shuffled: keep their targets in order
+                self.y_trues_.append(batch[1])
+
+    def on_epoch_begin(self, net, **kwargs) -> None:
+        self.y_preds_, self.y_trues_ = [], []
 
     def on_epoch_end(self, net, dataset_train=None, dataset_valid=None, **kwargs) -> None:
         dataset = dataset_train if self.on_train else dataset_valid
         if dataset is None:
             return
         X, y = net.scoring_data(dataset)
+        if self.use_caching and self.on_train and self.y_trues_:
+            y = net.decode_y(torch.cat(self.y_trues_))
         cache = net.cached_forward(self.y_preds_) if self.use_caching else None
         with cache or contextlib.nullcontext():
             value = _scorer(net, self.scoring)(net, X, self.target_extractor(y))
-        self.y_preds_ = []
+        self.y_preds_, self.y_trues_ = [], []
         self._record(net, float(value))
 
 
