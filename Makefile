@@ -20,11 +20,11 @@ demo: $(STAMP)
 	$(PY) examples/demo.py
 
 test: $(STAMP)
-	$(PY) -m ruff check sktorch tests benchmarks examples
+	$(PY) -m ruff check .
 	$(PY) -m pytest -n 2 --doctest-modules sktorch tests
 
 lint: $(STAMP)
-	$(PY) -m ruff check sktorch tests benchmarks examples
+	$(PY) -m ruff check .
 
 bench: $(STAMP)
 	$(PY) -m pip install -q "$(TORCH_PIN)" skorch || echo "skorch not installable: benchmarks run without it"
