@@ -362,9 +362,15 @@ class NeuralNet(PersistenceMixin, BaseEstimator):
 
     def partial_fit(self, X: Any, y: Any = None, classes: Any = None,
                     **fit_params: Any) -> NeuralNet:
-        """Train the current model for ``max_epochs`` more epochs."""
+        """Train the current model for ``max_epochs`` more epochs.
+
+        ``classes`` (classifiers) names every label up front, for data that arrives
+        in chunks which may not each contain all labels.
+        """
         if not getattr(self, "initialized_", False):
             self.initialize()
+        if classes is not None and not hasattr(self, "classes_"):
+            self.classes_ = np.asarray(classes)
         self.fit_loop(X, y, **fit_params)
         return self
 

@@ -138,3 +138,13 @@ def test_verbose_prints_a_table(clf_data, capsys):
     for column in ("epoch", "train_loss", "valid_loss", "valid_acc", "dur"):
         assert column in out
     assert len([line for line in out.splitlines() if line.strip()]) == 4
+
+
+def test_partial_fit_with_classes_accepts_chunks_missing_a_label(clf_data):
+    X, y = clf_data
+    net = _clf(max_epochs=1, train_split=None)
+    net.partial_fit(X[y == 0][:50], y[y == 0][:50], classes=[0, 1])
+    net.partial_fit(X[:100], y[:100])
+    assert net.classes_.tolist() == [0, 1]
+    assert len(net.history) == 2
+    assert net.predict_proba(X).shape == (len(y), 2)
