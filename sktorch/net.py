@@ -420,12 +420,13 @@ class NeuralNet(PersistenceMixin, BaseEstimator):
         if isinstance(X, torch.utils.data.Dataset):
             return X
         kwargs = _params.params_for("dataset", self._kwargs)
+        y_encoded, y_original = self._encode_y(y)
         if self.dataset is Dataset and not kwargs:
-            y_tensor, y_original = self._encode_y(y)
-            dataset = Dataset(X, y_tensor)
+            dataset = Dataset(X, y_encoded)
             dataset.y_original = y_original
             return dataset.to(self.device)
-        return self.dataset(X, y, **kwargs)
+        # A custom dataset gets the targets as the loss needs them (class indices).
+        return self.dataset(X, y_encoded, **kwargs)
 
     def _check_y(self, y: Any) -> Any:
         """Validate y at fit; subclasses also learn from it (e.g. ``classes_``)."""

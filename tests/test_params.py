@@ -1,5 +1,6 @@
 """Parameter routing, get_params/set_params, and the did-you-mean errors."""
 
+import numpy as np
 import pytest
 import torch
 from sklearn.base import clone
@@ -94,3 +95,34 @@ def test_module_arguments_for_an_instance_are_rejected(clf_data):
 def test_repr_shows_only_changed_parameters():
     text = repr(NeuralNetClassifier(lr=0.3, max_epochs=4))
     assert text == "NeuralNetClassifier(lr=0.3, max_epochs=4)"
+
+
+def test_default_callback_parameters_are_routed(clf_data):
+    X, y = clf_data
+    lines = []
+    net = NeuralNetClassifier(max_epochs=2, callbacks__print_log__sink=lines.append)
+    net.fit(X, y)
+    assert len(lines) == 4 and "valid_acc" in lines[0]
+
+
+def test_iterator_and_dataset_parameters_are_routed(clf_data):
+    from sktorch.dataset import Dataset
+
+    X, y = clf_data
+    created = []
+
+    class TaggedDataset(Dataset):
+        def __init__(self, X, y=None, tag=None):
+            super().__init__(X, y)
+            created.append(tag)
+
+    net = NeuralNetClassifier(
+        max_epochs=1, verbose=0, dataset=TaggedDataset, dataset__tag="mine",
+        iterator_valid__batch_size=7, train_split=None, criterion=nn.CrossEntropyLoss,
+    ).fit(X, np.array(["a", "b"])[y])  # the dataset receives class indices
+    assert created and set(created) == {"mine"}
+    assert net.score(X, np.array(["a", "b"])[y]) > 0.5
+    seen = []
+    net.module_.register_forward_hook(lambda m, i, o: seen.append(len(i[0])))
+    net.predict(X[:20])
+    assert seen == [7, 7, 6]
