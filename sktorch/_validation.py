@@ -14,9 +14,11 @@ from typing import Any, Callable
 import numpy as np
 import scipy.sparse as sp
 import torch
+from sklearn.utils import get_tags
 from sklearn.utils.validation import check_consistent_length, validate_data
 
 from sktorch._data import _dataframe_to_array, is_dataframe
+from sktorch._weights import check_class_weight
 
 __all__ = ["check_net_params", "check_X_y"]
 
@@ -38,7 +40,11 @@ _RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "verbose": (lambda v: isinstance(v, (bool, Integral)) and v >= 0, "a non-negative int"),
     "warm_start": (lambda v: isinstance(v, (bool, np.bool_)), "True or False"),
     "compile": (lambda v: isinstance(v, (bool, np.bool_)), "True or False"),
-    "precision": (lambda v: v in ("32", "bf16", "16-mixed"), "one of '32', 'bf16', '16-mixed'"),
+    "precision": (lambda v: isinstance(v, str) and v in ("32", "64", "bf16", "16-mixed"),
+                  "one of '32', '64', 'bf16', '16-mixed'"),
+    "on_nan": (lambda v: isinstance(v, str) and v in ("raise", "stop"),
+               "'raise' or 'stop'"),
+    "class_weight": (check_class_weight, "None, 'balanced' or a dict {label: weight}"),
     "predict_nonlinearity": (lambda v: v is None or v == "auto" or callable(v),
                              "'auto', None or a callable"),
     "optimizer": (callable, "a torch.optim.Optimizer class, e.g. torch.optim.Adam"),
@@ -54,8 +60,14 @@ _RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
 def check_net_params(net: Any) -> None:
     """Check the net's parameter values; raise ``ValueError`` naming the first bad one."""
     for name, (test, expected) in _RULES.items():
+        if not hasattr(net, name):  # e.g. class_weight exists on classifiers only
+            continue
         value = getattr(net, name)
-        if not test(value):
+        try:
+            valid = bool(test(value))
+        except Exception:  # e.g. an array compared with a string
+            valid = False
+        if not valid:
             raise ValueError(
                 f"{type(net).__name__}: invalid value for parameter {name!r}: expected "
                 f"{expected}; got {value!r} ({type(value).__name__})."
@@ -76,7 +88,7 @@ def _check_loss_alias(net: Any) -> None:
         )
 
 
-def _check_tensor(net: Any, X: torch.Tensor, fitting: bool) -> None:
+def _check_tensor(net: Any, X: torch.Tensor, reset: bool) -> torch.Tensor:
     if X.ndim < 2:
         raise ValueError(
             f"Expected a 2D X, got a {X.ndim}D tensor of shape {tuple(X.shape)}; reshape it, "
@@ -88,12 +100,16 @@ def _check_tensor(net: Any, X: torch.Tensor, fitting: bool) -> None:
         raise ValueError("Complex data not supported; pass real-valued features.")
     if X.is_floating_point() and not bool(torch.isfinite(X).all()):
         raise ValueError("Input X contains NaN or infinity; impute or drop those values first.")
-    _check_n_features(net, X.shape[1], fitting)
+    _check_n_features(net, X.shape[1], reset)
+    if net.module is None and not X.is_floating_point():  # the built-in MLP needs floats
+        X = X.float()
+    return X
 
 
-def _check_n_features(net: Any, n_features: int, fitting: bool) -> None:
-    if fitting:
+def _check_n_features(net: Any, n_features: int, reset: bool) -> None:
+    if reset:
         net.n_features_in_ = n_features
+        vars(net).pop("feature_names_in_", None)
     elif hasattr(net, "n_features_in_") and n_features != net.n_features_in_:
         raise ValueError(
             f"X has {n_features} features, but {type(net).__name__} is expecting "
@@ -101,27 +117,44 @@ def _check_n_features(net: Any, n_features: int, fitting: bool) -> None:
         )
 
 
-def _check_array(net: Any, X: Any, fitting: bool) -> Any:
+def _check_array(net: Any, X: Any, reset: bool) -> Any:
     if is_dataframe(X):
         _dataframe_to_array(X.iloc[:0])  # names non-numeric columns before anything else
+    # The built-in MLP needs floats; a user module may take integers (e.g. token ids).
+    dtype = (np.float32, np.float64) if net.module is None else "numeric"
     return validate_data(
-        net, X, reset=fitting, accept_sparse="csr", dtype="numeric",
+        net, X, reset=reset, accept_sparse="csr", dtype=dtype,
         ensure_all_finite=True, allow_nd=True,
     )
 
 
+def _check_y_given(net: Any, y: Any) -> None:
+    if y is None and get_tags(net).target_tags.required:
+        raise ValueError(
+            f"{type(net).__name__} requires y to be passed, but the target y is None; "
+            "call fit(X, y) with the targets."
+        )
+
+
 def check_X_y(net: Any, X: Any, y: Any, fitting: bool) -> tuple[Any, Any]:
-    """Validate X (and y when fitting); return them ready for conversion."""
+    """Validate X (and y when fitting); return them ready for conversion.
+
+    When fitting a net that has not seen data yet, ``n_features_in_`` (and
+    ``feature_names_in_`` for DataFrames) are learned; otherwise X must match them.
+    """
     from sktorch.helper import SliceDataset
 
+    reset = fitting and not hasattr(net, "n_features_in_")
+    if fitting:
+        _check_y_given(net, y)
     if isinstance(X, (torch.utils.data.Dataset, SliceDataset)):
         return X, (net._check_y(y) if fitting and y is not None else y)
-    if isinstance(X, dict):
+    if isinstance(X, dict) and not sp.issparse(X):  # a dok_matrix is a dict too
         lengths = {k: len(v) for k, v in X.items()}
         if len(set(lengths.values())) > 1:
             raise ValueError(f"The arrays in the dict X have different lengths: {lengths}.")
     elif isinstance(X, torch.Tensor):
-        _check_tensor(net, X, fitting)
+        X = _check_tensor(net, X, reset)
     elif X is None:
         raise TypeError("X is None; pass the training data as an array, tensor or Dataset.")
     else:
@@ -131,7 +164,7 @@ def check_X_y(net: Any, X: Any, y: Any, fitting: bool) -> tuple[Any, Any]:
                 f"X of type {type(X).__name__} is not supported; pass a numpy array, tensor, "
                 "DataFrame, scipy sparse matrix, dict of arrays or a torch Dataset."
             )
-        X = _check_array(net, X, fitting)
+        X = _check_array(net, X, reset)
     if fitting and y is not None:
         y = net._check_y(y)
         n_x = next(iter(X.values())).shape[0] if isinstance(X, dict) else X.shape[0]

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
 import torch
 from sklearn.base import ClassifierMixin
+from sklearn.exceptions import DataConversionWarning
 from sklearn.utils.multiclass import check_classification_targets
 
 from sktorch._data import to_tensor
@@ -55,6 +57,11 @@ class NeuralNetClassifier(ClassifierMixin, NeuralNet):
     train_split : callable or None, default=ValidSplit(5, stratified=True)
     classes : array-like, optional
         All labels, when y may not show all of them (e.g. for ``partial_fit``).
+    class_weight : None, 'balanced' or dict, default=None
+        Weights of the classes in the training and validation losses, as in
+        scikit-learn: ``'balanced'`` weighs each class by
+        ``n_samples / (n_classes * count)``; a dict maps labels to weights (missing
+        labels weigh 1). Multiplied with ``fit``'s ``sample_weight``.
     **kwargs
         Every other :class:`~sktorch.NeuralNet` parameter.
 
@@ -77,10 +84,17 @@ class NeuralNetClassifier(ClassifierMixin, NeuralNet):
         criterion: Any = torch.nn.NLLLoss,
         train_split: Any = ValidSplit(5, stratified=True),  # noqa: B008
         classes: Any = None,
+        class_weight: Any = None,
         **kwargs: Any,
     ):
         super().__init__(module, criterion=criterion, train_split=train_split, **kwargs)
         self.classes = classes
+        self.class_weight = class_weight
+
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = False  # one label per sample
+        return tags
 
     def get_default_callbacks(self) -> list[tuple[str, Any]]:
         callbacks = super().get_default_callbacks()
@@ -98,10 +112,25 @@ class NeuralNetClassifier(ClassifierMixin, NeuralNet):
         return self
 
     def _check_y(self, y: Any) -> np.ndarray:
+        # scikit-learn's convention for arrays; a (n, 1) float tensor is the torch idiom
+        # for BCELoss targets, so tensors pass silently.
+        column = len(getattr(y, "shape", ())) == 2 and y.shape[1] == 1
+        if column and not isinstance(y, torch.Tensor):
+            warnings.warn(
+                "A column-vector y was passed when a 1d array was expected; it is used as "
+                "y.ravel(). Pass y of shape (n_samples,) to avoid this warning.",
+                DataConversionWarning, stacklevel=6,
+            )
         labels = _labels_1d(y)
         check_classification_targets(labels)
         if not hasattr(self, "classes_"):
             self.classes_ = np.unique(labels)
+            if len(self.classes_) < 2:
+                raise ValueError(
+                    f"{type(self).__name__} needs samples of at least 2 classes, but y has "
+                    f"only one class {self.classes_.tolist()}; pass classes=[...] if the "
+                    "other classes are merely absent from this data."
+                )
         else:
             unknown = np.setdiff1d(labels, self.classes_)
             if unknown.size:
@@ -155,6 +184,7 @@ class NeuralNetClassifier(ClassifierMixin, NeuralNet):
 
     def predict(self, X: Any) -> np.ndarray:
         """Predicted labels, taken from ``classes_``."""
+        self.check_is_fitted()
         return self.classes_[self.predict_proba(X).argmax(axis=1)]
 
 
@@ -204,10 +234,16 @@ class NeuralNetBinaryClassifier(NeuralNetClassifier):
             )
         return labels
 
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_class = False
+        return tags
+
     def _n_outputs(self, dataset: Any) -> int:
         return 1
 
     def predict(self, X: Any) -> np.ndarray:
         """Labels: ``classes_[1]`` where ``predict_proba(X)[:, 1] > threshold``."""
+        self.check_is_fitted()
         positive = self.predict_proba(X)[:, 1] > self.threshold
         return self.classes_[positive.astype(np.int64)]

@@ -48,6 +48,8 @@ class Dataset(TorchDataset):
         self.X = to_features(X)
         self.y = None if y is None else to_tensor(y, "y")
         self.y_original: np.ndarray | None = None
+        # Per-sample loss weights set by the net's fit; split and batched with the rows.
+        self.sample_weight: torch.Tensor | None = None
         self._length = n_rows(self.X) if length is None else int(length)
         if self.y is not None and len(self.y) != self._length:
             raise ValueError(
@@ -62,7 +64,8 @@ class Dataset(TorchDataset):
         if hasattr(Xi, "toarray"):
             Xi = torch.from_numpy(Xi.toarray()[0])
         yi = torch.zeros(()) if self.y is None else self.y[i]
-        return Xi, yi
+        weights = getattr(self, "sample_weight", None)
+        return (Xi, yi) if weights is None else (Xi, yi, weights[i])
 
     def _derive(self, X: Any, y: Any, y_original: Any) -> Dataset:
         new = object.__new__(type(self))
@@ -76,11 +79,17 @@ class Dataset(TorchDataset):
         index = torch.as_tensor(np.asarray(index), dtype=torch.long)
         y_orig = None if self.y_original is None else self.y_original[index.numpy()]
         y = None if self.y is None else self.y[index.to(self.y.device)]
-        return self._derive(take(self.X, index), y, y_orig)
+        new = self._derive(take(self.X, index), y, y_orig)
+        weights = getattr(self, "sample_weight", None)
+        if weights is not None:
+            new.sample_weight = weights[index.to(weights.device)]
+        return new
 
     def to(self, device: Any) -> Dataset:
         """The same data on ``device`` (a no-op when it is already there)."""
-        return self._derive(move(self.X, device), move(self.y, device), self.y_original)
+        new = self._derive(move(self.X, device), move(self.y, device), self.y_original)
+        new.sample_weight = move(getattr(self, "sample_weight", None), device)
+        return new
 
 
 def _labels(y: Any) -> np.ndarray | None:

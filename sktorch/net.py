@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import inspect
 from collections.abc import Iterator
 from typing import Any
 
@@ -17,8 +18,9 @@ from sklearn.base import BaseEstimator
 from sklearn.utils import check_random_state
 from torch.utils.data import DataLoader
 
-from sktorch import _params
+from sktorch import _params, _weights
 from sktorch._data import TensorBatches, move, to_tensor
+from sktorch._precision import dataset_to_float64
 from sktorch._validation import check_net_params, check_X_y
 from sktorch.callbacks import EpochTimer, PassthroughScoring, PrintLog
 from sktorch.callbacks.base import CallbackList, name_callbacks
@@ -74,13 +76,23 @@ class NeuralNet(PersistenceMixin, BaseEstimator):
         Where the module and data live; ``None`` leaves them where they are.
     compile : bool, default=False
         ``torch.compile`` the module once per initialization.
-    precision : {'32', 'bf16', '16-mixed'}, default='32'
+    precision : {'32', '64', 'bf16', '16-mixed'}, default='32'
         Autocast dtype for forward passes; '16-mixed' scales gradients on CUDA.
+        '64' trains and predicts in float64 (module, features and float targets),
+        e.g. when results must match to float64 round-off.
     random_state : int, RandomState or None
         Seeds weight initialization, shuffling, the validation split and dropout
         without touching torch's global random state.
     loss_function : loss class or instance, optional
         Alias of ``criterion``, as many tutorials write it.
+    on_nan : {'raise', 'stop'}, default='raise'
+        What to do when the loss (or a weight) becomes NaN or infinite. Checked
+        once per epoch, when the epoch's losses are read (no extra device sync per
+        batch). ``'raise'`` raises :class:`~sktorch.exceptions.TrainingDivergedError`
+        naming the epoch and the first bad batch; ``'stop'`` ends training with a
+        warning and restores the weights and optimizer state from the start of that
+        epoch (the last finite ones). ``'stop'`` keeps one copy of the weights and of
+        the optimizer state per epoch on the device.
     **kwargs
         Routed parameters (``module__hidden_units=20``, ``optimizer__momentum=0.9``,
         ``callbacks__print_log__sink=...``) and bare arguments of the module's
@@ -100,6 +112,10 @@ class NeuralNet(PersistenceMixin, BaseEstimator):
 
     prefixes_ = _params.PREFIXES
     _default_criterion: Any = None
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.__signature__ = _public_signature(cls)
 
     def __init__(
         self,
@@ -122,6 +138,7 @@ class NeuralNet(PersistenceMixin, BaseEstimator):
         precision: str = "32",
         random_state: Any = None,
         loss_function: Any = None,
+        on_nan: str = "raise",
         **kwargs: Any,
     ):
         self.module = module
@@ -143,6 +160,7 @@ class NeuralNet(PersistenceMixin, BaseEstimator):
         self.precision = precision
         self.random_state = random_state
         self.loss_function = loss_function
+        self.on_nan = on_nan
         self._kwargs = {}
         _params.check_param_names(self, list(kwargs))
         for key, value in kwargs.items():
@@ -240,6 +258,8 @@ class NeuralNet(PersistenceMixin, BaseEstimator):
     def initialize(self) -> NeuralNet:
         """Build callbacks, criterion, module and optimizer; reset the history."""
         check_net_params(self)
+        for attr in ("n_features_in_", "feature_names_in_"):  # learned again from the data
+            vars(self).pop(attr, None)
         self._random_state = check_random_state(self.random_state) if (
             self.random_state is not None) else None
         self.initialize_callbacks()
@@ -320,6 +340,8 @@ class NeuralNet(PersistenceMixin, BaseEstimator):
                 module = self.module if self.warm_start else copy.deepcopy(self.module)
             else:
                 module = factory(**kwargs)
+        if self.precision == "64":
+            module = module.to(torch.float64)
         self.module_ = module.to(self.device) if self.device is not None else module
         self._forward_module = torch.compile(self.module_) if self.compile else self.module_
         return self
@@ -334,6 +356,18 @@ class NeuralNet(PersistenceMixin, BaseEstimator):
             self.device or "cpu").type == "cuda"
         self._grad_scaler = torch.amp.GradScaler("cuda") if use_scaler else None
         return self
+
+    def __sklearn_is_fitted__(self) -> bool:
+        return bool(getattr(self, "initialized_", False)) and (
+            getattr(self, "module_", None) is not None)
+
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True  # CSR batches are densified one batch at a time
+        tags.target_tags.multi_output = True
+        # Seeded CPU training is bit-reproducible; CUDA kernels may not be.
+        tags.non_deterministic = not _on_cpu(self.device)
+        return tags
 
     def check_is_fitted(self) -> None:
         """Raise :class:`~sktorch.exceptions.NotInitializedError` before ``fit``."""
@@ -354,31 +388,56 @@ class NeuralNet(PersistenceMixin, BaseEstimator):
         self.history_ = value
 
     # ------------------------------------------------------------------- fit
-    def fit(self, X: Any, y: Any = None, **fit_params: Any) -> NeuralNet:
-        """Train from scratch (or continue with ``warm_start=True``) for ``max_epochs``."""
+    def fit(self, X: Any, y: Any = None, sample_weight: Any = None,
+            **fit_params: Any) -> NeuralNet:
+        """Train from scratch (or continue with ``warm_start=True``) for ``max_epochs``.
+
+        Parameters
+        ----------
+        X : array-like, tensor, DataFrame, sparse matrix, dict of arrays or Dataset
+            Arrays are validated (finite, numeric, 2-D, same length as y); a torch
+            ``Dataset`` (or ``SliceDataset``) is used as it is, without validation.
+        y : array-like or tensor, optional
+        sample_weight : array-like of shape (n_samples,), optional
+            Weights of the rows in the training and validation losses, split and
+            batched with the rows; never passed to the module. In-memory X only.
+        **fit_params
+            Passed to the module's ``forward``.
+        """
         if not self.warm_start or not getattr(self, "initialized_", False):
             self.initialize()
-        return self.partial_fit(X, y, **fit_params)
+        return self.partial_fit(X, y, sample_weight=sample_weight, **fit_params)
 
     def partial_fit(self, X: Any, y: Any = None, classes: Any = None,
-                    **fit_params: Any) -> NeuralNet:
+                    sample_weight: Any = None, **fit_params: Any) -> NeuralNet:
         """Train the current model for ``max_epochs`` more epochs.
 
         ``classes`` (classifiers) names every label up front, for data that arrives
-        in chunks which may not each contain all labels.
+        in chunks which may not each contain all labels. ``sample_weight`` and the
+        other arguments are as in :meth:`fit`.
         """
         if not getattr(self, "initialized_", False):
             self.initialize()
         if classes is not None and not hasattr(self, "classes_"):
             self.classes_ = np.asarray(classes)
-        self.fit_loop(X, y, **fit_params)
+        self.fit_loop(X, y, sample_weight=sample_weight, **fit_params)
         return self
 
     def fit_loop(self, X: Any, y: Any = None, epochs: int | None = None,
-                 **fit_params: Any) -> NeuralNet:
+                 sample_weight: Any = None, **fit_params: Any) -> NeuralNet:
         """Run the training loop for ``epochs`` (default ``max_epochs``)."""
         X, y = check_X_y(self, X, y, fitting=True)
         dataset = self.get_dataset(X, y)
+        weights = _weights.fit_weights(self, sample_weight, y, len(dataset))
+        if weights is not None:
+            if not isinstance(dataset, Dataset):
+                raise ValueError(
+                    "sample_weight and class_weight need in-memory X (arrays, tensors, "
+                    "DataFrames); with a torch Dataset, return the weights from it and "
+                    "weight the loss in an overridden get_loss."
+                )
+            dataset.sample_weight = weights
+        self._weighted = weights is not None
         if self.module_ is None:
             self.initialize_module(self._data_shape(dataset))
             self.initialize_optimizer()
@@ -424,6 +483,8 @@ class NeuralNet(PersistenceMixin, BaseEstimator):
         if self.dataset is Dataset and not kwargs:
             dataset = Dataset(X, y_encoded)
             dataset.y_original = y_original
+            if self.precision == "64":
+                dataset = dataset_to_float64(dataset, X, y)
             return dataset.to(self.device)
         # A custom dataset gets the targets as the loss needs them (class indices).
         return self.dataset(X, y_encoded, **kwargs)
@@ -468,7 +529,9 @@ class NeuralNet(PersistenceMixin, BaseEstimator):
         batch_size = kwargs.pop("batch_size", self.batch_size)
         shuffle = kwargs.pop("shuffle", training)
         if isinstance(dataset, Dataset) and iterator is DataLoader and not kwargs:
-            return TensorBatches((dataset.X, dataset.y), batch_size, shuffle, generator,
+            weights = getattr(dataset, "sample_weight", None)
+            tensors = (dataset.X, dataset.y) + (() if weights is None else (weights,))
+            return TensorBatches(tensors, batch_size, shuffle, generator,
                                  sparse_device=self.device)
         if batch_size == -1:
             batch_size = len(dataset)
@@ -502,7 +565,7 @@ class NeuralNet(PersistenceMixin, BaseEstimator):
         Xi, yi = batch[0], batch[1]
         with self._autocast():
             y_pred = self.infer(Xi, **fit_params)
-            loss = self.get_loss(y_pred, yi, X=Xi, training=True)
+            loss = self._batch_loss(y_pred, batch, training=True)
         (self._grad_scaler.scale(loss) if self._grad_scaler else loss).backward()
         if self._callback_list.has("on_grad_computed"):
             self._callback_list.notify(
@@ -534,11 +597,17 @@ class NeuralNet(PersistenceMixin, BaseEstimator):
 
     def validation_step(self, batch: Any, **fit_params: Any) -> dict[str, Any]:
         """Forward and loss for one validation batch, without gradients."""
-        Xi, yi = batch[0], batch[1]
+        Xi = batch[0]
         with torch.no_grad(), self._autocast():
             y_pred = self.infer(Xi, **fit_params)
-            loss = self.get_loss(y_pred, yi, X=Xi, training=False)
+            loss = self._batch_loss(y_pred, batch, training=False)
         return {"loss": loss, "y_pred": y_pred}
+
+    def _batch_loss(self, y_pred: Any, batch: Any, training: bool) -> torch.Tensor:
+        """``get_loss`` of a batch; weighted when the fit has sample weights (``batch[2]``)."""
+        if getattr(self, "_weighted", False) and len(batch) > 2:
+            return _weights.weighted_loss(self, y_pred, batch[1], batch[0], batch[2], training)
+        return self.get_loss(y_pred, batch[1], X=batch[0], training=training)
 
     def evaluation_step(self, batch: Any, training: bool = False) -> Any:
         """The module's output for one batch (gradients only when ``training``)."""
@@ -604,11 +673,35 @@ class NeuralNet(PersistenceMixin, BaseEstimator):
             y_out = self.forward(X, device=None)
             if isinstance(y_out, tuple):
                 y_out = y_out[0]
-            return self._predict_nonlinearity()(y_out).float().cpu().numpy()
+            y_out = self._predict_nonlinearity()(y_out)
+            dtype = torch.float64 if self.precision == "64" else torch.float32
+            return y_out.to(dtype).cpu().numpy()
 
     def predict(self, X: Any) -> np.ndarray:
         """Predictions: ``predict_proba``'s output for ``NeuralNet``."""
         return self.predict_proba(X)
+
+
+def _public_signature(cls: type) -> inspect.Signature:
+    """The constructor's signature without ``self`` and ``**kwargs``.
+
+    scikit-learn's introspection (e.g. its estimator checks) takes every name in a
+    class's signature as a parameter; the routed ``**kwargs`` are not one.
+    """
+    signature = inspect.signature(cls.__init__)
+    params = [p for p in list(signature.parameters.values())[1:]
+              if p.kind is not inspect.Parameter.VAR_KEYWORD]
+    seen = {p.name for p in params}
+    for klass in cls.__mro__[1:]:  # parameters passed on through **kwargs: keyword-only
+        if issubclass(klass, NeuralNet) and "__init__" in vars(klass):
+            for p in list(inspect.signature(klass.__init__).parameters.values())[1:]:
+                if p.name not in seen and p.kind is not inspect.Parameter.VAR_KEYWORD:
+                    params.append(p.replace(kind=inspect.Parameter.KEYWORD_ONLY))
+                    seen.add(p.name)
+    return signature.replace(parameters=params)
+
+
+NeuralNet.__signature__ = _public_signature(NeuralNet)
 
 
 class _OnDevice:
@@ -637,6 +730,13 @@ def _seeded(seed: int | None, device: Any = None):
     with torch.random.fork_rng(devices=devices):
         torch.manual_seed(seed)
         yield
+
+
+def _on_cpu(device: Any) -> bool:
+    try:
+        return torch.device(device or "cpu").type == "cpu"
+    except (RuntimeError, TypeError, ValueError):
+        return False
 
 
 def _same(a: Any, b: Any) -> bool:

@@ -15,6 +15,18 @@ from sktorch.net import NeuralNet
 __all__ = ["NeuralNetRegressor"]
 
 
+class _Unavailable:
+    """A method a subclass does not offer: attribute access raises ``AttributeError``."""
+
+    def __init__(self, name: str, reason: str):
+        self.name = name
+        self.reason = reason
+
+    def __get__(self, obj: Any, owner: Any = None) -> Any:
+        raise AttributeError(f"{owner.__name__ if owner else ''} has no {self.name}: "
+                             f"{self.reason}.")
+
+
 class NeuralNetRegressor(RegressorMixin, NeuralNet):
     """A torch module as a scikit-learn regressor.
 
@@ -66,9 +78,13 @@ class NeuralNetRegressor(RegressorMixin, NeuralNet):
             y_true = y_true.reshape(y_pred.shape)
         return self.criterion_(y_pred, y_true)
 
+    # A regressor has no probabilities: scikit-learn tells regressors from classifiers
+    # by the absence of predict_proba.
+    predict_proba = _Unavailable("predict_proba", "a regressor has no probabilities; use predict")
+
     def predict(self, X: Any) -> np.ndarray:
         """Predictions; 1-D when the net was fitted on a 1-D y."""
-        y_pred = self.predict_proba(X)
+        y_pred = NeuralNet.predict_proba(self, X)
         if getattr(self, "_y_ndim", 2) == 1 and y_pred.ndim == 2 and y_pred.shape[1] == 1:
             return y_pred[:, 0]
         return y_pred
