@@ -16,6 +16,7 @@ from typing import Any
 
 import torch
 
+from sktorch._divergence import DivergenceGuard
 from sktorch.callbacks.base import CallbackList
 
 __all__ = ["Engine", "StopFlag"]
@@ -83,6 +84,7 @@ class Engine:
         self.net = net
         self.callbacks = callbacks
         self.stop = StopFlag()
+        self.guard = DivergenceGuard(net)
 
     def run(
         self,
@@ -104,7 +106,8 @@ class Engine:
                 for _ in range(n_epochs):
                     self._epoch(train_batches, valid_batches, datasets, fit_params)
                     if self.stop.reason is not None:
-                        net.history.record("stop_reason", self.stop.reason)
+                        if net.history:  # empty when the first epoch diverged
+                            net.history.record("stop_reason", self.stop.reason)
                         break
         except KeyboardInterrupt:
             self.stop.interrupted = True
@@ -124,6 +127,7 @@ class Engine:
         history.new_epoch()
         history.record("epoch", len(history))
         notify("on_epoch_begin", net, **datasets)
+        self.guard.epoch_begin()
         net.module_.train()
         with torch.enable_grad():
             self._pass(train_batches, True, net.train_step, fit_params)
@@ -132,6 +136,10 @@ class Engine:
             with torch.no_grad():
                 self._pass(valid_batches, False, net.validation_step, fit_params)
         _materialize(history[-1]["batches"])
+        diverged = self.guard.check_epoch()  # raises, or restores the weights: on_nan
+        if diverged is not None:
+            self.stop.request(diverged)
+            return
         notify("on_epoch_end", net, **datasets)
 
     def _pass(self, batches, training: bool, step, fit_params) -> None:

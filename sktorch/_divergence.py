@@ -1,0 +1,101 @@
+"""Detecting a diverging fit: NaN or infinite losses and weights.
+
+The check runs once per epoch, after the engine has read the epoch's losses from
+the device (one sync, which happens anyway), plus one reduction over the weights:
+the hot loop gets no extra device sync. Divergence is therefore noticed at the end
+of the epoch in which it happened, and the message names that epoch and its first
+bad batch. ``on_nan='stop'`` keeps a copy of the weights and optimizer state from
+the start of each epoch and restores it, so the net keeps its last finite weights.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import warnings
+from typing import Any
+
+import torch
+
+from sktorch.exceptions import SktorchWarning, TrainingDivergedError
+
+__all__ = ["DivergenceGuard"]
+
+_ADVICE = ("lower lr, scale the inputs, clip gradients (GradientNormClipping), or pass "
+           "on_nan='stop' to keep the last finite weights")
+
+
+def _first_bad_batch(rows: list) -> tuple[str, int, float] | None:
+    """``(pass name, 1-based batch number, value)`` of the first non-finite loss."""
+    counts = {"train_loss": 0, "valid_loss": 0}
+    for row in rows:
+        for key in counts:
+            if key in row:
+                counts[key] += 1
+                value = row[key]
+                if isinstance(value, float) and not math.isfinite(value):
+                    return ("training" if key == "train_loss" else "validation",
+                            counts[key], value)
+    return None
+
+
+def _weights_finite(module: torch.nn.Module) -> bool:
+    checks = [torch.isfinite(p).all() for p in module.parameters() if p.is_floating_point()]
+    return bool(torch.stack(checks).all()) if checks else True
+
+
+class DivergenceGuard:
+    """Watch one fit for NaN/inf; raise or stop as ``net.on_nan`` says.
+
+    Parameters
+    ----------
+    net : NeuralNet
+        Supplies ``on_nan``, ``module_``, ``optimizer_`` and ``history``.
+    """
+
+    def __init__(self, net: Any):
+        self.net = net
+        self.mode = getattr(net, "on_nan", "raise")
+        self._snapshot: tuple[dict, dict | None] | None = None
+
+    def epoch_begin(self) -> None:
+        """With ``on_nan='stop'``, copy the weights and optimizer state (on the device)."""
+        if self.mode != "stop":
+            return
+        module, optimizer = self.net.module_, self.net.optimizer_
+        weights = {k: v.detach().clone() for k, v in module.state_dict().items()}
+        state = copy.deepcopy(optimizer.state_dict()) if optimizer is not None else None
+        self._snapshot = (weights, state)
+
+    def check_epoch(self) -> str | None:
+        """After the epoch's losses are read: None if all is finite, else a stop reason.
+
+        Raises :class:`~sktorch.exceptions.TrainingDivergedError` with ``on_nan='raise'``.
+        """
+        history = self.net.history
+        epoch = history[-1].get("epoch", len(history))
+        bad = _first_bad_batch(history[-1]["batches"])
+        if bad is not None:
+            where, batch, value = bad
+            what = f"the {where} loss became {value} at epoch {epoch}, {where} batch {batch}"
+        elif not _weights_finite(self.net.module_):
+            what = f"the module's weights became NaN or infinite in epoch {epoch}"
+        else:
+            return None
+        if self.mode == "raise":
+            raise TrainingDivergedError(f"Training diverged: {what}. To fix it, {_ADVICE}.")
+        return self._restore(what)
+
+    def _restore(self, what: str) -> str:
+        weights, state = self._snapshot
+        self.net.module_.load_state_dict(weights)
+        if state is not None:
+            self.net.optimizer_.load_state_dict(state)
+        self.net.history.pop()  # the diverged epoch's weights are gone; so is its record
+        warnings.warn(
+            f"Training diverged: {what}. Training stopped (on_nan='stop') and the net "
+            "keeps the weights from before that epoch.",
+            SktorchWarning,
+            stacklevel=5,
+        )
+        return f"diverged: {what}; weights restored from the previous epoch"
