@@ -145,10 +145,10 @@ def check_X_y(net: Any, X: Any, y: Any, fitting: bool) -> tuple[Any, Any]:
     from sktorch.helper import SliceDataset
 
     reset = fitting and not hasattr(net, "n_features_in_")
+    if isinstance(X, (torch.utils.data.Dataset, SliceDataset)):  # y may come from X
+        return X, (net._check_y(y) if fitting and y is not None else y)
     if fitting:
         _check_y_given(net, y)
-    if isinstance(X, (torch.utils.data.Dataset, SliceDataset)):
-        return X, (net._check_y(y) if fitting and y is not None else y)
     if isinstance(X, dict) and not sp.issparse(X):  # a dok_matrix is a dict too
         lengths = {k: len(v) for k, v in X.items()}
         if len(set(lengths.values())) > 1:
