@@ -46,6 +46,13 @@ class _RecordsBest(Callback):
         return self
 
     def _record(self, net, value: float) -> None:
+        if self.best_score_ is None and len(net.history) > 1:
+            # A history loaded at train begin (LoadInitState): continue its record of bests.
+            for previous in net.history[:-1]:
+                old = previous.get(self.name_)
+                if isinstance(old, (int, float)) and _is_better(
+                        old, self.best_score_, self.lower_is_better):
+                    self.best_score_ = old
         is_best = _is_better(value, self.best_score_, self.lower_is_better)
         if is_best:
             self.best_score_ = value
