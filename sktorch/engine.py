@@ -140,6 +140,11 @@ class Engine:
         if diverged is not None:
             self.stop.request(diverged)
             return
+        if self.stop.reason is not None:
+            # Stopped mid-epoch (Ctrl-C or a batch hook): the epoch did not end, and its
+            # scores would cover part of the data, so on_epoch_end is not called. The
+            # row keeps its completed batches and gets the stop reason.
+            return
         notify("on_epoch_end", net, **datasets)
 
     def _pass(self, batches, training: bool, step, fit_params) -> None:
