@@ -162,3 +162,13 @@ def test_parallel_clones_never_corrupt_shared_files(data, tmp_path):
         fresh.load_params(checkpoint=Checkpoint(monitor=None, dirname=d))
         assert fresh.history[:, "epoch"] == list(range(1, 7))
     assert not os.path.exists(cp.dirname)  # the user's instance is untouched
+
+
+def test_resume_from_epoch_numbered_files(data, tmp_path):
+    X, y = data
+    cp = Checkpoint(dirname=str(tmp_path), f_params="params_{last_epoch[epoch]}.pt",
+                    f_optimizer="optimizer_{last_epoch[epoch]}.pt")
+    first = make_net([cp, LoadInitState(cp)], max_epochs=3).fit(X, y)  # nothing to resume yet
+    second = make_net([cp, LoadInitState(cp)], max_epochs=2).fit(X, y)
+    last_saved = [row["epoch"] for row in first.history if row["event_cp"]][-1]
+    assert second.history[:, "epoch"] == list(range(1, last_saved + 3))

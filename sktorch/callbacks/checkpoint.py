@@ -303,6 +303,10 @@ class LoadInitState(Callback):
         if self.did_load_:
             return
         self.did_load_ = True
+        names = [getattr(self.checkpoint, k) for k in _FILE_KEYS]
+        templated = any(isinstance(f, str) and "{" in f for f in names)
+        if templated and not self.checkpoint._checkpoint_row(net):
+            return  # the names need a saved history, and there is none: nothing to resume
         files = self.checkpoint.get_formatted_files(net)
         if not _exists(files["f_params"]):
             return

@@ -41,7 +41,7 @@ def check_monitor_has_data(net: Any, monitor: Any, owner: str) -> None:
             f"{owner} monitors {monitor!r}, but train_split=None, so there is no validation "
             "data and no validation score. Set a train_split (e.g. "
             "train_split=ValidSplit(5) or predefined_split(valid_ds)), or monitor the "
-            f"training loss instead ({owner}(monitor='train_loss'...))."
+            f"training loss instead: {owner}(monitor={monitor.replace('valid_', 'train_', 1)!r})."
         )
 
 
