@@ -1,8 +1,14 @@
 """Pickling, save_params/load_params, atomic writes and trim_for_prediction."""
 
 import io
+import json
 import os
 import pickle
+import signal
+import subprocess
+import sys
+import textwrap
+import time
 
 import numpy as np
 import pytest
@@ -228,3 +234,65 @@ def test_trim_for_prediction_drops_training_state_and_still_predicts(clf):
 def test_trim_before_fit_raises(clf):
     with pytest.raises(NotInitializedError):
         NeuralNetClassifier().trim_for_prediction()
+
+
+# ------------------------------------------------- kill -9 mid-training, then resume
+RESUMABLE = textwrap.dedent("""
+    import json, sys, time
+    import numpy as np
+    from sktorch import NeuralNetRegressor
+    from sktorch.callbacks import Callback, Checkpoint, LoadInitState
+
+    dirname, total, delay = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
+
+    class Slow(Callback):
+        def on_batch_end(self, net, **kwargs):
+            time.sleep(delay)
+
+    class StopAtTotal(Callback):
+        def on_epoch_end(self, net, **kwargs):
+            if len(net.history) >= total:
+                net.request_stop("the planned number of epochs is reached")
+
+    rng = np.random.RandomState(0)
+    X = rng.randn(64, 4).astype("float32"); y = X.sum(axis=1)
+    cp = Checkpoint(monitor=None, dirname=dirname)  # every epoch
+    net = NeuralNetRegressor(max_epochs=total, batch_size=8, verbose=0, random_state=0,
+                             callbacks=[cp, LoadInitState(cp), Slow(), StopAtTotal()])
+    net.fit(X, y)
+    print(json.dumps({"epoch": net.history[:, "epoch"],
+                      "train_loss": net.history[:, "train_loss"],
+                      "finite": bool(np.isfinite(net.predict(X)).all())}))
+""")
+
+
+def test_resume_after_sigkill_loses_no_checkpointed_epoch(tmp_path):
+    script, dirname, total = tmp_path / "train.py", tmp_path / "checkpoints", 25
+    script.write_text(RESUMABLE)
+    env = {**os.environ, "PYTHONPATH": os.getcwd()}
+    run = [sys.executable, str(script), str(dirname), str(total)]
+    child = subprocess.Popen(run + ["0.03"], env=env, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.PIPE)
+    history_file = dirname / "history.json"
+    deadline = time.monotonic() + 120
+    try:
+        while time.monotonic() < deadline and child.poll() is None:
+            if history_file.exists() and len(json.loads(history_file.read_text())) >= 3:
+                break
+            time.sleep(0.05)
+        assert child.poll() is None, child.stderr.read()
+        child.send_signal(signal.SIGKILL)  # no cleanup, no finally blocks
+        child.wait(timeout=30)
+    finally:
+        child.kill()
+    saved = json.loads(history_file.read_text())  # whole files, never half-written ones
+    torch.load(dirname / "params.pt", weights_only=True)
+    torch.load(dirname / "optimizer.pt", weights_only=True)
+    assert 3 <= len(saved) < total
+
+    done = subprocess.run(run + ["0"], env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    resumed = json.loads(done.stdout.strip().splitlines()[-1])
+    assert resumed["epoch"] == list(range(1, total + 1))  # no epoch lost or repeated
+    assert resumed["train_loss"][: len(saved)] == [row["train_loss"] for row in saved]
+    assert resumed["finite"]
