@@ -19,6 +19,17 @@ from sktorch import NeuralNetClassifier, NeuralNetRegressor
 from sktorch.callbacks import Callback
 from sktorch.exceptions import SktorchWarning, TrainingDivergedError
 
+
+@pytest.fixture(autouse=True, scope="module")
+def one_torch_thread():
+    """Tiny models gain nothing from intra-op threads, and on a busy 2-core machine the
+    threads' spin-waiting slows each step many times over; restored afterwards."""
+    n_threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n_threads)
+
+
 RNG = np.random.RandomState(0)
 X = RNG.randn(96, 6).astype(np.float32)
 Y = (X[:, 0] - X[:, 2] > 0).astype(np.int64)
