@@ -403,6 +403,20 @@ class NeuralNet(PersistenceMixin, BaseEstimator):
             batched with the rows; never passed to the module. In-memory X only.
         **fit_params
             Passed to the module's ``forward``.
+
+        Returns
+        -------
+        self
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from sktorch import NeuralNetRegressor
+        >>> X = np.random.RandomState(0).randn(40, 3).astype('float32'); y = X[:, 0]
+        >>> weights = np.r_[np.ones(20), np.zeros(20)]  # ignore the second half
+        >>> net = NeuralNetRegressor(max_epochs=2, verbose=0, random_state=0)
+        >>> net.fit(X, y, sample_weight=weights).n_features_in_
+        3
         """
         if not self.warm_start or not getattr(self, "initialized_", False):
             self.initialize()
