@@ -64,6 +64,8 @@ def _catch_sigint(flag: StopFlag):
 
 def _n_samples(batch: Any) -> int:
     X = batch[0] if isinstance(batch, (tuple, list)) else batch
+    if isinstance(X, torch.Tensor):  # the common case, without Tensor.__len__'s dispatch
+        return X.shape[0]
     if isinstance(X, dict):
         X = next(iter(X.values()))
     return len(X)
@@ -156,14 +158,14 @@ class Engine:
         notify = self.callbacks.notify
         rows = history[-1]["batches"]
         for batch in batches:
-            rows.append({})
+            row: dict = {}
+            rows.append(row)  # before the hooks, so that they can write to the batch's row
             if begin:
                 notify("on_batch_begin", net, batch=batch, training=training)
             out = step(batch, **fit_params)
             # The loss stays on the device; it is read once per epoch (see _materialize).
-            loss = out["loss"].detach()
-            rows[-1][loss_key] = loss
-            rows[-1][size_key] = _n_samples(batch)
+            loss = row[loss_key] = out["loss"].detach()
+            row[size_key] = _n_samples(batch)
             if end:
                 notify(
                     "on_batch_end", net, batch=batch, training=training,
@@ -179,6 +181,9 @@ def _materialize(rows: list) -> None:
               if isinstance(value, torch.Tensor)]
     if not places:
         return
-    values = torch.stack([row[key].float().reshape(()) for row, key in places]).tolist()
+    tensors = [row[key] for row, key in places]
+    if len({(t.dtype, t.shape, t.device) for t in tensors}) > 1:  # rare: mixed losses
+        tensors = [t.float().reshape(()).to(tensors[0].device) for t in tensors]
+    values = torch.stack(tensors).float().reshape(-1).tolist()
     for (row, key), value in zip(places, values):
         row[key] = value
