@@ -7,6 +7,17 @@ from sklearn.datasets import make_classification, make_regression
 from torch import nn
 
 
+@pytest.fixture(autouse=True, scope="session")
+def one_torch_thread():
+    """One intra-op thread per test process: the suite runs one process per core, and
+    tiny models gain nothing from more threads, whose spin-waiting on a busy machine
+    slows each step many times over. Restored afterwards."""
+    n_threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n_threads)
+
+
 @pytest.fixture(scope="session")
 def clf_data():
     X, y = make_classification(300, 10, n_informative=5, random_state=0)
@@ -17,6 +28,15 @@ def clf_data():
 def reg_data():
     X, y = make_regression(300, 8, noise=0.1, random_state=0)
     return X.astype(np.float32), (y / y.std()).astype(np.float32)
+
+
+def small_classifier(**kwargs):
+    """A quiet, seeded NeuralNetClassifier with the built-in MLP; kwargs override."""
+    from sktorch import NeuralNetClassifier
+
+    params = dict(max_epochs=5, lr=0.1, verbose=0, random_state=0)
+    params.update(kwargs)
+    return NeuralNetClassifier(**params)
 
 
 class SimpleClassifier(nn.Module):

@@ -1,5 +1,7 @@
 """Input types: arrays, tensors, lists, sparse, dicts, Datasets, DataLoaders."""
 
+from functools import partial
+
 import numpy as np
 import scipy.sparse as sp
 import torch
@@ -7,15 +9,12 @@ from sklearn.model_selection import GridSearchCV, cross_val_score
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from sktorch import NeuralNetClassifier, NeuralNetRegressor
+from sktorch import NeuralNetRegressor
 from sktorch.dataset import Dataset, ValidSplit
 from sktorch.helper import SliceDataset, SliceDict, predefined_split
+from tests.conftest import small_classifier
 
-
-def _clf(**kwargs):
-    params = dict(max_epochs=3, lr=0.1, verbose=0, random_state=0)
-    params.update(kwargs)
-    return NeuralNetClassifier(**params)
+_clf = partial(small_classifier, max_epochs=3)
 
 
 def test_list_and_float64_and_tensor_inputs_agree(clf_data):

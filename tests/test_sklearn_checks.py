@@ -17,17 +17,6 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from sktorch import NeuralNetBinaryClassifier, NeuralNetClassifier, NeuralNetRegressor
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    """Tiny models gain nothing from intra-op threads, and on a busy 2-core machine the
-    threads' spin-waiting slows each step many times over; restored afterwards."""
-    n_threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n_threads)
-
-
 SETTINGS = dict(optimizer=torch.optim.Adam, lr=0.05, max_epochs=20, batch_size=64,
                 verbose=0, random_state=0, train_split=None, precision="64")
 

@@ -11,13 +11,10 @@ from sklearn.model_selection import GridSearchCV, RandomizedSearchCV, cross_val_
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from sktorch import NeuralNetBinaryClassifier, NeuralNetClassifier, NeuralNetRegressor
+from sktorch import NeuralNetBinaryClassifier, NeuralNetRegressor
+from tests.conftest import small_classifier
 
-
-def _clf(**kwargs):
-    params = dict(max_epochs=5, lr=0.1, verbose=0, random_state=0)
-    params.update(kwargs)
-    return NeuralNetClassifier(**params)
+_clf = small_classifier
 
 
 def test_clone_keeps_every_parameter_and_no_fitted_state(clf_data):

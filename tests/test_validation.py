@@ -9,17 +9,6 @@ from sklearn.exceptions import NotFittedError
 from sktorch import NeuralNetBinaryClassifier, NeuralNetClassifier, NeuralNetRegressor
 from sktorch.exceptions import NotInitializedError
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    """Tiny models gain nothing from intra-op threads, and on a busy 2-core machine the
-    threads' spin-waiting slows each step many times over; restored afterwards."""
-    n_threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n_threads)
-
-
 RNG = np.random.RandomState(0)
 X = RNG.randn(40, 4).astype(np.float32)
 Y_CLF = np.arange(40) % 2

@@ -12,17 +12,6 @@ from sktorch import NeuralNetClassifier, NeuralNetRegressor
 from sktorch.callbacks import Callback
 from sktorch.dataset import ValidSplit
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    """Tiny models gain nothing from intra-op threads, and on a busy 2-core machine the
-    threads' spin-waiting slows each step many times over; restored afterwards."""
-    n_threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n_threads)
-
-
 RNG = np.random.RandomState(0)
 X = RNG.randn(60, 5).astype(np.float32)
 Y = (X[:, 0] + 0.5 * X[:, 1] > 0).astype(np.int64)
