@@ -28,7 +28,7 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) -m pip install -q "$(TORCH_PIN)" skorch || echo "skorch not installable: benchmarks run without it"
-	$(PY) benchmarks/run.py
+	$(PY) benchmarks/run.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info
