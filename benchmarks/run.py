@@ -178,7 +178,7 @@ def main(argv: list[str] | None = None) -> None:
     steps = [
         ("train", "Training, verbose=0, train_split=None",
          lambda: report.table(bench_training(args.quick, skorch, False), TIME_COLUMNS)),
-        ("defaults", "Training with the default parameters (validation split, callbacks)",
+        ("defaults", "Training with the defaults (5-fold ValidSplit, default callbacks), verbose=0",
          lambda: report.table(bench_training(args.quick, skorch, True), TIME_COLUMNS)),
         ("predict", "Prediction",
          lambda: report.table(bench_prediction(args.quick, skorch), TIME_COLUMNS)),

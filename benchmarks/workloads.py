@@ -107,8 +107,9 @@ def _net_kwargs(w: Workload, defaults: bool) -> dict:
         "lr": LR, "max_epochs": w.epochs, "batch_size": BATCH_SIZE,
         **{f"module__{k}": v for k, v in w.module_params().items()},
     }
+    kwargs["verbose"] = 0  # "defaults" keeps the validation split and default callbacks
     if not defaults:
-        kwargs.update(verbose=0, train_split=None)
+        kwargs["train_split"] = None
     return kwargs
 
 
