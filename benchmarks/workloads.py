@@ -145,8 +145,11 @@ def predict_hand(model: nn.Module, X: np.ndarray) -> np.ndarray:
 
 
 def predict_net(net, X: np.ndarray) -> np.ndarray:
-    """``predict_proba`` of a fitted sktorch or skorch net."""
-    return net.predict_proba(X)
+    """``predict_proba`` of a fitted net (``predict`` for sktorch's regressor, which has none).
+
+    Both run the same batched ``no_grad`` forward pass and return the module's output.
+    """
+    return net.predict_proba(X) if hasattr(net, "predict_proba") else net.predict(X)
 
 
 def fitted_for_prediction(impl: str, w: Workload, X, y):
