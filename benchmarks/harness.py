@@ -6,8 +6,8 @@ of them alike; the median of the repeats is reported.
 
 Memory: ``tracemalloc`` does not see torch's allocations, so each (workload,
 implementation) pair runs once in a fresh subprocess that imports the same libraries and
-builds the same data, then reads ``resource.getrusage(RUSAGE_SELF).ru_maxrss`` (the
-process's peak resident set size). Reported are that peak and its growth over the
+builds the same data, then reads the process's peak resident set size (``VmHWM`` in
+``/proc/self/status``). Reported are that peak and its growth over the
 resident size just before the timed call (read from ``/proc/self/statm``).
 """
 
@@ -45,10 +45,14 @@ def current_rss_mib() -> float:
 
 
 def peak_rss_mib() -> float:
-    """Peak resident set size of this process so far, in MiB (Linux: ru_maxrss in KiB)."""
-    import resource
+    """Peak resident set size of this process so far, in MiB (Linux ``VmHWM``).
 
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    Not ``ru_maxrss``: Linux keeps it across ``execve``, so a child started by a large
+    parent reports the parent's peak. ``VmHWM`` belongs to the new address space.
+    """
+    with open("/proc/self/status") as f:
+        kib = next(int(line.split()[1]) for line in f if line.startswith("VmHWM:"))
+    return kib / 1024
 
 
 def measure_in_child(call: Callable[[], object]) -> dict[str, float]:
