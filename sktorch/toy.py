@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from functools import partial
 from typing import Any
 
@@ -52,12 +53,16 @@ class MLPModule(nn.Module):
         output_units: int = 2,
         hidden_units: int = 10,
         num_hidden: int = 1,
-        nonlin: nn.Module = nn.ReLU(),  # noqa: B008 - stateless, shared safely
+        nonlin: nn.Module = nn.ReLU(),  # noqa: B008 - copied below, never shared
         output_nonlin: nn.Module | None = None,
         dropout: float = 0,
         squeeze_output: bool = False,
     ):
         super().__init__()
+        # Copies: a module put in this tree is switched by train()/eval(), and the default
+        # (or a user's) instance must not change when one net trains.
+        nonlin = copy.deepcopy(nonlin)
+        output_nonlin = copy.deepcopy(output_nonlin)
         self.input_units = input_units
         self.output_units = output_units
         self.hidden_units = hidden_units
