@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import inspect
-from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -20,7 +18,9 @@ from torch.utils.data import DataLoader
 
 from sktorch import _params, _weights
 from sktorch._data import TensorBatches, move, to_tensor
+from sktorch._estimator_params import ParamsMixin
 from sktorch._precision import dataset_to_float64
+from sktorch._predict import PredictMixin
 from sktorch._validation import check_net_params, check_X_y
 from sktorch.callbacks import EpochTimer, PassthroughScoring, PrintLog
 from sktorch.callbacks.base import CallbackList, name_callbacks
@@ -35,10 +35,9 @@ __all__ = ["NeuralNet"]
 
 _AUTOCAST = {"bf16": torch.bfloat16, "16-mixed": torch.float16}
 _NO_AUTOCAST = contextlib.nullcontext()  # reusable: no new object per step
-_PARAM_NAMES: dict[type, tuple[str, ...]] = {}
 
 
-class NeuralNet(PersistenceMixin, BaseEstimator):
+class NeuralNet(ParamsMixin, PredictMixin, PersistenceMixin, BaseEstimator):
     """Wrap a ``torch.nn.Module`` as a scikit-learn estimator.
 
     Parameters
@@ -115,10 +114,6 @@ class NeuralNet(PersistenceMixin, BaseEstimator):
     prefixes_ = _params.PREFIXES
     _default_criterion: Any = None
 
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)
-        cls.__signature__ = _public_signature(cls)
-
     def __init__(
         self,
         module: Any = None,
@@ -167,91 +162,6 @@ class NeuralNet(PersistenceMixin, BaseEstimator):
         _params.check_param_names(self, list(kwargs))
         for key, value in kwargs.items():
             self._set_kwarg(key, value)
-
-    # ------------------------------------------------------------------ params
-    @classmethod
-    def _get_param_names(cls) -> list[str]:
-        # Cached per class: signature inspection is slow, and every fit, clone and
-        # get_params asks (it was ~1 ms of each small fit).
-        names = _PARAM_NAMES.get(cls)
-        if names is None:
-            found: set[str] = set()
-            for klass in cls.__mro__:
-                if issubclass(klass, NeuralNet) and "__init__" in vars(klass):
-                    found.update(super(NeuralNet, klass)._get_param_names.__func__(klass))
-            names = _PARAM_NAMES[cls] = tuple(sorted(found))
-        return list(names)
-
-    def _set_kwarg(self, key: str, value: Any) -> None:
-        # A bare module argument and its module__ form name the same thing: the last wins.
-        twin = key[len("module__") :] if key.startswith("module__") else f"module__{key}"
-        if twin in self._kwargs:
-            del self._kwargs[twin]
-            vars(self).pop(twin, None)
-        self._kwargs[key] = value
-        setattr(self, key, value)
-
-    def get_params(self, deep: bool = True) -> dict[str, Any]:
-        params = BaseEstimator.get_params(self, deep=False)
-        params.update(self._kwargs)
-        if deep:
-            for key, value in _params.deep_params(self).items():
-                params.setdefault(key, value)
-        return params
-
-    def set_params(self, **params: Any) -> NeuralNet:
-        _params.check_param_names(self, list(params))
-        own = set(self._get_param_names())
-        for key, value in params.items():
-            if key in own:
-                setattr(self, key, value)
-            elif not self._set_callback_param(key, value):
-                self._set_kwarg(key, value)
-        if getattr(self, "initialized_", False):
-            self._reinitialize_for(set(params))
-        return self
-
-    def _set_callback_param(self, key: str, value: Any) -> bool:
-        """Set ``callbacks__<name>__<param>`` on a user callback instance, if one matches."""
-        parts = key.split("__")
-        if parts[0] != "callbacks" or len(parts) != 3:
-            return False
-        for name, callback in _params._user_callbacks(self):
-            if name == parts[1]:
-                callback.set_params(**{parts[2]: value})
-                return True
-        return False
-
-    def _reinitialize_for(self, keys: set[str]) -> None:
-        """Rebuild what the changed parameters affect; ``lr`` is applied in place."""
-        module_args = set(_params.init_defaults(_params.module_class(self.module)))
-        if any(k in ("module", "compile") or k.startswith("module__") or k in module_args
-               for k in keys):
-            self.initialize_module()
-            self.initialize_optimizer()
-        if any(k in ("criterion", "loss_function") or k.startswith(("criterion__",
-               "loss_function__")) for k in keys):
-            self.initialize_criterion()
-        opt_keys = {k for k in keys if k == "optimizer" or k.startswith("optimizer__")}
-        if opt_keys:
-            self.initialize_optimizer()
-        elif "lr" in keys and self.optimizer_ is not None:
-            for group in self.optimizer_.param_groups:
-                group["lr"] = self.lr
-        if any(k == "callbacks" or k.startswith("callbacks__") for k in keys):
-            self.initialize_callbacks()
-
-    def __repr__(self) -> str:
-        defaults: dict[str, Any] = {}
-        for klass in reversed(type(self).__mro__):
-            if issubclass(klass, NeuralNet) and "__init__" in vars(klass):
-                defaults.update(_params.init_defaults(klass))
-        shown = [
-            f"{k}={v!r}"
-            for k, v in self.get_params(deep=False).items()
-            if k not in defaults or defaults[k] is not v and not _same(defaults[k], v)
-        ]
-        return f"{type(self).__name__}({', '.join(shown)})"
 
     # ------------------------------------------------------------ initialize
     def _criterion_class(self) -> Any:
@@ -647,82 +557,7 @@ class NeuralNet(PersistenceMixin, BaseEstimator):
         """The criterion applied to predictions and targets."""
         return self.criterion_(y_pred, y_true)
 
-    # --------------------------------------------------------------- predict
-    @contextlib.contextmanager
-    def cached_forward(self, y_preds: list):
-        """Make ``forward_iter`` yield ``y_preds`` (used to score without predicting again)."""
-        self._cached_y_preds = y_preds
-        try:
-            yield
-        finally:
-            self._cached_y_preds = None
 
-    def forward_iter(self, X: Any, training: bool = False, device: Any = "cpu") -> Iterator:
-        """Yield the module's output batch by batch."""
-        cached = getattr(self, "_cached_y_preds", None)
-        if cached is not None:
-            yield from (move(y, device) for y in cached)
-            return
-        self.check_is_fitted()
-        X, _ = check_X_y(self, X, None, fitting=False)
-        dataset = self.get_dataset(X)
-        for batch in self.get_iterator(dataset, training=False):
-            yield move(self.evaluation_step(batch, training=training), device)
-
-    def forward(self, X: Any, training: bool = False, device: Any = "cpu") -> Any:
-        """The module's output for all of X, concatenated."""
-        outputs = list(self.forward_iter(X, training=training, device=None))
-        if not outputs:
-            return torch.empty(0)
-        if isinstance(outputs[0], tuple):
-            return tuple(move(torch.cat(parts), device) for parts in zip(*outputs))
-        return move(torch.cat(outputs), device)
-
-    def _predict_nonlinearity(self) -> Any:
-        nonlin = self.predict_nonlinearity
-        if nonlin != "auto":
-            return nonlin if nonlin is not None else (lambda x: x)
-        if isinstance(self.criterion_, torch.nn.CrossEntropyLoss):
-            return lambda x: torch.softmax(x, dim=-1)
-        if isinstance(self.criterion_, torch.nn.BCEWithLogitsLoss):
-            return torch.sigmoid
-        return lambda x: x
-
-    def predict_proba(self, X: Any) -> np.ndarray:
-        """The module's output after ``predict_nonlinearity``, as a numpy array."""
-        with torch.no_grad():
-            y_out = self.forward(X, device=None)
-            if isinstance(y_out, tuple):
-                y_out = y_out[0]
-            y_out = self._predict_nonlinearity()(y_out)
-            dtype = torch.float64 if self.precision == "64" else torch.float32
-            return y_out.to(dtype).cpu().numpy()
-
-    def predict(self, X: Any) -> np.ndarray:
-        """Predictions: ``predict_proba``'s output for ``NeuralNet``."""
-        return self.predict_proba(X)
-
-
-def _public_signature(cls: type) -> inspect.Signature:
-    """The constructor's signature without ``self`` and ``**kwargs``.
-
-    scikit-learn's introspection (e.g. its estimator checks) takes every name in a
-    class's signature as a parameter; the routed ``**kwargs`` are not one.
-    """
-    signature = inspect.signature(cls.__init__)
-    params = [p for p in list(signature.parameters.values())[1:]
-              if p.kind is not inspect.Parameter.VAR_KEYWORD]
-    seen = {p.name for p in params}
-    for klass in cls.__mro__[1:]:  # parameters passed on through **kwargs: keyword-only
-        if issubclass(klass, NeuralNet) and "__init__" in vars(klass):
-            for p in list(inspect.signature(klass.__init__).parameters.values())[1:]:
-                if p.name not in seen and p.kind is not inspect.Parameter.VAR_KEYWORD:
-                    params.append(p.replace(kind=inspect.Parameter.KEYWORD_ONLY))
-                    seen.add(p.name)
-    return signature.replace(parameters=params)
-
-
-NeuralNet.__signature__ = _public_signature(NeuralNet)
 
 
 class _OnDevice:
@@ -757,11 +592,4 @@ def _on_cpu(device: Any) -> bool:
     try:
         return torch.device(device or "cpu").type == "cpu"
     except (RuntimeError, TypeError, ValueError):
-        return False
-
-
-def _same(a: Any, b: Any) -> bool:
-    try:
-        return bool(a == b)
-    except Exception:  # arrays and such compare element-wise
         return False
