@@ -1,11 +1,17 @@
 """Detecting a diverging fit: NaN or infinite losses and weights.
 
-The check runs once per epoch, after the engine has read the epoch's losses from
-the device (one sync, which happens anyway), plus one reduction over the weights:
-the hot loop gets no extra device sync. Divergence is therefore noticed at the end
-of the epoch in which it happened, and the message names that epoch and its first
-bad batch. ``on_nan='stop'`` keeps a copy of the weights and optimizer state from
-the start of each epoch and restores it, so the net keeps its last finite weights.
+Losses are checked once per epoch, after the engine has read them (on an
+accelerator that is the epoch's one device sync, which happens anyway): the hot
+loop gets no extra work. Divergence is therefore noticed at the end of the epoch in
+which it happened, and the message names that epoch and its first bad batch.
+
+Weights that turn NaN in an epoch's last step show in the next epoch's first loss,
+so with ``on_nan='raise'`` the weights themselves are checked only once, when
+training ends (a check per epoch costs as much as a few training steps of a small
+model). ``on_nan='stop'`` keeps a copy of the weights and optimizer state from the
+start of each epoch and restores it; it checks the weights every epoch, so that
+the copy it keeps is always finite. Checkpoint callbacks check the weights before
+they write, so a checkpoint on disk is never replaced by non-finite weights.
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ import torch
 
 from sktorch.exceptions import SktorchWarning, TrainingDivergedError
 
-__all__ = ["DivergenceGuard"]
+__all__ = ["DivergenceGuard", "weights_finite"]
 
 _ADVICE = ("lower lr, scale the inputs, clip gradients (GradientNormClipping), or pass "
            "on_nan='stop' to keep the last finite weights")
@@ -39,9 +45,14 @@ def _first_bad_batch(rows: list) -> tuple[str, int, float] | None:
     return None
 
 
-def _weights_finite(module: torch.nn.Module) -> bool:
+def weights_finite(module: torch.nn.Module) -> bool:
+    """Whether every floating-point parameter of ``module`` is finite."""
     checks = [torch.isfinite(p).all() for p in module.parameters() if p.is_floating_point()]
     return bool(torch.stack(checks).all()) if checks else True
+
+
+def _raise(what: str) -> None:
+    raise TrainingDivergedError(f"Training diverged: {what}. To fix it, {_ADVICE}.")
 
 
 class DivergenceGuard:
@@ -78,13 +89,24 @@ class DivergenceGuard:
         if bad is not None:
             where, batch, value = bad
             what = f"the {where} loss became {value} at epoch {epoch}, {where} batch {batch}"
-        elif not _weights_finite(self.net.module_):
+        elif self.mode == "stop" and not weights_finite(self.net.module_):
             what = f"the module's weights became NaN or infinite in epoch {epoch}"
         else:
             return None
         if self.mode == "raise":
-            raise TrainingDivergedError(f"Training diverged: {what}. To fix it, {_ADVICE}.")
+            _raise(what)
         return self._restore(what)
+
+    def check_end(self) -> None:
+        """When training ends: with ``on_nan='raise'``, raise if a weight is not finite.
+
+        Catches weights that the last step made NaN or infinite, which no later loss
+        shows. (``on_nan='stop'`` has checked them every epoch.)
+        """
+        history = self.net.history
+        if self.mode == "raise" and history and not weights_finite(self.net.module_):
+            epoch = history[-1].get("epoch", len(history))
+            _raise(f"the module's weights became NaN or infinite in epoch {epoch}")
 
     def _restore(self, what: str) -> str:
         weights, state = self._snapshot

@@ -111,6 +111,7 @@ class Engine:
                         if net.history:  # empty when the first epoch diverged
                             net.history.record("stop_reason", self.stop.reason)
                         break
+            self.guard.check_end()
         except KeyboardInterrupt:
             self.stop.interrupted = True
             if net.history:

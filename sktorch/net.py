@@ -87,9 +87,10 @@ class NeuralNet(ParamsMixin, PredictMixin, PersistenceMixin, BaseEstimator):
     loss_function : loss class or instance, optional
         Alias of ``criterion``, as many tutorials write it.
     on_nan : {'raise', 'stop'}, default='raise'
-        What to do when the loss (or a weight) becomes NaN or infinite. Checked
-        once per epoch, when the epoch's losses are read (no extra device sync per
-        batch). ``'raise'`` raises :class:`~sktorch.exceptions.TrainingDivergedError`
+        What to do when the loss (or a weight) becomes NaN or infinite. Losses are
+        checked once per epoch, when the epoch's losses are read (no extra device
+        sync per batch); weights when training ends (with ``'stop'``, every epoch).
+        ``'raise'`` raises :class:`~sktorch.exceptions.TrainingDivergedError`
         naming the epoch and the first bad batch; ``'stop'`` ends training with a
         warning and restores the weights and optimizer state from the start of that
         epoch (the last finite ones). ``'stop'`` keeps one copy of the weights and of

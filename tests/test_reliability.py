@@ -16,7 +16,7 @@ from sklearn.base import clone
 from sklearn.model_selection import GridSearchCV
 
 from sktorch import NeuralNetClassifier, NeuralNetRegressor
-from sktorch.callbacks import Callback
+from sktorch.callbacks import Callback, Checkpoint, TrainEndCheckpoint
 from sktorch.exceptions import SktorchWarning, TrainingDivergedError
 
 RNG = np.random.RandomState(0)
@@ -101,6 +101,32 @@ def test_weights_that_become_nan_after_the_last_loss_are_caught():
     with pytest.raises(TrainingDivergedError, match="weights became NaN or infinite in "
                                                     "epoch 2"):
         net.fit(X, Y_REG)
+
+
+def test_checkpoints_are_not_replaced_by_weights_that_became_nan(tmp_path):
+    """Epoch 2's loss is finite (and the best), but its last step made a weight NaN.
+
+    That shows only in epoch 3's first loss; meanwhile Checkpoint must not replace
+    epoch 1's files, and TrainEndCheckpoint must not write the diverged weights.
+    """
+    poison = PoisonWeights(epoch=2, batch=6)  # 96 rows / 16: batch 6 is the last
+    cp = Checkpoint(monitor="train_loss_best", dirname=str(tmp_path), f_optimizer=None,
+                    f_criterion=None)
+    end = TrainEndCheckpoint(dirname=str(tmp_path))
+    net = regressor(max_epochs=3, callbacks=[poison, cp, end])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with pytest.raises(TrainingDivergedError, match="nan at epoch 3, training batch 1"):
+            net.fit(X, Y_REG)
+    messages = [str(w.message) for w in caught if issubclass(w.category, SktorchWarning)]
+    assert any(m.startswith("Checkpoint did not save") for m in messages)
+    assert any(m.startswith("TrainEndCheckpoint did not save") for m in messages)
+    assert net.history[:, "train_loss_best"][:2] == [True, True]
+    assert net.history[:, "event_cp"][:2] == [True, False]
+    saved = torch.load(tmp_path / "params.pt")
+    for key, value in saved.items():
+        torch.testing.assert_close(value, poison.good_[1][key], rtol=0, atol=0)
+    assert not (tmp_path / "train_end_params.pt").exists()
 
 
 def test_validation_loss_nan_is_caught():

@@ -10,11 +10,14 @@ from __future__ import annotations
 import json
 import os
 import pickle
+import warnings
 from pathlib import Path
 from typing import Any, Callable, Union
 
+from sktorch._divergence import weights_finite
 from sktorch.callbacks.base import Callback
 from sktorch.callbacks.training import check_monitor_has_data, noop, read_monitor
+from sktorch.exceptions import SktorchWarning
 from sktorch.persistence import atomic_write
 
 __all__ = ["Checkpoint", "TrainEndCheckpoint", "LoadInitState"]
@@ -87,6 +90,18 @@ class _FileSaver(Callback):
             else:
                 with atomic_write(f_pickle) as handle:
                     pickle.dump(net, handle)
+
+    def _weights_finite(self, net: Any) -> bool:
+        """False, with a warning, when the weights are NaN or infinite (nothing is written)."""
+        if weights_finite(net.module_):
+            return True
+        warnings.warn(
+            f"{type(self).__name__} did not save: the module's weights are NaN or "
+            "infinite. The files it wrote before are kept.",
+            SktorchWarning,
+            stacklevel=4,
+        )
+        return False
 
     def _sink(self, text: str, verbose: Any) -> None:
         if verbose:
@@ -194,6 +209,9 @@ class Checkpoint(_FileSaver):
             do_save = True
         else:
             do_save = bool(read_monitor(net, self.monitor, "Checkpoint"))
+        # With on_nan='raise' a diverged last step shows only in the next epoch's loss:
+        # never replace a saved checkpoint by non-finite weights meanwhile.
+        do_save = do_save and self._weights_finite(net)
         if self.event_name is not None:  # before saving, so the saved history has it
             net.history.record(self.event_name, do_save)
         if do_save:
@@ -253,8 +271,8 @@ class TrainEndCheckpoint(_FileSaver):
         self.sink = sink
 
     def on_train_end(self, net, **kwargs) -> None:
-        if getattr(net, "module_", None) is None:
-            return
+        if getattr(net, "module_", None) is None or not self._weights_finite(net):
+            return  # e.g. training diverged: the last good files stay
         self.save_model(net)
         self._sink("The final model was saved.", net.verbose)
 
