@@ -164,8 +164,13 @@ class Engine:
             if begin:
                 notify("on_batch_begin", net, batch=batch, training=training)
             out = step(batch, **fit_params)
-            # The loss stays on the device; it is read once per epoch (see _materialize).
-            loss = row[loss_key] = out["loss"].detach()
+            loss = out["loss"].detach()
+            # On an accelerator the loss stays there until the epoch's one sync (see
+            # _materialize). On the CPU reading it costs no sync, and keeping thousands
+            # of small loss tensors alive until the epoch ends fragments the C heap
+            # between the larger activation buffers (peak RSS 1.6x a hand loop's on
+            # 200k rows), so it is read at once.
+            row[loss_key] = loss.item() if loss.is_cpu else loss
             row[size_key] = _n_samples(batch)
             if end:
                 notify(
