@@ -131,7 +131,8 @@ class Engine:
         history.record("epoch", len(history))
         notify("on_epoch_begin", net, **datasets)
         self.guard.epoch_begin()
-        net.module_.train()
+        if not net.module_.training:  # after validation or scoring; train() walks all modules
+            net.module_.train()
         with torch.enable_grad():
             self._pass(train_batches, True, net.train_step, fit_params)
         if valid_batches is not None and self.stop.reason is None:
@@ -164,18 +165,18 @@ class Engine:
             if begin:
                 notify("on_batch_begin", net, batch=batch, training=training)
             out = step(batch, **fit_params)
-            loss = out["loss"].detach()
+            loss = out["loss"]
             # On an accelerator the loss stays there until the epoch's one sync (see
             # _materialize). On the CPU reading it costs no sync, and keeping thousands
             # of small loss tensors alive until the epoch ends fragments the C heap
             # between the larger activation buffers (peak RSS 1.6x a hand loop's on
             # 200k rows), so it is read at once.
-            row[loss_key] = loss.item() if loss.is_cpu else loss
+            row[loss_key] = loss.item() if loss.is_cpu else loss.detach()
             row[size_key] = _n_samples(batch)
             if end:
                 notify(
                     "on_batch_end", net, batch=batch, training=training,
-                    loss=loss, y_pred=out.get("y_pred"),
+                    loss=loss.detach(), y_pred=out.get("y_pred"),
                 )
             if stop.reason is not None:  # Ctrl-C or a callback: end after this batch
                 break
