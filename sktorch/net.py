@@ -472,8 +472,6 @@ class NeuralNet(ParamsMixin, DataMixin, PredictMixin, PersistenceMixin, BaseEsti
         return self.criterion_(y_pred, y_true)
 
 
-
-
 @contextlib.contextmanager
 def _seeded(seed: int | None, device: Any = None):
     """Run with torch's global generators seeded, restoring their state afterwards."""

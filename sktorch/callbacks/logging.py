@@ -29,8 +29,6 @@ class EpochTimer(Callback):
         net.history.record("dur", time.perf_counter() - self.epoch_start_time_)
 
 
-
-
 class PrintLog(Callback):
     """Print one table row per epoch; the best value of each score is marked ``*``.
 
