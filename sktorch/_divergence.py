@@ -23,6 +23,7 @@ from typing import Any
 
 import torch
 
+from sktorch._data import all_finite
 from sktorch.exceptions import SktorchWarning, TrainingDivergedError
 
 __all__ = ["DivergenceGuard", "weights_finite"]
@@ -46,9 +47,16 @@ def _first_bad_batch(rows: list) -> tuple[str, int, float] | None:
 
 
 def weights_finite(module: torch.nn.Module) -> bool:
-    """Whether every floating-point parameter of ``module`` is finite."""
-    checks = [torch.isfinite(p).all() for p in module.parameters() if p.is_floating_point()]
-    return bool(torch.stack(checks).all()) if checks else True
+    """Whether every floating-point parameter of ``module`` is finite (one device sync)."""
+    params = [p.detach() for p in module.parameters() if p.is_floating_point()]
+    if not params:
+        return True
+    try:  # a NaN or inf makes its parameter's sum non-finite
+        if bool(torch.isfinite(torch.stack([p.sum() for p in params])).all()):
+            return True
+    except RuntimeError:  # parameters on several devices: no stack
+        pass
+    return all(all_finite(p) for p in params)  # exact: a large sum may just overflow
 
 
 def _raise(what: str) -> None:

@@ -17,7 +17,7 @@ import torch
 from sklearn.utils import get_tags
 from sklearn.utils.validation import check_consistent_length, validate_data
 
-from sktorch._data import _dataframe_to_array, is_dataframe
+from sktorch._data import _dataframe_to_array, all_finite, is_dataframe
 from sktorch._weights import check_class_weight
 
 __all__ = ["check_net_params", "check_X_y"]
@@ -32,6 +32,8 @@ def _is_number(v: Any) -> bool:
 
 
 # parameter -> (test, what is expected)
+_NOT_FINITE = "Input X contains NaN or infinity; impute or drop those values first."
+
 _RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "lr": (lambda v: _is_number(v) and v >= 0, "a non-negative number, e.g. lr=0.01"),
     "max_epochs": (lambda v: _is_int(v) and v >= 0, "a non-negative int, e.g. max_epochs=10"),
@@ -98,8 +100,8 @@ def _check_tensor(net: Any, X: torch.Tensor, reset: bool) -> torch.Tensor:
         raise ValueError(f"Found array with 0 sample(s) (shape={tuple(X.shape)}); X is empty.")
     if X.is_complex():
         raise ValueError("Complex data not supported; pass real-valued features.")
-    if X.is_floating_point() and not bool(torch.isfinite(X).all()):
-        raise ValueError("Input X contains NaN or infinity; impute or drop those values first.")
+    if not all_finite(X):
+        raise ValueError(_NOT_FINITE)
     _check_n_features(net, X.shape[1], reset)
     if net.module is None and not X.is_floating_point():  # the built-in MLP needs floats
         X = X.float()
@@ -122,10 +124,14 @@ def _check_array(net: Any, X: Any, reset: bool) -> Any:
         _dataframe_to_array(X.iloc[:0])  # names non-numeric columns before anything else
     # The built-in MLP needs floats; a user module may take integers (e.g. token ids).
     dtype = (np.float32, np.float64) if net.module is None else "numeric"
-    return validate_data(
+    X = validate_data(
         net, X, reset=reset, accept_sparse="csr", dtype=dtype,
-        ensure_all_finite=True, allow_nd=True,
+        ensure_all_finite=False, allow_nd=True,
     )
+    # Checked here rather than by validate_data, whose float64 sum is ~5x slower.
+    if not all_finite(X.data if sp.issparse(X) else X):
+        raise ValueError(_NOT_FINITE)
+    return X
 
 
 def _check_y_given(net: Any, y: Any) -> None:

@@ -3,6 +3,7 @@
 import numpy as np
 import pandas as pd
 import pytest
+import scipy.sparse as sp
 import torch
 from sklearn.exceptions import NotFittedError
 
@@ -153,3 +154,21 @@ def test_torch_dataset_input_skips_array_validation():
     net = regressor(module__input_units=4, module__output_units=1, module=None)
     net.fit(data, None)  # no y check, no n_features_in_
     assert not hasattr(net, "n_features_in_")
+
+
+@pytest.mark.parametrize("container", ["array", "read-only array", "tensor", "csr"])
+def test_non_finite_x_is_found_in_every_container_and_large_finite_x_passes(container):
+    """The finite check sums first; a float32 sum that overflows must not fail good X."""
+    def wrap(a):
+        if container == "read-only array":
+            a = a.copy()
+            a.setflags(write=False)
+        return {"tensor": torch.from_numpy, "csr": sp.csr_matrix}.get(container, np.asarray)(a)
+
+    net = NeuralNetRegressor(max_epochs=1, verbose=0, train_split=None).fit(wrap(X), Y_REG)
+    huge = np.full_like(X, 3e38)  # finite, but its float32 sum is inf
+    assert net.predict(wrap(huge)).shape == (len(X),)  # accepted (the outputs may overflow)
+    for method, args in (("predict", ()), ("fit", (Y_REG,))):  # a failed fit unfits the net
+        for value in (np.nan, np.inf, -np.inf):
+            with pytest.raises(ValueError, match="NaN or infinity"):
+                getattr(net, method)(wrap(with_value(huge, (5, 1), value)), *args)
