@@ -34,6 +34,12 @@ _ADVICE = ("lower lr, scale the inputs, clip gradients (GradientNormClipping), o
 
 def _first_bad_batch(rows: list) -> tuple[str, int, float] | None:
     """``(pass name, 1-based batch number, value)`` of the first non-finite loss."""
+    try:  # one sum: finite unless some loss is NaN/inf (or the sum overflows)
+        if math.isfinite(sum([row.get("train_loss", 0.0) + row.get("valid_loss", 0.0)
+                              for row in rows])):
+            return None
+    except TypeError:  # a value that is not a number (a callback's): look row by row
+        pass
     counts = {"train_loss": 0, "valid_loss": 0}
     for row in rows:
         for key in counts:
