@@ -1,8 +1,12 @@
 """History slicing as skorch users write it."""
 
+import numpy as np
 import pytest
+import torch
 
-from sktorch import History
+from sktorch import History, NeuralNetRegressor
+from sktorch.callbacks import Callback
+from sktorch.engine import _materialize
 
 
 def _history():
@@ -62,3 +66,25 @@ def test_epoch_scoring_on_shuffled_training_batches_matches_real_accuracy(clf_da
     # move during the epoch, so compare against a loose bound rather than exact equality.
     assert abs(net.history[-1, "train_acc"] - net.score(X, y)) < 0.1
     assert net.history[-1, "train_acc"] > 0.6
+
+
+def test_batch_values_are_plain_floats_after_each_epoch():
+    """Device losses (and tensors a callback writes) become floats, read in one sync."""
+    rows = [{"train_loss": torch.tensor(0.5), "train_batch_size": 4},
+            {"train_loss": torch.tensor(0.25, dtype=torch.float16), "valid_loss": 2.0}]
+    _materialize(rows)
+    assert rows == [{"train_loss": 0.5, "train_batch_size": 4},
+                    {"train_loss": 0.25, "valid_loss": 2.0}]
+    assert all(type(v) in (float, int) for row in rows for v in row.values())
+
+    class RecordsGradNorm(Callback):
+        def on_batch_end(self, net, training=None, **kwargs):
+            norms = [p.grad.norm() for p in net.module_.parameters() if p.grad is not None]
+            net.history.record_batch("grad_norm", torch.stack(norms).sum())
+
+    X = np.random.RandomState(0).randn(64, 3).astype(np.float32)
+    net = NeuralNetRegressor(max_epochs=2, batch_size=16, verbose=0, train_split=None,
+                             callbacks=[RecordsGradNorm()]).fit(X, X[:, 0])
+    values = net.history[:, "batches", :, "grad_norm"]
+    assert len(values) == 2 and all(len(epoch) == 4 for epoch in values)
+    assert all(type(v) is float for epoch in values for v in epoch)
