@@ -44,9 +44,12 @@ def all_finite(data: np.ndarray | torch.Tensor) -> bool:
     if isinstance(data, np.ndarray):
         if data.dtype.kind not in "fc":
             return True
-        if not data.flags.writeable or not data.dtype.isnative:  # torch cannot share it
+        try:
+            if not data.flags.writeable:  # torch would warn; it cannot share it safely
+                raise ValueError
+            data = torch.from_numpy(data)
+        except (ValueError, TypeError):  # read-only, negative strides, byte order, dtype
             return bool(np.isfinite(data).all())
-        data = torch.from_numpy(data)
     elif not (data.is_floating_point() or data.is_complex()):
         return True
     return bool(torch.isfinite(data.sum())) or bool(torch.isfinite(data).all())

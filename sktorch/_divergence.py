@@ -5,19 +5,22 @@ accelerator that is the epoch's one device sync, which happens anyway): the hot
 loop gets no extra work. Divergence is therefore noticed at the end of the epoch in
 which it happened, and the message names that epoch and its first bad batch.
 
-Weights that turn NaN in an epoch's last step show in the next epoch's first loss,
-so with ``on_nan='raise'`` the weights themselves are checked only once, when
-training ends (a check per epoch costs as much as a few training steps of a small
-model). ``on_nan='stop'`` keeps a copy of the weights and optimizer state from the
-start of each epoch and restores it; it checks the weights every epoch, so that
-the copy it keeps is always finite. Checkpoint callbacks check the weights before
-they write, so a checkpoint on disk is never replaced by non-finite weights.
+A weight that turns NaN shows in the next loss that depends on it, so with
+``on_nan='raise'`` the weights themselves are checked only once, when training ends
+(a check per epoch costs as much as a few training steps of a small model). A weight
+that no loss uses (or whose infinity a mask hides) is therefore reported only then,
+as non-finite "when training ended". ``on_nan='stop'`` keeps a copy of the weights
+and optimizer state from the start of each epoch and restores it; it checks the
+weights every epoch, so that the copy it keeps is always finite. Checkpoint
+callbacks check the weights before they write, so a checkpoint on disk is never
+replaced by non-finite weights.
 """
 
 from __future__ import annotations
 
 import copy
 import math
+import numbers
 import warnings
 from typing import Any
 
@@ -46,7 +49,7 @@ def _first_bad_batch(rows: list) -> tuple[str, int, float] | None:
             if key in row:
                 counts[key] += 1
                 value = row[key]
-                if isinstance(value, float) and not math.isfinite(value):
+                if isinstance(value, numbers.Real) and not math.isfinite(value):
                     return ("training" if key == "train_loss" else "validation",
                             counts[key], value)
     return None
@@ -114,13 +117,14 @@ class DivergenceGuard:
     def check_end(self) -> None:
         """When training ends: with ``on_nan='raise'``, raise if a weight is not finite.
 
-        Catches weights that the last step made NaN or infinite, which no later loss
-        shows. (``on_nan='stop'`` has checked them every epoch.)
+        Catches weights that the last step made NaN or infinite, and weights that no
+        loss depends on. (``on_nan='stop'`` has checked them every epoch.)
         """
         history = self.net.history
         if self.mode == "raise" and history and not weights_finite(self.net.module_):
             epoch = history[-1].get("epoch", len(history))
-            _raise(f"the module's weights became NaN or infinite in epoch {epoch}")
+            _raise("the module's weights were NaN or infinite when training ended "
+                   f"(after epoch {epoch}), although every loss was finite")
 
     def _restore(self, what: str) -> str:
         weights, state = self._snapshot

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import difflib
-import functools
 import inspect
 from typing import Any
 
@@ -41,10 +40,8 @@ def init_defaults(factory: Any, skip: set | None = None) -> dict[str, Any]:
     if factory is None or not callable(factory) or isinstance(factory, torch.nn.Module):
         return {}
     try:
-        signature = _signature(factory)
-    except TypeError:  # unhashable factory: not cached
-        signature = _signature.__wrapped__(factory)
-    if signature is None:
+        signature = inspect.signature(factory)
+    except (TypeError, ValueError):
         return {}
     skip = skip or set()
     out = {}
@@ -53,15 +50,6 @@ def init_defaults(factory: Any, skip: set | None = None) -> dict[str, Any]:
             continue
         out[name] = None if param.default is inspect.Parameter.empty else param.default
     return out
-
-
-@functools.lru_cache(maxsize=256)
-def _signature(factory: Any) -> inspect.Signature | None:
-    """``inspect.signature``, cached: each fit reads the module's twice (~0.1 ms each)."""
-    try:
-        return inspect.signature(factory)
-    except (TypeError, ValueError):
-        return None
 
 
 def module_class(module: Any) -> Any:

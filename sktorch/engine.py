@@ -131,8 +131,7 @@ class Engine:
         history.record("epoch", len(history))
         notify("on_epoch_begin", net, **datasets)
         self.guard.epoch_begin()
-        if not net.module_.training:  # after validation or scoring; train() walks all modules
-            net.module_.train()
+        net.module_.train()
         with torch.enable_grad():
             tensors = self._pass(train_batches, True, net.train_step, fit_params)
         if valid_batches is not None and self.stop.reason is None:
@@ -161,7 +160,7 @@ class Engine:
         end = self.callbacks.has("on_batch_end")
         notify = self.callbacks.notify
         rows = history[-1]["batches"]
-        tensors = begin or end  # batch hooks may write tensors to the rows
+        tensors = False
         for batch in batches:
             row: dict = {}
             rows.append(row)  # before the hooks, so that they can write to the batch's row
@@ -185,6 +184,8 @@ class Engine:
                     "on_batch_end", net, batch=batch, training=training,
                     loss=loss.detach(), y_pred=out.get("y_pred"),
                 )
+            if len(row) > 2:  # a hook or an overridden step wrote to the row: maybe tensors
+                tensors = True
             if stop.reason is not None:  # Ctrl-C or a callback: end after this batch
                 break
         return tensors

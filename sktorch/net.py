@@ -111,6 +111,7 @@ class NeuralNet(ParamsMixin, DataMixin, PredictMixin, PersistenceMixin, BaseEsti
     """
 
     prefixes_ = _params.PREFIXES
+    _weighted = False  # set per fit: whether sample weights come with the batches
     _default_criterion: Any = None
 
     def __init__(
@@ -186,7 +187,6 @@ class NeuralNet(ParamsMixin, DataMixin, PredictMixin, PersistenceMixin, BaseEsti
             self.initialize_module()
             self.initialize_optimizer()
         self.history_ = History()
-        self._weighted = False  # set per fit: whether sample weights come with the batches
         self.initialized_ = True
         return self
 

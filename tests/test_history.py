@@ -77,9 +77,9 @@ def test_batch_values_are_plain_floats_after_each_epoch():
                     {"train_loss": 0.25, "valid_loss": 2.0}]
     assert all(type(v) in (float, int) for row in rows for v in row.values())
 
-    class RecordsGradNorm(Callback):
-        def on_batch_end(self, net, training=None, **kwargs):
-            norms = [p.grad.norm() for p in net.module_.parameters() if p.grad is not None]
+    class RecordsGradNorm(Callback):  # writes from a hook other than on_batch_*
+        def on_grad_computed(self, net, named_parameters, **kwargs):
+            norms = [p.grad.norm() for _, p in named_parameters if p.grad is not None]
             net.history.record_batch("grad_norm", torch.stack(norms).sum())
 
     X = np.random.RandomState(0).randn(64, 3).astype(np.float32)

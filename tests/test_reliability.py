@@ -98,8 +98,8 @@ def test_on_nan_stop_in_the_first_epoch_restores_the_initial_weights():
 def test_weights_that_become_nan_after_the_last_loss_are_caught():
     """The last batch's step makes the weights NaN; no later loss would show it."""
     net = regressor(max_epochs=2, callbacks=[PoisonWeights(epoch=2, batch=6)])
-    with pytest.raises(TrainingDivergedError, match="weights became NaN or infinite in "
-                                                    "epoch 2"):
+    with pytest.raises(TrainingDivergedError, match="weights were NaN or infinite when "
+                                                    r"training ended \(after epoch 2\)"):
         net.fit(X, Y_REG)
 
 

@@ -145,3 +145,28 @@ def test_partial_fit_with_classes_accepts_chunks_missing_a_label(clf_data):
     assert net.classes_.tolist() == [0, 1]
     assert len(net.history) == 2
     assert net.predict_proba(X).shape == (len(y), 2)
+
+
+class RecordsModes(torch.nn.Module):
+    """A BatchNorm the module puts in eval mode at construction; records its mode."""
+
+    def __init__(self):
+        super().__init__()
+        self.bn = torch.nn.BatchNorm1d(8).eval()
+        self.out = torch.nn.Linear(8, 1)
+        self.modes = []
+
+    def forward(self, X):
+        if torch.is_grad_enabled():  # training batches only
+            self.modes.append(self.bn.training)
+        return self.out(self.bn(X))
+
+
+@pytest.mark.parametrize("train_split", [None, "default"])
+def test_every_training_epoch_runs_the_whole_module_in_train_mode(reg_data, train_split):
+    """As in skorch, each epoch starts with module.train(), with or without validation."""
+    X, y = reg_data
+    kwargs = {} if train_split == "default" else {"train_split": None}
+    net = NeuralNetRegressor(RecordsModes, max_epochs=3, verbose=0, random_state=0,
+                             **kwargs).fit(X, y)
+    assert net.module_.modes and all(net.module_.modes)

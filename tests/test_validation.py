@@ -156,13 +156,16 @@ def test_torch_dataset_input_skips_array_validation():
     assert not hasattr(net, "n_features_in_")
 
 
-@pytest.mark.parametrize("container", ["array", "read-only array", "tensor", "csr"])
+@pytest.mark.parametrize("container", ["array", "read-only array", "reversed view", "tensor",
+                                       "csr"])
 def test_non_finite_x_is_found_in_every_container_and_large_finite_x_passes(container):
     """The finite check sums first; a float32 sum that overflows must not fail good X."""
     def wrap(a):
         if container == "read-only array":
             a = a.copy()
             a.setflags(write=False)
+        if container == "reversed view":  # negative strides, which torch cannot share
+            a = a[::-1, ::-1].copy()[::-1, ::-1]
         return {"tensor": torch.from_numpy, "csr": sp.csr_matrix}.get(container, np.asarray)(a)
 
     net = NeuralNetRegressor(max_epochs=1, verbose=0, train_split=None).fit(wrap(X), Y_REG)
