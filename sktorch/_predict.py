@@ -71,6 +71,7 @@ class PredictMixin:
         self.check_is_fitted()
         X, _ = check_X_y(self, X, None, fitting=False)
         dataset = self.get_dataset(X)
+        self.module_.train(training)  # once per call: train() walks every submodule
         for batch in self.get_iterator(dataset, training=False):
             yield move(self.evaluation_step(batch, training=training), device)
 

@@ -457,8 +457,9 @@ class NeuralNet(ParamsMixin, DataMixin, PredictMixin, PersistenceMixin, BaseEsti
     def evaluation_step(self, batch: Any, training: bool = False) -> Any:
         """The module's output for one batch (gradients only when ``training``)."""
         Xi = batch[0] if isinstance(batch, (tuple, list)) else batch
-        with torch.set_grad_enabled(training), self._autocast():
+        if self.module_.training != training:  # forward_iter set every submodule once
             self.module_.train(training)
+        with torch.set_grad_enabled(training), self._autocast():
             return self.infer(Xi)
 
     def infer(self, x: Any, **fit_params: Any) -> Any:

@@ -51,3 +51,23 @@ def test_a_module_with_several_outputs_gives_a_tuple_and_predicts_with_the_first
     np.testing.assert_allclose(hidden.numpy(), expected_h.numpy(), rtol=1e-6, atol=1e-6)
     np.testing.assert_allclose(net.predict_proba(X), expected_y.numpy(), rtol=1e-6,
                                atol=1e-6)
+
+
+class WithDropout(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.hidden = nn.Linear(4, 32)
+        self.dropout = nn.Dropout(0.5)
+        self.out = nn.Linear(32, 1)
+
+    def forward(self, X):
+        return self.out(self.dropout(torch.relu(self.hidden(X))))
+
+
+def test_prediction_runs_every_submodule_in_eval_mode():
+    net = NeuralNetRegressor(WithDropout, max_epochs=1, batch_size=16, verbose=0,
+                             random_state=0).fit(X, Y)
+    first = net.predict(X)
+    net.module_.dropout.train()  # e.g. left in train mode by the user's own code
+    np.testing.assert_array_equal(net.predict(X), first)
+    assert not any(m.training for m in net.module_.modules())
