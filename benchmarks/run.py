@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import subprocess
 import sys
 import warnings
 from pathlib import Path
@@ -73,6 +74,23 @@ def _predict_setup(quick: bool):
     rows = PREDICT_ROWS // 4 if quick else PREDICT_ROWS
     X, y = w.data()
     return w, X[:rows], y[:rows]
+
+
+def bench_prediction_fresh(quick: bool, skorch: bool) -> list[dict]:
+    """``bench_prediction`` in a fresh process.
+
+    A long benchmark process leaves the C heap fragmented by the training runs before,
+    and the hand loop's prediction (1,563 output tensors kept until one ``cat``) then
+    slows down with it; a fresh process compares the implementations, not the history.
+    """
+    args = ["--prediction-child"] + (["--quick"] if quick else []) + (
+        [] if skorch else ["--no-skorch"])
+    proc = subprocess.run([sys.executable, __file__, *args], capture_output=True, text=True,
+                          timeout=1800)
+    for line in reversed(proc.stdout.splitlines()):
+        if line.startswith("["):
+            return json.loads(line)
+    raise RuntimeError(f"prediction child failed:\n{proc.stderr[-2000:]}")
 
 
 def bench_prediction(quick: bool, skorch: bool) -> list[dict]:
@@ -165,12 +183,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--no-skorch", action="store_true", help="leave skorch out")
     parser.add_argument("--output", help="also write the Markdown report to this file")
     parser.add_argument("--memory-child", nargs="+", help=argparse.SUPPRESS)
+    parser.add_argument("--prediction-child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     warnings.filterwarnings("ignore")  # ConvergenceWarning of the 10-epoch MLPClassifier
     if args.memory_child:
         memory_child(*args.memory_child[:3], quick="--quick" in args.memory_child)
         return
     skorch = _has_skorch() and not args.no_skorch
+    if args.prediction_child:
+        print(json.dumps(bench_prediction(args.quick, skorch)))
+        return
     sections = args.only.split(",")
     out = ["## Machine", "", report.machine(), ""]
     if not skorch:
@@ -181,7 +203,7 @@ def main(argv: list[str] | None = None) -> None:
         ("defaults", "Training with the defaults (5-fold ValidSplit, default callbacks), verbose=0",
          lambda: report.table(bench_training(args.quick, skorch, True), TIME_COLUMNS)),
         ("predict", "Prediction",
-         lambda: report.table(bench_prediction(args.quick, skorch), TIME_COLUMNS)),
+         lambda: report.table(bench_prediction_fresh(args.quick, skorch), TIME_COLUMNS)),
         ("grid", "Grid search",
          lambda: report.table(bench_grid(args.quick, skorch), GRID_COLUMNS)),
         ("memory", "Peak memory (RSS, each run alone in a fresh process)",
