@@ -73,7 +73,8 @@ class PredictMixin:
         dataset = self.get_dataset(X)
         self.module_.train(training)  # once per call: train() walks every submodule
         for batch in self.get_iterator(dataset, training=False):
-            yield move(self.evaluation_step(batch, training=training), device)
+            y_pred = self.evaluation_step(batch, training=training)
+            yield y_pred if device is None else move(y_pred, device)
 
     def forward(self, X: Any, training: bool = False, device: Any = "cpu") -> Any:
         """The module's output for all of X, concatenated."""

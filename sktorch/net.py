@@ -459,6 +459,8 @@ class NeuralNet(ParamsMixin, DataMixin, PredictMixin, PersistenceMixin, BaseEsti
         Xi = batch[0] if isinstance(batch, (tuple, list)) else batch
         if self.module_.training != training:  # forward_iter set every submodule once
             self.module_.train(training)
+        if torch.is_grad_enabled() == training and self.precision not in _AUTOCAST:
+            return self.infer(Xi)  # e.g. under predict_proba's no_grad: no context to enter
         with torch.set_grad_enabled(training), self._autocast():
             return self.infer(Xi)
 
