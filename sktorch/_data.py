@@ -209,14 +209,8 @@ class TensorBatches:
     def __iter__(self):
         n, size, tensors = self.n, max(self.batch_size, 1), self.tensors
         if not self.shuffle:
-            plain = not self._has_sparse and all(
-                t is None or isinstance(t, torch.Tensor) for t in tensors)
             for start in range(0, n, size):
-                if plain:  # the common case, e.g. prediction: views, no per-batch calls
-                    yield tuple([t if t is None else t[start : start + size] for t in tensors])
-                else:
-                    yield self._finish(tuple([_rows(t, slice(start, start + size))
-                                              for t in tensors]))
+                yield self._finish(tuple([_rows(t, slice(start, start + size)) for t in tensors]))
             return
         order = torch.randperm(n, generator=self.generator)
         device = next((t.device for t in tensors if isinstance(t, torch.Tensor)), order.device)

@@ -31,9 +31,9 @@ def _is_number(v: Any) -> bool:
     return isinstance(v, Real) and not isinstance(v, bool)
 
 
-# parameter -> (test, what is expected)
 _NOT_FINITE = "Input X contains NaN or infinity; impute or drop those values first."
 
+# parameter -> (test, what is expected)
 _RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "lr": (lambda v: _is_number(v) and v >= 0, "a non-negative number, e.g. lr=0.01"),
     "max_epochs": (lambda v: _is_int(v) and v >= 0, "a non-negative int, e.g. max_epochs=10"),

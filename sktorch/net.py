@@ -403,13 +403,9 @@ class NeuralNet(ParamsMixin, DataMixin, PredictMixin, PersistenceMixin, BaseEsti
     def train_step_single(self, batch: Any, **fit_params: Any) -> dict[str, Any]:
         """Forward, loss and backward for one batch (no optimizer step)."""
         Xi, yi = batch[0], batch[1]
-        # Few Python frames here on purpose: each µs is ~0.5% of a small model's step.
         with self._autocast():
             y_pred = self.infer(Xi, **fit_params)
-            if self._weighted and len(batch) > 2:
-                loss = _weights.weighted_loss(self, y_pred, yi, Xi, batch[2], True)
-            else:
-                loss = self.get_loss(y_pred, yi, X=Xi, training=True)
+            loss = self._batch_loss(y_pred, batch, training=True)
         scaler = self._grad_scaler
         (loss if scaler is None else scaler.scale(loss)).backward()
         if self._callback_list.by_hook["on_grad_computed"]:
