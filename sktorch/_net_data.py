@@ -16,7 +16,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from sktorch import _params
-from sktorch._data import TensorBatches, move, to_tensor
+from sktorch._data import TensorBatches, all_finite, move, to_tensor
 from sktorch._precision import dataset_to_float64
 from sktorch.dataset import Dataset, ValidSplit
 from sktorch.helper import SliceDataset
@@ -55,13 +55,9 @@ class DataMixin:
 
     def _check_y(self, y: Any) -> Any:
         """Validate y at fit; subclasses also learn from it (e.g. ``classes_``)."""
-        if isinstance(y, torch.Tensor):
-            bad = y.is_floating_point() and not bool(torch.isfinite(y).all())
-        else:
+        if not isinstance(y, torch.Tensor):
             y = np.asarray(y) if not hasattr(y, "__len__") or not hasattr(y, "shape") else y
-            arr = np.asarray(y)
-            bad = arr.dtype.kind == "f" and not np.isfinite(arr).all()
-        if bad:
+        if not all_finite(y if isinstance(y, torch.Tensor) else np.asarray(y)):
             raise ValueError("Input y contains NaN or infinity; drop or impute those rows.")
         return y
 

@@ -58,8 +58,7 @@ class NeuralNetRegressor(RegressorMixin, NeuralNet):
 
     def _check_y(self, y: Any) -> Any:
         if isinstance(y, torch.Tensor):
-            if y.is_floating_point() and not bool(torch.isfinite(y).all()):
-                raise ValueError("Input y contains NaN or infinity; drop or impute those rows.")
+            y = super()._check_y(y)
         else:
             y = check_array(y, ensure_2d=False, dtype="numeric", ensure_all_finite=True,
                             input_name="y")
