@@ -21,6 +21,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from typing import Any
 
 
 def time_alternating(calls: dict[str, Callable[[], object]], repeats: int) -> dict[str, float]:
@@ -64,14 +65,18 @@ def measure_in_child(call: Callable[[], object]) -> dict[str, float]:
     return {"peak_mib": peak, "growth_mib": peak - before}
 
 
-def memory_of(script: str, args: list[str], timeout: float = 600) -> dict[str, float] | None:
-    """Run ``script --memory-child ARGS`` in a subprocess and read its JSON line."""
+def json_from_child(script: str, args: list[str], timeout: float = 600) -> Any:
+    """Run ``script ARGS`` in a fresh Python process; its last JSON line, or None."""
     proc = subprocess.run(
-        [sys.executable, script, "--memory-child", *args],
-        capture_output=True, text=True, timeout=timeout,
+        [sys.executable, script, *args], capture_output=True, text=True, timeout=timeout,
     )
     for line in reversed(proc.stdout.splitlines()):
-        if line.startswith("{"):
+        if line.startswith(("{", "[")):
             return json.loads(line)
-    sys.stderr.write(f"memory child {args} failed:\n{proc.stderr[-2000:]}\n")
+    sys.stderr.write(f"child {args} failed:\n{proc.stderr[-2000:]}\n")
     return None
+
+
+def memory_of(script: str, args: list[str], timeout: float = 600) -> dict[str, float] | None:
+    """Run ``script --memory-child ARGS`` in a subprocess and read its JSON line."""
+    return json_from_child(script, ["--memory-child", *args], timeout)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 import warnings
 from pathlib import Path
@@ -85,12 +84,10 @@ def bench_prediction_fresh(quick: bool, skorch: bool) -> list[dict]:
     """
     args = ["--prediction-child"] + (["--quick"] if quick else []) + (
         [] if skorch else ["--no-skorch"])
-    proc = subprocess.run([sys.executable, __file__, *args], capture_output=True, text=True,
-                          timeout=1800)
-    for line in reversed(proc.stdout.splitlines()):
-        if line.startswith("["):
-            return json.loads(line)
-    raise RuntimeError(f"prediction child failed:\n{proc.stderr[-2000:]}")
+    rows = harness.json_from_child(__file__, args, timeout=1800)
+    if rows is None:
+        raise RuntimeError("the prediction child failed (its stderr is above)")
+    return rows
 
 
 def bench_prediction(quick: bool, skorch: bool) -> list[dict]:
