@@ -57,6 +57,8 @@ class DataMixin:
         """Validate y at fit; subclasses also learn from it (e.g. ``classes_``)."""
         if not isinstance(y, torch.Tensor):
             y = np.asarray(y) if not hasattr(y, "__len__") or not hasattr(y, "shape") else y
+        if isinstance(y, torch.Tensor) and y.requires_grad:
+            y = y.detach()
         if not all_finite(y if isinstance(y, torch.Tensor) else np.asarray(y)):
             raise ValueError("Input y contains NaN or infinity; drop or impute those rows.")
         return y
@@ -75,10 +77,29 @@ class DataMixin:
         if isinstance(split, ValidSplit) and split.random_state is None and seed is not None:
             split = copy.copy(split)
             split.random_state = seed
-        dataset_train, dataset_valid = split(dataset, y)
+        try:
+            dataset_train, dataset_valid = split(dataset, y)
+        except ValueError as exc:
+            if not isinstance(split, ValidSplit):
+                raise
+            raise ValueError(_split_hint(split, len(dataset), exc)) from exc
         if isinstance(dataset_valid, Dataset):  # e.g. from predefined_split
             dataset_valid = dataset_valid.to(self.device)
         return dataset_train, dataset_valid
+
+    def check_train_split(self, n_samples: int, y: Any = None) -> None:
+        """Raise before training when ``train_split`` cannot split ``n_samples`` rows.
+
+        Only a :class:`~sktorch.dataset.ValidSplit` is tried (with its own random
+        state: whether a split is possible does not depend on the shuffle).
+        """
+        split = self.train_split
+        if not isinstance(split, ValidSplit):
+            return
+        try:
+            split.split_indices(n_samples, y)
+        except ValueError as exc:
+            raise ValueError(_split_hint(split, n_samples, exc)) from exc
 
     def get_iterator(self, dataset: Any, training: bool = False,
                      generator: torch.Generator | None = None) -> Any:
@@ -112,6 +133,14 @@ class DataMixin:
     def decode_y(self, y: Any) -> Any:
         """Targets as the user gave them (class labels for classifiers)."""
         return y.detach().cpu().numpy() if isinstance(y, torch.Tensor) else np.asarray(y)
+
+
+def _split_hint(split: ValidSplit, n_samples: int, exc: Exception) -> str:
+    return (
+        f"train_split={split!r} cannot split {n_samples} samples into training and "
+        f"validation data: {exc} Pass train_split=None to train on all samples without "
+        "validation, or a smaller cv, e.g. train_split=ValidSplit(2) or ValidSplit(0.5)."
+    )
 
 
 class _OnDevice:

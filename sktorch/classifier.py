@@ -12,6 +12,7 @@ from sklearn.exceptions import DataConversionWarning
 from sklearn.utils.multiclass import check_classification_targets
 
 from sktorch._data import to_tensor
+from sktorch._fit_data import check_classes
 from sktorch.callbacks import EpochScoring
 from sktorch.dataset import ValidSplit
 from sktorch.net import NeuralNet
@@ -32,6 +33,23 @@ def _labels_1d(y: Any) -> np.ndarray:
             f"shape {y.shape}. Multi-output targets need NeuralNet with a suitable criterion."
         )
     return y
+
+
+def encode_labels(classes: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """The index of each label in ``classes`` (int64); unknown labels raise ``ValueError``.
+
+    ``classes`` is sorted (``classes_`` always is), so a binary search finds them.
+    """
+    index = np.searchsorted(classes, labels)
+    found = index < len(classes)
+    found[found] = classes[index[found]] == labels[found]
+    if not found.all():
+        unknown = np.unique(labels[~found])
+        raise ValueError(
+            f"y has labels {unknown.tolist()} that are not among the classes "
+            f"{classes.tolist()}; pass classes=[...] with all labels, or fit from scratch."
+        )
+    return index.astype(np.int64)
 
 
 def _single_output(y_pred: torch.Tensor) -> bool:
@@ -56,7 +74,9 @@ class NeuralNetClassifier(ClassifierMixin, NeuralNet):
     criterion : loss class, default=torch.nn.NLLLoss
     train_split : callable or None, default=ValidSplit(5, stratified=True)
     classes : array-like, optional
-        All labels, when y may not show all of them (e.g. for ``partial_fit``).
+        All labels, when y may not show all of them (e.g. for ``partial_fit``), in any
+        order: ``classes_`` holds them sorted, as scikit-learn does, and the columns of
+        ``predict_proba`` (and of the module's output) follow ``classes_``.
     class_weight : None, 'balanced' or dict, default=None
         Weights of the classes in the training and validation losses, as in
         scikit-learn: ``'balanced'`` weighs each class by
@@ -107,8 +127,9 @@ class NeuralNetClassifier(ClassifierMixin, NeuralNet):
     def initialize(self) -> NeuralNetClassifier:
         super().initialize()
         vars(self).pop("classes_", None)
-        if self.classes is not None:
-            self.classes_ = np.asarray(self.classes)
+        classes = check_classes(self.classes)
+        if classes is not None:
+            self.classes_ = classes
         return self
 
     def _check_y(self, y: Any) -> np.ndarray:
@@ -145,8 +166,7 @@ class NeuralNetClassifier(ClassifierMixin, NeuralNet):
         if y is None:
             return None, None
         labels = _labels_1d(y)
-        index = np.searchsorted(self.classes_, labels)
-        return to_tensor(index.astype(np.int64), "y"), labels
+        return to_tensor(encode_labels(self.classes_, labels), "y"), labels
 
     def decode_y(self, y: Any) -> np.ndarray:
         index = y.detach().cpu().numpy() if isinstance(y, torch.Tensor) else np.asarray(y)

@@ -29,7 +29,8 @@ PathOrFile = Union[str, os.PathLike, BinaryIO, None]
 # Fitted attributes serialized with torch (they may hold CUDA tensors).
 _TORCH_ATTRS = ("module_", "criterion_", "optimizer_", "_grad_scaler")
 # Attributes rebuilt after loading instead of pickled.
-_TRANSIENT = ("_forward_module", "_stop_flag", "_callback_list", "_cached_y_preds")
+_TRANSIENT = ("_forward_module", "_stop_flag", "_callback_list", "_cached_y_preds",
+              "_fit_data")
 
 
 @contextmanager
