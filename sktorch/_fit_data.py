@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from sktorch import _weights
-from sktorch._validation import _n_samples, check_X_y
+from sktorch._validation import _n_samples, check_net_params, check_X_y
 
 __all__ = ["FitData", "check_fit_data", "check_classes"]
 
@@ -132,6 +132,7 @@ def check_fit_data(net: Any, X: Any, y: Any, sample_weight: Any = None,
         Whether the fit re-initializes the net (what the net learned before does not
         count, e.g. its ``n_features_in_``).
     """
+    check_net_params(net)  # the parameters first, as initialize() would
     probe = _probe(net, fresh, classes)
     before = dict(vars(probe))
     X, y = check_X_y(probe, X, y, fitting=True)

@@ -13,6 +13,7 @@ from sklearn.utils.multiclass import check_classification_targets
 
 from sktorch._data import to_tensor
 from sktorch._fit_data import check_classes
+from sktorch._predict import first_output, loss_input
 from sktorch.callbacks import EpochScoring
 from sktorch.dataset import ValidSplit
 from sktorch.net import NeuralNet
@@ -180,19 +181,20 @@ class NeuralNetClassifier(ClassifierMixin, NeuralNet):
 
     def get_loss(self, y_pred: Any, y_true: Any, X: Any = None, training: bool = False):
         criterion = self.criterion_
+        if not isinstance(criterion, (torch.nn.NLLLoss, *_BCE)):
+            return criterion(loss_input(criterion, y_pred), y_true)
+        y_pred = first_output(y_pred)  # transformed below: the prediction tensor
         if isinstance(criterion, torch.nn.NLLLoss):
             probs = y_pred
             if _single_output(y_pred):
                 p1 = y_pred.reshape(-1)
                 probs = torch.stack([1 - p1, p1], dim=1)
             return criterion(torch.log(probs.clamp_min(_EPS)), y_true)
-        if isinstance(criterion, _BCE):
-            if _single_output(y_pred):
-                target = y_true.to(y_pred.dtype).reshape(y_pred.shape)
-            else:
-                target = torch.nn.functional.one_hot(y_true, y_pred.shape[-1]).to(y_pred.dtype)
-            return criterion(y_pred, target)
-        return criterion(y_pred, y_true)
+        if _single_output(y_pred):
+            target = y_true.to(y_pred.dtype).reshape(y_pred.shape)
+        else:
+            target = torch.nn.functional.one_hot(y_true, y_pred.shape[-1]).to(y_pred.dtype)
+        return criterion(y_pred, target)
 
     def predict_proba(self, X: Any) -> np.ndarray:
         """Class probabilities, shape ``(n_samples, n_classes)``."""
@@ -261,6 +263,27 @@ class NeuralNetBinaryClassifier(NeuralNetClassifier):
 
     def _n_outputs(self, dataset: Any) -> int:
         return 1
+
+    @staticmethod
+    def _check_one_logit(shape: tuple) -> None:
+        if not (len(shape) == 1 or (len(shape) == 2 and shape[1] == 1)):
+            raise ValueError(
+                f"NeuralNetBinaryClassifier expects the module to output one logit per "
+                f"sample, shape (n,) or (n, 1); got shape {tuple(shape)}. Give the "
+                "module a single output, or use NeuralNetClassifier (e.g. with "
+                "criterion=torch.nn.CrossEntropyLoss) for one output per class."
+            )
+
+    def get_loss(self, y_pred: Any, y_true: Any, X: Any = None, training: bool = False):
+        self._check_one_logit(tuple(first_output(y_pred).shape))
+        return super().get_loss(y_pred, y_true, X=X, training=training)
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """Probabilities of ``classes_[0]`` and ``classes_[1]``, shape ``(n_samples, 2)``."""
+        proba = NeuralNet.predict_proba(self, X)
+        self._check_one_logit(proba.shape)
+        p1 = proba.reshape(-1)
+        return np.stack([1 - p1, p1], axis=1)
 
     def predict(self, X: Any) -> np.ndarray:
         """Labels: ``classes_[1]`` where ``predict_proba(X)[:, 1] > threshold``."""

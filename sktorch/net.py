@@ -20,7 +20,7 @@ from sktorch import _params, _weights
 from sktorch._estimator_params import ParamsMixin
 from sktorch._fit_data import check_fit_data
 from sktorch._net_data import DataMixin
-from sktorch._predict import PredictMixin
+from sktorch._predict import PredictMixin, loss_input
 from sktorch._random import loop_draws_globally
 from sktorch._random import seeded as _seeded
 from sktorch._validation import check_net_params
@@ -497,8 +497,12 @@ class NeuralNet(ParamsMixin, DataMixin, PredictMixin, PersistenceMixin, BaseEsti
         return self._forward_module(x, **fit_params)
 
     def get_loss(self, y_pred: Any, y_true: Any, X: Any = None, training: bool = False):
-        """The criterion applied to predictions and targets."""
-        return self.criterion_(y_pred, y_true)
+        """The criterion applied to predictions and targets.
+
+        torch's losses get a tuple output's first element, losses of your own the
+        whole output (see :func:`~sktorch._predict.loss_input`).
+        """
+        return self.criterion_(loss_input(self.criterion_, y_pred), y_true)
 
 
 def _on_cpu(device: Any) -> bool:

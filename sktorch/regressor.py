@@ -10,9 +10,12 @@ from sklearn.base import RegressorMixin
 from sklearn.utils.validation import check_array
 
 from sktorch._data import to_tensor
+from sktorch._predict import loss_input
 from sktorch.net import NeuralNet
 
 __all__ = ["NeuralNetRegressor"]
+
+_CLASSIFICATION_LOSSES = (torch.nn.CrossEntropyLoss, torch.nn.NLLLoss)
 
 
 class _Unavailable:
@@ -32,7 +35,9 @@ class NeuralNetRegressor(RegressorMixin, NeuralNet):
 
     y may be 1-D or 2-D; float64 becomes float32. A 1-D y with a module of one
     output column is aligned to the output's shape in the loss (no silent
-    broadcasting), and ``predict`` then returns a 1-D array. ``score`` is R².
+    broadcasting), and ``predict`` then returns a 1-D array (as it does for a net
+    restored with ``initialize()`` + ``load_params``). ``score`` is R². A module
+    may return a tuple whose first element is the prediction.
 
     Parameters
     ----------
@@ -72,6 +77,15 @@ class NeuralNetRegressor(RegressorMixin, NeuralNet):
         return (tensor if tensor.is_floating_point() else tensor.float()), None
 
     def get_loss(self, y_pred: Any, y_true: Any, X: Any = None, training: bool = False):
+        y_pred = loss_input(self.criterion_, y_pred)
+        if isinstance(self.criterion_, _CLASSIFICATION_LOSSES) and isinstance(
+                y_pred, torch.Tensor) and (y_pred.ndim == 1 or y_pred.shape[-1] == 1):
+            raise ValueError(
+                f"{type(self.criterion_).__name__} over a single output column is 0 for every "
+                "sample (the softmax of one value is 1), so the net would learn nothing. "
+                "For regression use a regression loss, e.g. criterion=torch.nn.MSELoss; to "
+                "classify, use NeuralNetClassifier."
+            )
         if (isinstance(y_pred, torch.Tensor) and y_pred.shape != y_true.shape
                 and y_pred.numel() == y_true.numel()):
             y_true = y_true.reshape(y_pred.shape)
@@ -82,8 +96,14 @@ class NeuralNetRegressor(RegressorMixin, NeuralNet):
     predict_proba = _Unavailable("predict_proba", "a regressor has no probabilities; use predict")
 
     def predict(self, X: Any) -> np.ndarray:
-        """Predictions; 1-D when the net was fitted on a 1-D y."""
+        """Predictions, shaped like the y of ``fit``.
+
+        A single output column gives a 1-D array, unless the net was fitted on a
+        ``(n, 1)`` y. A net that has not seen y (``initialize()`` + ``load_params``)
+        predicts 1-D too, as scikit-learn's regressors do; ``initialize_like(net)``
+        or a pickle carries a ``(n, 1)`` y's shape over.
+        """
         y_pred = NeuralNet.predict_proba(self, X)
-        if getattr(self, "_y_ndim", 2) == 1 and y_pred.ndim == 2 and y_pred.shape[1] == 1:
+        if getattr(self, "_y_ndim", 1) == 1 and y_pred.ndim == 2 and y_pred.shape[1] == 1:
             return y_pred[:, 0]
         return y_pred
