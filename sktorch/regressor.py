@@ -16,6 +16,7 @@ from sktorch.net import NeuralNet
 __all__ = ["NeuralNetRegressor"]
 
 _CLASSIFICATION_LOSSES = (torch.nn.CrossEntropyLoss, torch.nn.NLLLoss)
+_Y_NDIM_KEY = "sktorch_y_ndim"  # in the weights file's state-dict metadata
 
 
 class _Unavailable:
@@ -91,6 +92,47 @@ class NeuralNetRegressor(RegressorMixin, NeuralNet):
             y_true = y_true.reshape(y_pred.shape)
         return self.criterion_(y_pred, y_true)
 
+    def save_params(self, *args: Any, **kwargs: Any) -> None:
+        """As :meth:`NeuralNet.save_params`; the weights file also records y's shape.
+
+        The shape goes into the state dict's metadata (torch format), so a net restored
+        with ``initialize()`` + ``load_params`` predicts the shape the fitted one did.
+        """
+        y_ndim = vars(self).get("_y_ndim")
+        module = getattr(self, "module_", None)
+        if y_ndim is None or module is None:
+            return super().save_params(*args, **kwargs)
+
+        def record(module, state_dict, prefix, local_metadata):
+            if prefix == "":
+                local_metadata[_Y_NDIM_KEY] = y_ndim
+
+        handle = module.register_state_dict_post_hook(record)
+        try:
+            return super().save_params(*args, **kwargs)
+        finally:
+            handle.remove()
+
+    def load_params(self, *args: Any, **kwargs: Any) -> None:
+        """As :meth:`NeuralNet.load_params`; restores y's shape recorded by ``save_params``."""
+        module = getattr(self, "module_", None)
+        if module is None:
+            return super().load_params(*args, **kwargs)
+        found = {}
+
+        def read(module, state_dict, prefix, local_metadata, *args):
+            if prefix == "" and _Y_NDIM_KEY in local_metadata:
+                found["y_ndim"] = int(local_metadata[_Y_NDIM_KEY])
+
+        handle = module.register_load_state_dict_pre_hook(read)
+        try:
+            result = super().load_params(*args, **kwargs)
+        finally:
+            handle.remove()
+        if "y_ndim" in found:
+            self._y_ndim = found["y_ndim"]
+        return result
+
     # A regressor has no probabilities: scikit-learn tells regressors from classifiers
     # by the absence of predict_proba.
     predict_proba = _Unavailable("predict_proba", "a regressor has no probabilities; use predict")
@@ -99,9 +141,10 @@ class NeuralNetRegressor(RegressorMixin, NeuralNet):
         """Predictions, shaped like the y of ``fit``.
 
         A single output column gives a 1-D array, unless the net was fitted on a
-        ``(n, 1)`` y. A net that has not seen y (``initialize()`` + ``load_params``)
-        predicts 1-D too, as scikit-learn's regressors do; ``initialize_like(net)``
-        or a pickle carries a ``(n, 1)`` y's shape over.
+        ``(n, 1)`` y. ``save_params`` records y's shape in the weights file (torch
+        format), so ``initialize()`` + ``load_params`` restores it; a net that knows
+        nothing of y (e.g. weights saved with safetensors) predicts 1-D, as
+        scikit-learn's regressors do.
         """
         y_pred = NeuralNet.predict_proba(self, X)
         if getattr(self, "_y_ndim", 1) == 1 and y_pred.ndim == 2 and y_pred.shape[1] == 1:
