@@ -9,6 +9,7 @@ for in-memory data, a ``DataLoader`` otherwise). Conversion itself lives in
 from __future__ import annotations
 
 import copy
+from numbers import Integral
 from typing import Any
 
 import numpy as np
@@ -90,11 +91,12 @@ class DataMixin:
     def check_train_split(self, n_samples: int, y: Any = None) -> None:
         """Raise before training when ``train_split`` cannot split ``n_samples`` rows.
 
-        Only a :class:`~sktorch.dataset.ValidSplit` is tried (with its own random
-        state: whether a split is possible does not depend on the shuffle).
+        Only a :class:`~sktorch.dataset.ValidSplit` is tried, and only when cheap rules
+        say it may fail (a fold split then runs twice: it is tiny data). Whether a split
+        is possible does not depend on its shuffling.
         """
         split = self.train_split
-        if not isinstance(split, ValidSplit):
+        if not isinstance(split, ValidSplit) or not _split_may_fail(self, split, n_samples, y):
             return
         try:
             split.split_indices(n_samples, y)
@@ -133,6 +135,21 @@ class DataMixin:
     def decode_y(self, y: Any) -> Any:
         """Targets as the user gave them (class labels for classifiers)."""
         return y.detach().cpu().numpy() if isinstance(y, torch.Tensor) else np.asarray(y)
+
+
+def _split_may_fail(net: Any, split: ValidSplit, n_samples: int, y: Any) -> bool:
+    cv = split.cv
+    if not isinstance(cv, Integral) or isinstance(cv, bool):
+        return True  # a fraction: shuffle splits are cheap and never warn
+    if cv < 2 or n_samples < cv:
+        return True
+    if not split.stratified:
+        return False
+    # stratified folds fail only when every class has fewer than cv samples
+    classes = getattr(net, "classes_", None)
+    n_classes = len(classes) if classes is not None else (
+        len(np.unique(np.asarray(y))) if y is not None else 1)
+    return n_samples < int(cv) * n_classes
 
 
 def _split_hint(split: ValidSplit, n_samples: int, exc: Exception) -> str:
