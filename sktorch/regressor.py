@@ -107,7 +107,9 @@ class NeuralNetRegressor(RegressorMixin, NeuralNet):
             if prefix == "":
                 local_metadata[_Y_NDIM_KEY] = y_ndim
 
-        handle = module.register_state_dict_post_hook(record)
+        register = getattr(module, "register_state_dict_post_hook", None) or (
+            module._register_state_dict_hook)  # torch < 2.5: the same hook, private
+        handle = register(record)
         try:
             return super().save_params(*args, **kwargs)
         finally:
