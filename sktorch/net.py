@@ -341,10 +341,20 @@ class NeuralNet(ParamsMixin, DataMixin, PredictMixin, PersistenceMixin, BaseEsti
         fresh = not self.warm_start or not getattr(self, "initialized_", False)
         # Validated before initialize(): a rejected fit leaves a fitted net as it was.
         data = check_fit_data(self, X, y, sample_weight, fresh=fresh)
-        if fresh:
-            self.initialize()
-        self._with_fit_data(data, self.partial_fit, data.X, data.y,
-                            sample_weight=sample_weight, **fit_params)
+        # A fresh fit that fails before its first epoch ends (the module rejects the
+        # data, a callback raises) gives the fitted net back too: its old module,
+        # optimizer and history are other objects than the new ones.
+        before = dict(vars(self)) if fresh and self.__sklearn_is_fitted__() else None
+        try:
+            if fresh:
+                self.initialize()
+            self._with_fit_data(data, self.partial_fit, data.X, data.y,
+                                sample_weight=sample_weight, **fit_params)
+        except BaseException:
+            if before is not None and len(self.history) <= 1:
+                vars(self).clear()
+                vars(self).update(before)
+            raise
         return self
 
     def partial_fit(self, X: Any, y: Any = None, classes: Any = None,

@@ -14,6 +14,7 @@ from torch import nn
 
 from sktorch import NeuralNetBinaryClassifier, NeuralNetClassifier, NeuralNetRegressor
 from sktorch._random import loop_draws_globally
+from sktorch.callbacks import Callback
 from sktorch.dataset import ValidSplit
 from sktorch.helper import SliceDict
 
@@ -354,6 +355,27 @@ def test_failed_fit_of_a_regressor_with_a_module_class_keeps_its_weights(case):
     X_bad, y_bad = BAD_FITS[case]()
     with pytest.raises(ValueError):
         net.fit(X_bad, y_bad if case != "lengths" else Y_REG[:-1])
+    np.testing.assert_array_equal(net.predict(X), y_pred)
+
+
+class FailAtTrainBegin(Callback):
+    def on_train_begin(self, net, **kwargs):
+        raise RuntimeError("the callback failed")
+
+
+@pytest.mark.parametrize("failure", ["module-rejects-X", "callback-raises"])
+def test_fit_failing_before_its_first_epoch_ends_keeps_the_fitted_net(failure):
+    """Valid input the module cannot take, or a failing callback: the old model stays."""
+    net = regressor().fit(X, Y_REG)
+    module, y_pred = net.module_, net.predict(X)
+    if failure == "module-rejects-X":
+        with pytest.raises(RuntimeError, match="shapes cannot be multiplied"):
+            net.fit(np.c_[X, X], Y_REG)  # 12 features into Linear(6, 1)
+    else:
+        net.set_params(callbacks=[FailAtTrainBegin()])
+        with pytest.raises(RuntimeError, match="the callback failed"):
+            net.fit(X, Y_REG)
+    assert net.module_ is module and net.n_features_in_ == 6 and len(net.history) == 5
     np.testing.assert_array_equal(net.predict(X), y_pred)
 
 
