@@ -107,7 +107,7 @@ def _check_weights_fit_data(net: Any, X: Any, weights: Any) -> None:
 
     if weights is None:
         return
-    custom = isinstance(net.dataset, type) and not issubclass(net.dataset, Dataset)
+    custom = not (isinstance(net.dataset, type) and issubclass(net.dataset, Dataset))
     if custom or (isinstance(X, (torch.utils.data.Dataset, SliceDataset))
                   and not isinstance(X, Dataset)):
         raise ValueError(

@@ -395,14 +395,8 @@ class NeuralNet(ParamsMixin, DataMixin, PredictMixin, PersistenceMixin, BaseEsti
             data.learn(self)
         X, y = data.X, data.y
         dataset = self.get_dataset(X, y)
-        weights = data.weights
+        weights = data.weights  # only with an sktorch Dataset (checked with the data)
         if weights is not None:
-            if not isinstance(dataset, Dataset):
-                raise ValueError(
-                    "sample_weight and class_weight need in-memory X (arrays, tensors, "
-                    "DataFrames); with a torch Dataset, return the weights from it and "
-                    "weight the loss in an overridden get_loss."
-                )
             dataset.sample_weight = weights
         self._weighted = weights is not None
         if self.module_ is None:
