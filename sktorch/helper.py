@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 from functools import partial
 from typing import Any
@@ -97,7 +98,13 @@ class SliceDataset(Sequence):
     idx : int, default=0
         Which element of ``dataset[i]`` this view returns.
     indices : array-like, optional
-        The rows of ``dataset`` in this view (all by default).
+        The rows of ``dataset`` in this view (all by default); ``indices_`` holds
+        them as an array.
+
+    Notes
+    -----
+    Override :meth:`transform` in a subclass to change each item as it is read
+    (e.g. to augment images); the net then trains on the transformed items.
 
     Examples
     --------
@@ -105,27 +112,43 @@ class SliceDataset(Sequence):
     >>> from torch.utils.data import TensorDataset
     >>> ds = TensorDataset(torch.zeros(5, 2), torch.arange(5))
     >>> y = SliceDataset(ds, idx=1)
-    >>> len(y), int(y[3]), y[[1, 2]].shape
-    (5, 3, (2,))
+    >>> len(y), int(y[3]), y[[1, 2]].shape, y[3:].indices_.tolist()
+    (5, 3, (2,), [3, 4])
     """
 
     def __init__(self, dataset: TorchDataset, idx: int = 0, indices: Any = None):
         self.dataset = dataset
         self.idx = idx
-        self.indices = np.arange(len(dataset)) if indices is None else np.asarray(indices)
+        self.indices = indices
+        self.indices_ = np.arange(len(dataset)) if indices is None else np.asarray(indices)
 
     @property
     def shape(self) -> tuple[int]:
         return (len(self),)
 
     def __len__(self) -> int:
-        return len(self.indices)
+        return len(self.indices_)
+
+    def transform(self, data: Any) -> Any:
+        """Change one item as it is read; the identity unless overridden."""
+        return data
+
+    def _select(self, row: Any) -> Any:
+        try:
+            return row[self.idx]
+        except IndexError:
+            raise IndexError(
+                f"{type(self).__name__} reads element {self.idx} of each row, but the rows "
+                f"have only {len(row)} elements; pass an idx below {len(row)}."
+            ) from None
 
     def __getitem__(self, index: Any) -> Any:
         index = _strip_ellipsis(index)
         if isinstance(index, (int, np.integer)):
-            return self.dataset[int(self.indices[index])][self.idx]
-        return SliceDataset(self.dataset, self.idx, self.indices[index])
+            return self.transform(self._select(self.dataset[int(self.indices_[index])]))
+        view = copy.copy(self)  # keeps a subclass and its transform
+        view.indices = view.indices_ = self.indices_[index]
+        return view
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
         values = [self[i] for i in range(len(self))]
@@ -134,9 +157,39 @@ class SliceDataset(Sequence):
                 values).numpy().astype(dtype)
         return np.asarray(values, dtype=dtype)
 
+    def _plain(self) -> bool:
+        return type(self).transform is SliceDataset.transform
+
     def rows(self) -> TorchDataset:
         """The underlying rows as a torch ``Dataset`` (what the net trains on)."""
-        return torch.utils.data.Subset(self.dataset, self.indices.tolist())
+        return torch.utils.data.Subset(self.dataset, self.indices_.tolist())
+
+    def dataset_with(self, y: Any = None) -> TorchDataset:
+        """The rows the net trains on when this view is X and ``y`` the targets.
+
+        Without transforms and with ``y`` a view of field 1 of the same rows (or no
+        ``y``), these are the underlying rows; otherwise ``(X[i], y[i])`` pairs.
+        """
+        same_rows = y is None or (
+            isinstance(y, SliceDataset) and y.dataset is self.dataset and y._plain()
+            and y.idx == 1 and np.array_equal(y.indices_, self.indices_))
+        if self._plain() and self.idx == 0 and same_rows:
+            return self.rows()
+        return _Pairs(self, y)
+
+
+class _Pairs(TorchDataset):
+    """Rows ``(X[i], y[i])`` of two indexable views (``y`` may be None)."""
+
+    def __init__(self, X: Any, y: Any):
+        self.X, self.y = X, y
+
+    def __len__(self) -> int:
+        return len(self.X)
+
+    def __getitem__(self, i: int) -> tuple:
+        yi = torch.zeros(()) if self.y is None else torch.as_tensor(np.asarray(self.y[i]))
+        return self.X[i], yi
 
 
 def _predefined(dataset: Any, y: Any = None, groups: Any = None, *, dataset_valid: Any):
