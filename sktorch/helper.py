@@ -9,9 +9,21 @@ from typing import Any
 
 import numpy as np
 import torch
+from sklearn.base import BaseEstimator, TransformerMixin
 from torch.utils.data import Dataset as TorchDataset
 
-__all__ = ["SliceDict", "SliceDataset", "predefined_split"]
+from sktorch._doctor import SkorchDoctor, SktorchDoctor
+from sktorch.cli import parse_args
+
+__all__ = [
+    "SliceDict",
+    "SliceDataset",
+    "predefined_split",
+    "DataFrameTransformer",
+    "parse_args",
+    "SktorchDoctor",
+    "SkorchDoctor",
+]
 
 
 def _strip_ellipsis(index: Any) -> Any:
@@ -209,3 +221,99 @@ def predefined_split(dataset_valid: Any):
     True
     """
     return partial(_predefined, dataset_valid=dataset_valid)
+
+
+class DataFrameTransformer(TransformerMixin, BaseEstimator):
+    """Turn a DataFrame into the dict of arrays a module's ``forward`` receives.
+
+    Float (and bool) columns are stacked into one 2-D array under key ``'X'``;
+    each ``category`` column gets its own key holding its category codes, for an
+    embedding layer. Integer columns join ``'X'``, or are treated like categories
+    with ``treat_int_as_categorical=True``. Other dtypes (e.g. strings) raise a
+    ``TypeError`` at ``fit`` naming the columns. Put it in a ``Pipeline`` before
+    the net; the net passes the dict's arrays to ``forward`` by name.
+
+    Parameters
+    ----------
+    treat_int_as_categorical : bool, default=False
+    float_dtype : numpy dtype or None, default=np.float32
+        dtype of ``'X'``; ``None`` keeps the columns' common dtype.
+    int_dtype : numpy dtype or None, default=np.int64
+        dtype of the categorical arrays; ``None`` keeps the codes' dtype.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> df = pd.DataFrame({'a': [0.5, 1.5], 'b': [1, 2],
+    ...                    'c': pd.Series(['x', 'y'], dtype='category')})
+    >>> out = DataFrameTransformer().fit_transform(df)
+    >>> sorted(out), out['X'].tolist(), out['c'].tolist()
+    (['X', 'c'], [[0.5, 1.0], [1.5, 2.0]], [0, 1])
+    """
+
+    def __init__(self, treat_int_as_categorical: bool = False, float_dtype: Any = np.float32,
+                 int_dtype: Any = np.int64):
+        self.treat_int_as_categorical = treat_int_as_categorical
+        self.float_dtype = float_dtype
+        self.int_dtype = int_dtype
+
+    def _kinds(self, df: Any) -> dict[str, list]:
+        import pandas as pd
+        from pandas.api.types import is_bool_dtype, is_float_dtype, is_integer_dtype
+
+        kinds: dict[str, list] = {"X": [], "categorical": [], "bad": []}
+        for column, dtype in df.dtypes.items():
+            if isinstance(dtype, pd.CategoricalDtype):
+                kinds["categorical"].append(column)
+            elif is_integer_dtype(dtype) and not is_bool_dtype(dtype):
+                kinds["categorical" if self.treat_int_as_categorical else "X"].append(column)
+            elif is_float_dtype(dtype) or is_bool_dtype(dtype):
+                kinds["X"].append(column)
+            else:
+                kinds["bad"].append(f"{column} ({dtype})")
+        return kinds
+
+    def fit(self, df: Any, y: Any = None, **fit_params: Any) -> DataFrameTransformer:
+        """Check that every column can be turned into numbers."""
+        bad = self._kinds(df)["bad"]
+        if bad:
+            raise TypeError(
+                "These columns have dtypes that cannot be turned into numbers: "
+                f"{', '.join(bad)}; encode them first, e.g. df[col].astype('category')."
+            )
+        return self
+
+    def transform(self, df: Any) -> dict[str, np.ndarray]:
+        """The dict ``{'X': floats, <categorical column>: codes, ...}``."""
+        kinds = self._kinds(df)
+        out: dict[str, np.ndarray] = {}
+        if kinds["X"]:
+            X = df[kinds["X"]].to_numpy()
+            out["X"] = X if self.float_dtype is None else X.astype(self.float_dtype)
+        for column in kinds["categorical"]:
+            values = df[column]
+            codes = values.cat.codes.to_numpy() if hasattr(values, "cat") else (
+                values.to_numpy())
+            out[column] = codes if self.int_dtype is None else codes.astype(self.int_dtype)
+        return out
+
+    def describe_signature(self, df: Any) -> dict[str, dict[str, Any]]:
+        """For each output key, its torch dtype and ``input_units`` (columns or categories).
+
+        Helps size a module: ``'X'`` has one unit per column, a categorical key one
+        per category (the size of its embedding table).
+        """
+        kinds = self._kinds(df)
+        signature = {}
+        if kinds["X"]:
+            dtype = np.dtype(self.float_dtype or df[kinds["X"]].to_numpy().dtype)
+            signature["X"] = {"dtype": torch.from_numpy(np.zeros(0, dtype)).dtype,
+                              "input_units": len(kinds["X"])}
+        for column in kinds["categorical"]:
+            values = df[column]
+            n = len(values.cat.categories) if hasattr(values, "cat") else int(
+                values.max()) + 1
+            dtype = np.dtype(self.int_dtype or np.int64)
+            signature[column] = {"dtype": torch.from_numpy(np.zeros(0, dtype)).dtype,
+                                 "input_units": n}
+        return signature
