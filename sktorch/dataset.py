@@ -209,7 +209,7 @@ class ValidSplit:
         y_split = labels if self.stratified else None
         if y_split is not None and y_split.ndim > 1:
             y_split = y_split.reshape(len(y_split), -1)[:, 0] if y_split.shape[1] == 1 else None
-        if hasattr(self.cv, "split"):  # a scikit-learn splitter: it decides stratification
+        if hasattr(self.cv, "get_n_splits"):  # a scikit-learn splitter: it stratifies or not
             y_split = _flat_labels(labels)
             return next(iter(self.cv.split(X_dummy, y_split, groups)))
         if _is_split_iterable(self.cv):

@@ -126,7 +126,8 @@ def to_tensor(X: Any, device: Any, accept_sparse: bool = False) -> Any:
         coo = X.tocoo()
         index = torch.as_tensor(np.vstack([coo.row, coo.col]), dtype=torch.long)
         values = torch.as_tensor(coo.data)
-        return torch.sparse_coo_tensor(index, values, coo.shape, device=device)
+        return torch.sparse_coo_tensor(index, values, coo.shape, device=device,
+                                       check_invariants=True)
     if np.isscalar(X) or isinstance(X, (np.ndarray, Sequence, np.generic)):
         return torch.as_tensor(np.asarray(X), device=device)
     raise TypeError(
