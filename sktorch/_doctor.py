@@ -249,7 +249,7 @@ class SktorchDoctor:
     def _plot_hists(self, recs: dict, step: int, match_fn: Any, axes: Any, title: str,
                     **kwargs: Any) -> Any:
         plt = self._plt()
-        names = [n for n in recs if recs[n]]
+        names = [n for n in recs if recs[n] and recs[n][step]]
         bins = kwargs.pop("bins", 30)
         if axes is None:
             axes = np.atleast_1d(plt.subplots(1, max(len(names), 1), squeeze=False)[1][0])
@@ -277,7 +277,7 @@ class SktorchDoctor:
     def plot_param_updates(self, match_fn: Any = None, axes: Any = None, **kwargs: Any) -> Any:
         """log10 of each parameter's relative update over the training steps."""
         plt = self._plt()
-        names = [n for n in self.param_update_recs_ if self.param_update_recs_[n]]
+        names = [n for n, steps in self.param_update_recs_.items() if steps and steps[0]]
         if axes is None:
             axes = np.atleast_1d(plt.subplots(1, max(len(names), 1), squeeze=False)[1][0])
         for ax, component in zip(np.atleast_1d(axes), names):

@@ -15,7 +15,7 @@ import torch
 
 from sktorch import _params
 from sktorch.callbacks.base import HOOKS, CallbackList
-from sktorch.engine import run_pass
+from sktorch.engine import StopFlag, run_pass
 from sktorch.history import History
 
 __all__ = ["HooksMixin", "with_own_hooks"]
@@ -86,7 +86,7 @@ class HooksMixin:
         """
         if iterator is None:
             return False
-        stop = getattr(self, "_stop_flag", None)
+        stop = getattr(self, "_stop_flag", None) or StopFlag()
         return run_pass(self, self._callback_list, stop, iterator, training, step_fn,
                         fit_params)
 

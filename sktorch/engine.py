@@ -160,7 +160,7 @@ class Engine:
         notify("on_epoch_end", net, **datasets)
 
 
-def run_pass(net: Any, callbacks: CallbackList, stop: StopFlag | None, batches: Iterable,
+def run_pass(net: Any, callbacks: CallbackList, stop: StopFlag, batches: Iterable,
              training: bool, step: Any, fit_params: dict) -> bool:
     """Run one pass; True when its batch rows may hold tensors (see _materialize)."""
     history = net.history
@@ -196,7 +196,7 @@ def run_pass(net: Any, callbacks: CallbackList, stop: StopFlag | None, batches: 
             )
         if len(row) > 2:  # a hook or an overridden step wrote to the row: maybe tensors
             tensors = True
-        if stop is not None and stop.reason is not None:  # Ctrl-C or a callback: end now
+        if stop.reason is not None:  # Ctrl-C or a callback: end after this batch
             break
     return tensors
 

@@ -397,9 +397,18 @@ def test_doctor_plots_need_matplotlib(classification_data):
             doctor.plot_loss()
         return
     matplotlib.use("Agg")
-    assert doctor.plot_loss() is not None
-    assert len(doctor.plot_activations()) == 2
-    assert len(doctor.plot_param_updates()) == 2
+    import matplotlib.pyplot as plt
+
+    ax = doctor.plot_loss()
+    assert [line.get_label() for line in ax.get_lines()] == ["train_loss", "valid_loss"]
+    np.testing.assert_allclose(ax.get_lines()[0].get_ydata(), doctor.net.history[:, "train_loss"])
+    axes = doctor.plot_activations()
+    assert len(axes) == 2 and axes[0].get_title() == "activations of module"
+    axes = doctor.plot_param_updates()
+    assert len(axes) == 1  # the criterion has no parameters
+    labels = [line.get_label() for line in axes[0].get_lines()]
+    assert labels == doctor.get_param_names()["module"]
+    plt.close("all")
 
 
 # ------------------------------------------------------- 13.6 history objects
