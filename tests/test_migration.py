@@ -10,6 +10,7 @@ from __future__ import annotations
 import inspect
 import io
 import multiprocessing
+import pickle
 import sys
 import warnings
 
@@ -456,8 +457,6 @@ def test_distributed_history_shares_batches_across_two_processes(tmp_path):
 
 
 def test_distributed_history_is_given_to_the_net_and_pickles_without_store(regression_data):
-    import pickle
-
     import torch.distributed as dist
 
     X, y = regression_data
@@ -573,28 +572,35 @@ def test_initialize_history_can_be_overridden(regression_data):
     assert type(net.history) is MyHistory and len(net.history) == 2
 
 
+class _ZeroOutput(nn.Module):
+    def __init__(self, inner):
+        super().__init__()
+        self.inner = inner
+
+    def forward(self, x):
+        return self.inner(x) * 0
+
+
+class _CompileHookNet(NeuralNetRegressor):
+    names: list = []
+
+    def torch_compile(self, module, name):
+        self.names.append(name)
+        return _ZeroOutput(module) if self.compile else module
+
+
 def test_torch_compile_hook_and_compile_params(regression_data, monkeypatch):
     X, y = regression_data
-    names = []
-
-    class Zero(nn.Module):
-        def __init__(self, inner):
-            super().__init__()
-            self.inner = inner
-
-        def forward(self, x):
-            return self.inner(x) * 0
-
-    class MyNet(NeuralNetRegressor):
-        def torch_compile(self, module, name):
-            names.append(name)
-            return Zero(module) if self.compile else module
-
+    MyNet, names = _CompileHookNet, _CompileHookNet.names
+    names.clear()
     kwargs = dict(module=nn.Linear, module__in_features=4, module__out_features=1,
                   criterion=nn.MSELoss, max_epochs=1, verbose=0)
-    assert MyNet(compile=True, **kwargs).fit(X, y).predict(X).max() == 0
+    compiled = MyNet(compile=True, **kwargs).fit(X, y)
+    assert compiled.predict(X).max() == 0
     assert np.abs(MyNet(compile=False, **kwargs).fit(X, y).predict(X)).max() > 0
     assert names == ["module", "module"]
+    restored = pickle.loads(pickle.dumps(compiled))  # compiled again through the hook
+    assert names == ["module", "module", "module"] and restored.predict(X).max() == 0
 
     calls = []
 
