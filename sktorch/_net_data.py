@@ -80,6 +80,19 @@ class DataMixin:
             dataset_valid = dataset_valid.to(self.device)
         return dataset_train, dataset_valid
 
+    def _fit_iterators(self, dataset_train: Any, dataset_valid: Any, seed: int | None):
+        """The training and validation batch sources of a fit, via ``get_iterator``."""
+        # get_iterator keeps skorch's signature (dataset, training); the fit's shuffling
+        # generator reaches the default implementation through this attribute.
+        self._fit_generator = None if seed is None else torch.Generator().manual_seed(seed)
+        try:
+            train_batches = self.get_iterator(dataset_train, training=True)
+        finally:
+            del self._fit_generator
+        valid_batches = None if dataset_valid is None else self.get_iterator(
+            dataset_valid, training=False)
+        return train_batches, valid_batches
+
     def get_iterator(self, dataset: Any, training: bool = False,
                      generator: torch.Generator | None = None) -> Any:
         """Batches of ``dataset``: tensor slices for in-memory data, else a DataLoader.

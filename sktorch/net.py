@@ -381,15 +381,7 @@ class NeuralNet(ParamsMixin, HooksMixin, DataMixin, PredictMixin, PersistenceMix
             self.initialize_optimizer()
         seed = self._seed() if self._random_state is not None else None
         dataset_train, dataset_valid = self.get_split_datasets(dataset, y, seed=seed)
-        # get_iterator keeps skorch's signature (dataset, training); the fit's shuffling
-        # generator reaches the default implementation through this attribute.
-        self._fit_generator = None if seed is None else torch.Generator().manual_seed(seed)
-        try:
-            train_batches = self.get_iterator(dataset_train, training=True)
-        finally:
-            del self._fit_generator
-        valid_batches = None if dataset_valid is None else self.get_iterator(
-            dataset_valid, training=False)
+        train_batches, valid_batches = self._fit_iterators(dataset_train, dataset_valid, seed)
         self._callback_list = with_own_hooks(self, self._callback_list)
         engine = Engine(self, self._callback_list)
         self._stop_flag = engine.stop
