@@ -72,6 +72,12 @@ class DataMixin:
         if self.train_split is None:
             return dataset, None
         split = self.train_split
+        if isinstance(split, ValidSplit) and isinstance(dataset, IterableDataset):
+            raise ValueError(
+                "ValidSplit cannot split a torch IterableDataset (its rows are only known "
+                "by reading them); pass train_split=None, or "
+                "train_split=predefined_split(valid_dataset) to validate on another one."
+            )
         if isinstance(split, ValidSplit) and split.random_state is None and seed is not None:
             split = copy.copy(split)
             split.random_state = seed

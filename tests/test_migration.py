@@ -40,6 +40,7 @@ from sktorch.helper import (
     SktorchDoctor,
     SliceDataset,
     parse_args,
+    predefined_split,
 )
 from sktorch.history import DistributedHistory, History
 from sktorch.scoring import loss_scoring
@@ -687,6 +688,10 @@ def test_iterable_dataset_without_len_trains_and_predicts():
     assert len(default.fit(Stream(20)).history[-1, "batches"]) == 1
     with pytest.raises(ValueError, match="no __len__"):
         default.set_params(batch_size=-1).fit(Stream(20))
+    with pytest.raises(ValueError, match="pass train_split=None"):
+        default.set_params(batch_size=16, train_split=ValidSplit(5)).fit(Stream(20))
+    validated = default.set_params(train_split=predefined_split(Stream(32, seed=2)))
+    assert validated.fit(Stream(20)).history[-1, "batches", -1, "valid_batch_size"] == 16
 
 
 def test_iterable_dataset_with_a_classifier_and_default_module():
