@@ -710,6 +710,34 @@ def test_iterable_dataset_with_a_classifier_and_default_module():
     assert net.predict(X).tolist() == [1, 0]
 
 
+def test_classifier_on_a_dataset_without_labels_predicts_class_indices():
+    class Softmax(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = nn.Linear(3, 2)
+
+        def forward(self, X):
+            return torch.softmax(self.lin(X), dim=-1)
+
+    X = torch.randn(64, 3, generator=torch.Generator().manual_seed(0))
+    y = (X[:, 0] > 0).long()
+    for data in (TensorDataset(X, y), _LabelStream(X, y)):
+        net = NeuralNetClassifier(Softmax, train_split=None, max_epochs=30, lr=0.5,
+                                  batch_size=16, verbose=0, random_state=0).fit(data)
+        assert not hasattr(net, "classes_")  # the labels were never seen
+        proba = net.predict_proba(X.numpy())
+        np.testing.assert_array_equal(net.predict(X.numpy()), proba.argmax(axis=1))
+        assert net.score(X.numpy(), y.numpy()) > 0.9
+
+
+class _LabelStream(IterableDataset):
+    def __init__(self, X, y):
+        self.X, self.y = X, y
+
+    def __iter__(self):
+        return iter(zip(self.X, self.y))
+
+
 def test_get_iterator_override_with_skorchs_signature(regression_data):
     X, y = regression_data
     calls = []
