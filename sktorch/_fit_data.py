@@ -101,12 +101,11 @@ def _probe(net: Any, fresh: bool, classes: Any) -> Any:
     return probe
 
 
-def _check_weights_fit_data(net: Any, X: Any, weights: Any) -> None:
+def _check_in_memory(net: Any, X: Any) -> None:
+    """Sample and class weights travel with in-memory data only."""
     from sktorch.dataset import Dataset
     from sktorch.helper import SliceDataset
 
-    if weights is None:
-        return
     custom = not (isinstance(net.dataset, type) and issubclass(net.dataset, Dataset))
     if custom or (isinstance(X, (torch.utils.data.Dataset, SliceDataset))
                   and not isinstance(X, Dataset)):
@@ -133,13 +132,19 @@ def check_fit_data(net: Any, X: Any, y: Any, sample_weight: Any = None,
         count, e.g. its ``n_features_in_``).
     """
     check_net_params(net)  # the parameters first, as initialize() would
+    net.check_data(X, y)  # the user's own checks (skorch's hook), on the raw data
     probe = _probe(net, fresh, classes)
     before = dict(vars(probe))
     X, y = check_X_y(probe, X, y, fitting=True)
-    n_samples = _n_samples(X)
-    weights = _weights.fit_weights(probe, sample_weight, y, n_samples)
-    _check_weights_fit_data(probe, X, weights)
-    if n_samples <= _SPLIT_CHECK_MAX:
+    try:
+        n_samples = _n_samples(X)
+    except TypeError:  # a streamed (iterable) dataset has no length
+        n_samples = None
+    weights = None
+    if sample_weight is not None or getattr(probe, "class_weight", None) is not None:
+        _check_in_memory(probe, X)
+        weights = _weights.fit_weights(probe, sample_weight, y, n_samples)
+    if n_samples is not None and n_samples <= _SPLIT_CHECK_MAX:
         probe.check_train_split(n_samples, y)
     after = vars(probe)
     learned = {k: v for k, v in after.items() if k not in before or before[k] is not v}
