@@ -36,9 +36,9 @@ class NeuralNetRegressor(RegressorMixin, NeuralNet):
 
     y may be 1-D or 2-D; float64 becomes float32. A 1-D y with a module of one
     output column is aligned to the output's shape in the loss (no silent
-    broadcasting), and ``predict`` then returns a 1-D array (as it does for a net
-    restored with ``initialize()`` + ``load_params``). ``score`` is R². A module
-    may return a tuple whose first element is the prediction.
+    broadcasting), and ``predict`` then returns a 1-D array (also after
+    ``initialize()`` + ``load_params``). ``score`` is R². A module may return a
+    tuple whose first element is the prediction.
 
     Parameters
     ----------
@@ -142,13 +142,13 @@ class NeuralNetRegressor(RegressorMixin, NeuralNet):
     def predict(self, X: Any) -> np.ndarray:
         """Predictions, shaped like the y of ``fit``.
 
-        A single output column gives a 1-D array, unless the net was fitted on a
-        ``(n, 1)`` y. ``save_params`` records y's shape in the weights file (torch
-        format), so ``initialize()`` + ``load_params`` restores it; a net that knows
-        nothing of y (e.g. weights saved with safetensors) predicts 1-D, as
-        scikit-learn's regressors do.
+        A single output column gives a 1-D array when the net was fitted on a 1-D y.
+        ``save_params`` records y's shape in the weights file (torch format), so
+        ``initialize()`` + ``load_params`` restores it. A net that never saw y (fitted
+        on a torch Dataset, or weights saved with safetensors) predicts the module's
+        output as it is, as skorch does.
         """
         y_pred = NeuralNet.predict_proba(self, X)
-        if getattr(self, "_y_ndim", 1) == 1 and y_pred.ndim == 2 and y_pred.shape[1] == 1:
+        if getattr(self, "_y_ndim", 2) == 1 and y_pred.ndim == 2 and y_pred.shape[1] == 1:
             return y_pred[:, 0]
         return y_pred
