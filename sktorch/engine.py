@@ -161,6 +161,7 @@ class Engine:
         notify = self.callbacks.notify
         rows = history[-1]["batches"]
         tensors = False
+        n_before = len(rows)
         for batch in batches:
             row: dict = {}
             rows.append(row)  # before the hooks, so that they can write to the batch's row
@@ -188,6 +189,8 @@ class Engine:
                 tensors = True
             if stop.reason is not None:  # Ctrl-C or a callback: end after this batch
                 break
+        history.record("train_batch_count" if training else "valid_batch_count",
+                       len(rows) - n_before)
         return tensors
 
 

@@ -16,13 +16,13 @@ from sklearn.base import BaseEstimator
 from sklearn.utils import check_random_state
 from torch.utils.data import DataLoader
 
-from sktorch import _params, _weights
+from sktorch import _callback_params, _components, _params, _weights
 from sktorch._estimator_params import ParamsMixin
 from sktorch._net_data import DataMixin
 from sktorch._predict import PredictMixin
 from sktorch._validation import check_net_params, check_X_y
 from sktorch.callbacks import EpochTimer, PassthroughScoring, PrintLog
-from sktorch.callbacks.base import CallbackList, name_callbacks
+from sktorch.callbacks.base import CallbackList
 from sktorch.dataset import Dataset, ValidSplit
 from sktorch.engine import Engine, StopFlag
 from sktorch.exceptions import NotInitializedError
@@ -112,6 +112,7 @@ class NeuralNet(ParamsMixin, DataMixin, PredictMixin, PersistenceMixin, BaseEsti
 
     prefixes_ = _params.PREFIXES
     _weighted = False  # set per fit: whether sample weights come with the batches
+    _extra_optimizers: tuple = ()  # registered optimizers besides optimizer_ (optimizer2_)
     _default_criterion: Any = None
 
     def __init__(
@@ -173,33 +174,82 @@ class NeuralNet(ParamsMixin, DataMixin, PredictMixin, PersistenceMixin, BaseEsti
         return int(self._random_state.randint(np.iinfo(np.int32).max))
 
     def initialize(self) -> NeuralNet:
-        """Build callbacks, criterion, module and optimizer; reset the history."""
+        """Build callbacks, criterion, module and optimizer; reset the history.
+
+        With ``verbose``, re-initializing an initialized net says so
+        ("Re-initializing module." ...), as skorch does on a second ``fit``.
+        """
         check_net_params(self)
+        if getattr(self, "initialized_", False) and self.verbose:
+            for kind in _components.KINDS:
+                print(f"Re-initializing {kind}.")
         for attr in ("n_features_in_", "feature_names_in_"):  # learned again from the data
             vars(self).pop(attr, None)
         self._random_state = check_random_state(self.random_state) if (
             self.random_state is not None) else None
+        _components.reset(self)
         self.initialize_callbacks()
-        self.initialize_criterion()
+        _components.run_initializer(self, "criterion")
         self.module_ = None
         self.optimizer_ = None
         if self.module is not None:
-            self.initialize_module()
-            self.initialize_optimizer()
+            self._initialize_module_and_optimizer()
         self.history_ = History()
         self.initialized_ = True
         return self
 
+    def _initialize_module_and_optimizer(self, data_shape: dict | None = None) -> None:
+        _components.run_initializer(self, "module", data_shape)
+        _components.run_initializer(self, "optimizer")
+        self._extra_optimizers = _components.extra_optimizers(self)
+        # All components are known now: prefixes that still name none are typos.
+        _params.check_param_names(self, list(self._kwargs), final=True)
+
+    @classmethod
+    def _may_register_components(cls) -> bool:
+        """Whether a subclass's initialize_* may add components (and so prefixes)."""
+        return any(getattr(cls, f"initialize_{kind}") is not getattr(NeuralNet,
+                                                                    f"initialize_{kind}")
+                   for kind in _components.KINDS)
+
+    def get_params_for(self, prefix: str) -> dict[str, Any]:
+        """The parameters set for the component ``prefix``, without the prefix.
+
+        Examples
+        --------
+        >>> import torch
+        >>> from sktorch import NeuralNetRegressor
+        >>> net = NeuralNetRegressor(torch.nn.Linear, module__in_features=3,
+        ...                          optimizer__momentum=0.9)
+        >>> net.get_params_for('optimizer')
+        {'momentum': 0.9}
+        """
+        return _params.component_params(self, prefix)
+
+    def get_params_for_optimizer(self, prefix: str, named_parameters: Any) -> tuple[tuple, dict]:
+        """``(args, kwargs)`` to build the optimizer ``prefix`` over ``named_parameters``.
+
+        ``args`` holds the parameter groups: ``<prefix>__param_groups=[(pattern,
+        options), ...]`` gives the parameters whose names match an ``fnmatch`` pattern
+        their own options (e.g. ``[('0.*', {'lr': 0.1})]``); ``kwargs`` holds the other
+        ``<prefix>__*`` values, with ``lr`` defaulting to the net's ``lr``.
+        Use as ``self.optimizer2_ = SGD(*args, **kwargs)`` in ``initialize_optimizer``.
+        """
+        return _components.optimizer_arguments(self, prefix, named_parameters)
+
+    def get_all_learnable_params(self) -> Any:
+        """Yield ``(name, parameter)`` of all modules and criteria, each parameter once."""
+        return _components.learnable_params(self)
+
     def initialize_callbacks(self) -> NeuralNet:
-        """Resolve and initialize the callbacks (defaults plus user callbacks)."""
-        defaults = [] if self.callbacks == "disable" else self.get_default_callbacks()
-        user = [] if self.callbacks == "disable" else self.callbacks
-        named = name_callbacks(defaults, user)
-        callback_params = _params.params_for("callbacks", self._kwargs)
-        for name, callback in named:
-            own = _params.params_for(name, callback_params)
-            if own:
-                callback.set_params(**own)
+        """Resolve, configure and initialize the callbacks (defaults plus user callbacks).
+
+        ``callbacks__<name>__<param>`` values configure a copy of the named callback
+        (the user's object stays as it is); ``callbacks__<name>=None`` removes one.
+        ``PrintLog`` runs last, after every callback that records values.
+        """
+        named = _callback_params.configure_callbacks(self)
+        for _, callback in named:
             callback.initialize()
         self.callbacks_ = named
         self._callback_list = CallbackList(named)
@@ -243,17 +293,17 @@ class NeuralNet(ParamsMixin, DataMixin, PredictMixin, PersistenceMixin, BaseEsti
         return None
 
     def initialize_module(self, data_shape: dict | None = None) -> NeuralNet:
-        """Build ``module_``: a new module from a class, or a copy of an instance."""
+        """Build ``module_``: a new module from a class, or a copy of an instance.
+
+        An instance given together with ``module__*`` arguments is built again from
+        its class with those arguments (as skorch does).
+        """
         factory = _params.module_class(self.module)
         kwargs = self._module_kwargs(data_shape)
+        if factory is None and kwargs:
+            factory = type(self.module)
         with _seeded(self._seed() if self._random_state is not None else None):
             if factory is None:
-                if kwargs:
-                    raise ValueError(
-                        "module is an instance, so module arguments "
-                        f"{sorted(kwargs)} cannot be applied; pass the class instead, "
-                        "e.g. module=MyModule, module__hidden_units=20."
-                    )
                 module = self.module if self.warm_start else copy.deepcopy(self.module)
             else:
                 module = factory(**kwargs)
@@ -264,10 +314,9 @@ class NeuralNet(ParamsMixin, DataMixin, PredictMixin, PersistenceMixin, BaseEsti
         return self
 
     def initialize_optimizer(self) -> NeuralNet:
-        """Build ``optimizer_`` over the module's parameters."""
-        kwargs = _params.params_for("optimizer", self._kwargs)
-        kwargs.setdefault("lr", self.lr)
-        self.optimizer_ = self.optimizer(self.module_.parameters(), **kwargs)
+        """Build ``optimizer_`` over the learnable parameters of modules and criteria."""
+        args, kwargs = self.get_params_for_optimizer("optimizer", self.get_all_learnable_params())
+        self.optimizer_ = self.optimizer(*args, **kwargs)
         self._needs_closure = isinstance(self.optimizer_, torch.optim.LBFGS)
         use_scaler = self.precision == "16-mixed" and torch.device(
             self.device or "cpu").type == "cuda"
@@ -370,8 +419,7 @@ class NeuralNet(ParamsMixin, DataMixin, PredictMixin, PersistenceMixin, BaseEsti
             dataset.sample_weight = weights
         self._weighted = weights is not None
         if self.module_ is None:
-            self.initialize_module(self._data_shape(dataset))
-            self.initialize_optimizer()
+            self._initialize_module_and_optimizer(self._data_shape(dataset))
         seed = self._seed() if self._random_state is not None else None
         generator = None if seed is None else torch.Generator().manual_seed(seed)
         dataset_train, dataset_valid = self.get_split_datasets(dataset, y, seed=seed)
@@ -422,18 +470,26 @@ class NeuralNet(ParamsMixin, DataMixin, PredictMixin, PersistenceMixin, BaseEsti
 
             def closure():
                 optimizer.zero_grad()
+                for extra in self._extra_optimizers:
+                    extra.zero_grad()
                 result.update(self.train_step_single(batch, **fit_params))
                 return result["loss"]
 
             optimizer.step(closure)
+            for extra in self._extra_optimizers:
+                extra.step()
             return result
         optimizer.zero_grad(set_to_none=True)
+        for extra in self._extra_optimizers:  # a subclass's own optimizers (optimizer2_)
+            extra.zero_grad(set_to_none=True)
         result = self.train_step_single(batch, **fit_params)
         if self._grad_scaler is not None:
             self._grad_scaler.step(optimizer)
             self._grad_scaler.update()
         else:
             optimizer.step()
+        for extra in self._extra_optimizers:
+            extra.step()
         return result
 
     def validation_step(self, batch: Any, **fit_params: Any) -> dict[str, Any]:

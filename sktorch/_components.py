@@ -1,0 +1,125 @@
+"""Components of a net: modules, criteria and optimizers, including a subclass's own.
+
+A subclass may build more components in its ``initialize_module``,
+``initialize_criterion`` or ``initialize_optimizer`` override, e.g.
+``self.module2_ = MyModule(**self.get_params_for('module2'))``. Any attribute ending
+in ``_`` that such a method sets to a torch module (or optimizer) is registered under
+its name without the ``_``: its prefix (``module2__``) becomes a valid parameter
+prefix, ``set_params`` re-initializes it, its parameters are learned, and the extra
+optimizers are stepped with the default one.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+import torch
+
+__all__ = ["KINDS", "run_initializer", "registered", "optimizer_arguments",
+           "learnable_params", "kind_of_prefix"]
+
+KINDS = ("module", "criterion", "optimizer")
+_TYPES = {"module": torch.nn.Module, "criterion": torch.nn.Module,
+          "optimizer": torch.optim.Optimizer}
+
+
+def registered(net: Any) -> dict[str, list[str]]:
+    """``{kind: [names]}``; the defaults ``module``, ``criterion``, ``optimizer`` first."""
+    components = vars(net).get("_components")
+    if components is None:
+        components = {kind: [kind] for kind in KINDS}
+        net._components = components
+    return components
+
+
+def reset(net: Any) -> None:
+    """Forget the registered extras (at ``initialize``: they register again)."""
+    net._components = {kind: [kind] for kind in KINDS}
+
+
+def run_initializer(net: Any, kind: str, *args: Any) -> None:
+    """Call ``net.initialize_<kind>(*args)`` and register the components it set."""
+    before = dict(vars(net))
+    getattr(net, f"initialize_{kind}")(*args)
+    names = registered(net)[kind]
+    taken = {n for k in KINDS for n in registered(net)[k]}
+    for key, value in list(vars(net).items()):
+        if (not key.endswith("_") or key.startswith("_") or before.get(key) is value
+                or not isinstance(value, _TYPES[kind])):
+            continue
+        name = key[:-1]
+        if name in taken:
+            continue
+        names.append(name)
+        if kind != "optimizer" and net.device is not None:
+            setattr(net, key, value.to(net.device))
+
+
+def kind_of_prefix(net: Any, prefix: str) -> str | None:
+    """The kind of the component a parameter prefix belongs to, if it names one."""
+    if prefix == "loss_function":
+        return "criterion"
+    for kind, names in registered(net).items():
+        if prefix in names:
+            return kind
+    return None
+
+
+def extra_optimizers(net: Any) -> list[torch.optim.Optimizer]:
+    """Registered optimizers besides ``optimizer_``."""
+    out = []
+    for name in registered(net)["optimizer"][1:]:
+        optimizer = getattr(net, name + "_", None)
+        if optimizer is not None:
+            out.append(optimizer)
+    return out
+
+
+def learnable_params(net: Any) -> Iterator[tuple[str, torch.nn.Parameter]]:
+    """``(name, parameter)`` of every registered module and criterion, each once."""
+    seen: set[int] = set()
+    components = registered(net)
+    for name in components["module"] + components["criterion"]:
+        component = getattr(net, name + "_", None)
+        if not isinstance(component, torch.nn.Module):
+            continue
+        for param_name, param in component.named_parameters():
+            if id(param) in seen:
+                continue
+            seen.add(id(param))
+            yield param_name, param
+
+
+def optimizer_arguments(
+    net: Any, prefix: str, named_parameters: Iterable[tuple[str, torch.nn.Parameter]]
+) -> tuple[tuple, dict[str, Any]]:
+    """``(args, kwargs)`` for an optimizer from ``<prefix>__*`` parameters.
+
+    ``<prefix>__param_groups=[(pattern, options), ...]`` puts the parameters whose
+    names match the ``fnmatch`` pattern (the first pattern that matches) in a group
+    with those options; the rest form the last group. ``lr`` defaults to the net's.
+    """
+    from sktorch._params import component_params
+
+    kwargs = component_params(net, prefix)
+    patterns = kwargs.pop("param_groups", None) or []
+    remaining = list(named_parameters)
+    groups = []
+    for entry in patterns:
+        if not (isinstance(entry, (tuple, list)) and len(entry) == 2
+                and isinstance(entry[0], str) and isinstance(entry[1], dict)):
+            raise ValueError(
+                f"{prefix}__param_groups expects a list of (pattern, options) pairs, e.g. "
+                f"[('embedding.*', {{'lr': 0.0}})]; got the entry {entry!r}."
+            )
+        pattern, options = entry
+        matched = [p for n, p in remaining if fnmatch.fnmatchcase(n, pattern)]
+        if matched:
+            remaining = [(n, p) for n, p in remaining if not fnmatch.fnmatchcase(n, pattern)]
+            groups.append({"params": matched, **options})
+    if remaining:
+        groups.append({"params": [p for _, p in remaining]})
+    kwargs.setdefault("lr", net.lr)
+    return (groups,), kwargs
