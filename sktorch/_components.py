@@ -55,6 +55,8 @@ def run_initializer(net: Any, kind: str, *args: Any) -> None:
         names.append(name)
         if kind != "optimizer" and net.device is not None:
             setattr(net, key, value.to(net.device))
+    if kind == "optimizer" and hasattr(net, "_optimizer_ready"):
+        net._optimizer_ready()
 
 
 def kind_of_prefix(net: Any, prefix: str) -> str | None:

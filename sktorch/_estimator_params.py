@@ -112,7 +112,6 @@ class ParamsMixin:
         if changed["optimizer"] and getattr(self, "module_", None) is not None:
             self._say_reinit("optimizer", changed["optimizer"])
             _components.run_initializer(self, "optimizer")
-            self._extra_optimizers = _components.extra_optimizers(self)
         elif "lr" in keys and self.optimizer_ is not None:
             for group in self.optimizer_.param_groups:
                 group["lr"] = self.lr

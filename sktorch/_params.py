@@ -118,11 +118,12 @@ def check_param_names(net: Any, names: list[str], final: bool = False) -> None:
     candidates = sorted(own | bare | {f"{p}__" for p in prefixes})
     hints = []
     for name in unknown:
-        close = difflib.get_close_matches(name, candidates, n=3, cutoff=0.6)
-        if not close and "__" in name:
-            head = name.split("__", 1)[0]
-            close = [c + name[len(head):] for c in difflib.get_close_matches(
-                head + "__", candidates, n=3, cutoff=0.6)]
+        head, sep, rest = name.partition("__")
+        if sep:  # a misspelled prefix: suggest the whole name with the right one
+            close = [f"{c}__{rest}" for c in difflib.get_close_matches(
+                head, sorted(prefixes), n=3, cutoff=0.6)]
+        else:
+            close = difflib.get_close_matches(name, candidates, n=3, cutoff=0.6)
         hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
         hints.append(f"{name!r}{hint}")
     module_note = ""

@@ -201,7 +201,6 @@ class NeuralNet(ParamsMixin, DataMixin, PredictMixin, PersistenceMixin, BaseEsti
     def _initialize_module_and_optimizer(self, data_shape: dict | None = None) -> None:
         _components.run_initializer(self, "module", data_shape)
         _components.run_initializer(self, "optimizer")
-        self._extra_optimizers = _components.extra_optimizers(self)
         # All components are known now: prefixes that still name none are typos.
         _params.check_param_names(self, list(self._kwargs), final=True)
 
@@ -317,11 +316,16 @@ class NeuralNet(ParamsMixin, DataMixin, PredictMixin, PersistenceMixin, BaseEsti
         """Build ``optimizer_`` over the learnable parameters of modules and criteria."""
         args, kwargs = self.get_params_for_optimizer("optimizer", self.get_all_learnable_params())
         self.optimizer_ = self.optimizer(*args, **kwargs)
+        self._optimizer_ready()
+        return self
+
+    def _optimizer_ready(self) -> None:
+        """Derived step settings; also run after a subclass's ``initialize_optimizer``."""
         self._needs_closure = isinstance(self.optimizer_, torch.optim.LBFGS)
         use_scaler = self.precision == "16-mixed" and torch.device(
             self.device or "cpu").type == "cuda"
         self._grad_scaler = torch.amp.GradScaler("cuda") if use_scaler else None
-        return self
+        self._extra_optimizers = _components.extra_optimizers(self)
 
     def __sklearn_is_fitted__(self) -> bool:
         return bool(getattr(self, "initialized_", False)) and (
