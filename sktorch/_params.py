@@ -88,7 +88,7 @@ def _bare_module_names(net: Any) -> set[str]:
 def _known_prefixes(net: Any) -> set[str]:
     from sktorch._components import registered
 
-    names = set(PREFIXES)
+    names = set(getattr(net, "prefixes_", PREFIXES))  # a subclass may list more (skorch)
     for kind_names in registered(net).values():
         names.update(kind_names)
     return names
@@ -124,7 +124,7 @@ def check_param_names(net: Any, names: list[str], final: bool = False) -> None:
                 head, sorted(prefixes), n=3, cutoff=0.6)]
         else:
             close = difflib.get_close_matches(name, candidates, n=3, cutoff=0.6)
-        hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+        hint = f" (did you mean {' or '.join(repr(c) for c in close)}?)" if close else ""
         hints.append(f"{name!r}{hint}")
     module_note = ""
     if net.module is not None and module_class(net.module) is None:

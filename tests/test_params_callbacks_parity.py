@@ -347,7 +347,7 @@ def test_set_params_of_a_custom_prefix_rebuilds_that_component():
 
 def test_a_misspelled_custom_prefix_fails_at_initialize_with_a_hint():
     net = two_module_net(modul2__bias=False)
-    with pytest.raises(ValueError, match="'modul2__bias'; did you mean 'module2__bias'"):
+    with pytest.raises(ValueError, match=r"'modul2__bias' \(did you mean 'module2__bias'"):
         net.initialize()
 
 
@@ -400,3 +400,26 @@ def test_module_instance_with_module_arguments_is_rebuilt_from_its_class():
                     module__out_features=1, max_epochs=1, verbose=0)
     net.fit(X, Y.reshape(-1, 1))
     assert net.module_.out_features == 1 and instance.out_features == 5
+
+
+class SharedOptimizerNet(TwoModuleNet):
+    """module2_ learned by the default optimizer (skorch's get_all_learnable_params)."""
+
+    def initialize_optimizer(self):
+        return NeuralNetRegressor.initialize_optimizer(self)
+
+
+def test_pickled_net_with_extra_components_keeps_training_them():
+    import pickle
+
+    net = two_module_net(optimizer2__lr=0.1).fit(X, Y2)
+    loaded = pickle.loads(pickle.dumps(net))
+    before = loaded.module2_.weight.detach().clone()
+    loaded.partial_fit(X, Y2)
+    assert not torch.allclose(loaded.module2_.weight, before)
+    params = two_module_net().get_params(deep=False)
+    del params["optimizer2__lr"]  # no optimizer2 here: the prefix would be rejected
+    shared = SharedOptimizerNet(**params).fit(X, Y2)
+    loaded = pickle.loads(pickle.dumps(shared))
+    learned = {id(p) for g in loaded.optimizer_.param_groups for p in g["params"]}
+    assert id(loaded.module2_.weight) in learned
