@@ -135,9 +135,8 @@ class PersistenceMixin:
         self._restore_transient()
 
     def _restore_transient(self) -> None:
-        from sktorch.callbacks.base import CallbackList
-
         from sktorch._components import extra_optimizers
+        from sktorch.callbacks.base import CallbackList
 
         if getattr(self, "callbacks_", None) is not None:
             self._callback_list = CallbackList(self.callbacks_)

@@ -423,3 +423,11 @@ def test_pickled_net_with_extra_components_keeps_training_them():
     loaded = pickle.loads(pickle.dumps(shared))
     learned = {id(p) for g in loaded.optimizer_.param_groups for p in g["params"]}
     assert id(loaded.module2_.weight) in learned
+
+
+def test_a_subclass_may_list_more_prefixes():
+    class ListsItsPrefix(NeuralNet):
+        prefixes_ = NeuralNet.prefixes_ + ("module2",)
+
+    net = ListsItsPrefix(nn.Linear, criterion=nn.MSELoss, module2__units=4)
+    assert net.get_params_for("module2") == {"units": 4}
