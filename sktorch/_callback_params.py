@@ -47,18 +47,18 @@ def _named_entries(net: Any) -> list[tuple[str, Any]]:
     return name_callbacks(net.get_default_callbacks(), net.callbacks)
 
 
-def callback_entries(net: Any) -> list[tuple[str, Any]]:
+def callback_entries(net: Any, named: list | None = None) -> list[tuple[str, Any]]:
     """``(name, callback or class)`` as the next ``initialize`` would use them, unconfigured."""
     replacements, _ = _routed(net)
     out = []
-    for name, callback in _named_entries(net):
+    for name, callback in _named_entries(net) if named is None else named:
         callback = replacements.get(name, callback)
         if callback is not None:
             out.append((name, callback))
     return out
 
 
-def check_callback_names(net: Any) -> None:
+def check_callback_names(net: Any, named: list | None = None) -> None:
     """Raise ``ValueError`` for a ``callbacks__<name>...`` parameter naming no callback.
 
     Also checks the parameter names of instances given for configuration, so a
@@ -66,7 +66,7 @@ def check_callback_names(net: Any) -> None:
     """
     replacements, params = _routed(net)
     try:
-        entries = dict(_named_entries(net))
+        entries = dict(_named_entries(net) if named is None else named)
     except (TypeError, ValueError):  # a bad callbacks list: initialize reports it
         return
     # print_log is a default whose presence depends on verbose: its settings stay valid.
@@ -94,11 +94,12 @@ def configure_callbacks(net: Any) -> list[tuple[str, Any]]:
     ``PrintLog`` callbacks come last, so that they print what every other callback
     recorded in the epoch's row.
     """
-    check_callback_names(net)
+    entries = _named_entries(net)
+    check_callback_names(net, entries)
     _, params = _routed(net)
     copies: dict[int, Any] = {}  # id(the user's object) -> the copy this fit uses
     named = []
-    for name, callback in callback_entries(net):
+    for name, callback in callback_entries(net, entries):
         values = params.get(name, {})
         if inspect.isclass(callback):
             callback = callback(**values)

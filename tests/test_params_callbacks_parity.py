@@ -15,6 +15,7 @@ from torch import nn
 
 from sktorch import NeuralNet, NeuralNetClassifier, NeuralNetRegressor
 from sktorch.callbacks import (
+    BatchScoring,
     Callback,
     Checkpoint,
     EarlyStopping,
@@ -233,12 +234,14 @@ def test_print_log_runs_last_and_shows_what_others_recorded(tmp_path):
     net = regressor(
         verbose=1, callbacks__print_log__sink=lines.append,
         callbacks=[EpochScoring("r2", lower_is_better=False), RecordsAValue(),
+                   BatchScoring("neg_mean_squared_error", name="batch_mse"),
                    Checkpoint(dirname=str(tmp_path)),
                    LRScheduler("StepLR", step_size=1, gamma=0.5)],
     ).fit(X, Y)
     assert isinstance(net.callbacks_[-1][1], PrintLog)
     header, rows = table(lines)
-    assert header == ["epoch", "my_value", "r2", "train_loss", "valid_loss", "cp", "lr", "dur"]
+    assert header == ["epoch", "batch_mse", "my_value", "r2", "train_loss", "valid_loss", "cp",
+                      "lr", "dur"]
     assert rows[0]["my_value"] == "0.2500"
     assert rows[0]["cp"] == "+"  # the first epoch is always the best so far
     assert [row["lr"] for row in rows] == ["0.0500", "0.0250"]
