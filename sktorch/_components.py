@@ -79,6 +79,19 @@ def extra_optimizers(net: Any) -> list[torch.optim.Optimizer]:
     return out
 
 
+def extra_modules(net: Any) -> list[torch.nn.Module]:
+    """Registered modules and criteria besides ``module_`` (``criterion_`` included)."""
+    components = vars(net).get("_components")
+    names = ["criterion"] if components is None else (
+        components["module"][1:] + components["criterion"])
+    out = []
+    for name in names:
+        component = getattr(net, name + "_", None)
+        if isinstance(component, torch.nn.Module):
+            out.append(component)
+    return out
+
+
 def learnable_params(net: Any) -> Iterator[tuple[str, torch.nn.Parameter]]:
     """``(name, parameter)`` of every registered module and criterion, each once."""
     seen: set[int] = set()

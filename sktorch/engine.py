@@ -131,11 +131,11 @@ class Engine:
         history.record("epoch", len(history))
         notify("on_epoch_begin", net, **datasets)
         self.guard.epoch_begin()
-        net.module_.train()
+        net._set_training(True)
         with torch.enable_grad():
             tensors = self._pass(train_batches, True, net.train_step, fit_params)
         if valid_batches is not None and self.stop.reason is None:
-            net.module_.eval()
+            net._set_training(False)
             with torch.no_grad():
                 tensors |= self._pass(valid_batches, False, net.validation_step, fit_params)
         if tensors:

@@ -211,6 +211,12 @@ class NeuralNet(ParamsMixin, DataMixin, PredictMixin, PersistenceMixin, BaseEsti
                                                                     f"initialize_{kind}")
                    for kind in _components.KINDS)
 
+    def _set_training(self, training: bool = True) -> None:
+        """Put ``module_`` and a subclass's other modules and criteria in train/eval mode."""
+        self.module_.train(training)
+        for component in _components.extra_modules(self):
+            component.train(training)
+
     def get_params_for(self, prefix: str) -> dict[str, Any]:
         """The parameters set for the component ``prefix``, without the prefix.
 
@@ -514,7 +520,7 @@ class NeuralNet(ParamsMixin, DataMixin, PredictMixin, PersistenceMixin, BaseEsti
         """The module's output for one batch (gradients only when ``training``)."""
         Xi = batch[0] if isinstance(batch, (tuple, list)) else batch
         if self.module_.training != training:  # forward_iter set every submodule once
-            self.module_.train(training)
+            self._set_training(training)
         if torch.is_grad_enabled() == training and self.precision not in _AUTOCAST:
             return self.infer(Xi)  # e.g. under predict_proba's no_grad: no context to enter
         with torch.set_grad_enabled(training), self._autocast():

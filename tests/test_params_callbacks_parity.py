@@ -434,3 +434,19 @@ def test_a_subclass_may_list_more_prefixes():
 
     net = ListsItsPrefix(nn.Linear, criterion=nn.MSELoss, module2__units=4)
     assert net.get_params_for("module2") == {"units": 4}
+
+
+class DropoutTwinNet(TwoModuleNet):
+    def initialize_module(self, *args, **kwargs):
+        super().initialize_module(*args, **kwargs)
+        self.module2_ = nn.Sequential(nn.Dropout(0.5), nn.Linear(3, 1))
+        return self
+
+
+def test_extra_modules_follow_train_and_eval_mode():
+    net = DropoutTwinNet(**two_module_net().get_params(deep=False)).fit(X, Y2)
+    assert not net.module2_.training  # the last pass was the validation pass
+    net.predict(X)
+    assert not net.module2_.training
+    net._set_training(True)
+    assert net.module2_.training and net.module_.training
