@@ -43,7 +43,8 @@ class NeuralNet(ParamsMixin, DataMixin, PredictMixin, PersistenceMixin, BaseEsti
     module : nn.Module class, instance, or None
         The model. A class (or factory) is built at ``initialize`` with the
         ``module__*`` parameters; an instance is copied at each fit unless
-        ``warm_start=True``; ``None`` builds a one-hidden-layer MLP sized from the data.
+        ``warm_start=True`` (with ``module__*`` parameters it is built again from its
+        class); ``None`` builds a one-hidden-layer MLP sized from the data.
     criterion : loss class or instance
         The loss; ``criterion__*`` parameters go to its constructor.
     optimizer : torch.optim.Optimizer class, default=SGD
@@ -60,10 +61,12 @@ class NeuralNet(ParamsMixin, DataMixin, PredictMixin, PersistenceMixin, BaseEsti
         ``iterator_train__shuffle=False``.
     dataset : class, default=sktorch.dataset.Dataset
         Wraps ``(X, y)``; ``dataset__*`` parameters go to it.
-    train_split : callable or None, default=ValidSplit(5)
-        Splits off validation data; ``None`` trains on everything.
+    train_split : callable, None or False, default=ValidSplit(5)
+        Splits off validation data; ``None`` (or ``False``) trains on everything.
     callbacks : list, 'disable' or None
-        Callbacks or ``(name, callback)`` pairs, added to the defaults.
+        Callbacks, callback classes or ``(name, callback)`` pairs, added to the
+        defaults. ``callbacks__<name>__<param>`` configures a copy of one at
+        ``initialize``; ``callbacks__<name>=None`` removes one.
     predict_nonlinearity : 'auto', callable or None, default='auto'
         Applied to outputs in ``predict_proba``: softmax after ``CrossEntropyLoss``,
         sigmoid after ``BCEWithLogitsLoss``, nothing otherwise.
