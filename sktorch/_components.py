@@ -17,7 +17,7 @@ from typing import Any
 
 import torch
 
-__all__ = ["KINDS", "run_initializer", "registered", "optimizer_arguments",
+__all__ = ["ComponentsMixin", "KINDS", "run_initializer", "registered", "optimizer_arguments",
            "learnable_params", "kind_of_prefix"]
 
 KINDS = ("module", "criterion", "optimizer")
@@ -138,3 +138,66 @@ def optimizer_arguments(
         groups.append({"params": [p for _, p in remaining]})
     kwargs.setdefault("lr", net.lr)
     return (groups,), kwargs
+
+
+class ComponentsMixin:
+    """skorch's component API of a net: ``get_params_for`` and friends (see module doc)."""
+
+    @classmethod
+    def _may_register_components(cls) -> bool:
+        """Whether a subclass's initialize_* may add components (and so prefixes)."""
+        from sktorch.net import NeuralNet
+
+        return any(getattr(cls, f"initialize_{kind}") is not getattr(NeuralNet,
+                                                                    f"initialize_{kind}")
+                   for kind in KINDS)
+
+    def _set_training(self, training: bool = True) -> None:
+        """Put ``module_`` and a subclass's other modules and criteria in train/eval mode."""
+        self.module_.train(training)
+        for component in extra_modules(self):
+            component.train(training)
+
+    def get_params_for(self, prefix: str) -> dict[str, Any]:
+        """The parameters set for the component ``prefix``, without the prefix.
+
+        Examples
+        --------
+        >>> import torch
+        >>> from sktorch import NeuralNetRegressor
+        >>> net = NeuralNetRegressor(torch.nn.Linear, module__in_features=3,
+        ...                          optimizer__momentum=0.9)
+        >>> net.get_params_for('optimizer')
+        {'momentum': 0.9}
+        """
+        from sktorch._params import component_params
+
+        return component_params(self, prefix)
+
+    def get_params_for_optimizer(
+        self, prefix: str, named_parameters: Iterable[tuple[str, torch.nn.Parameter]]
+    ) -> tuple[tuple, dict[str, Any]]:
+        """``(args, kwargs)`` to build the optimizer ``prefix`` over ``named_parameters``.
+
+        ``args`` holds the parameter groups: ``<prefix>__param_groups=[(pattern,
+        options), ...]`` gives the parameters whose names match an ``fnmatch`` pattern
+        their own options; ``kwargs`` holds the other ``<prefix>__*`` values, with
+        ``lr`` defaulting to the net's ``lr``. Use as
+        ``self.optimizer2_ = SGD(*args, **kwargs)`` in ``initialize_optimizer``.
+
+        Examples
+        --------
+        >>> import torch
+        >>> from sktorch import NeuralNetRegressor
+        >>> net = NeuralNetRegressor(lr=0.1, optimizer__param_groups=[('0.*', {'lr': 0.0})])
+        >>> module = torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.Linear(2, 1))
+        >>> (groups,), kwargs = net.get_params_for_optimizer('optimizer',
+        ...                                                  module.named_parameters())
+        >>> [len(g['params']) for g in groups], groups[0]['lr'], kwargs
+        ([2, 2], 0.0, {'lr': 0.1})
+        """
+        return optimizer_arguments(self, prefix, named_parameters)
+
+    def get_all_learnable_params(self) -> Iterator[tuple[str, torch.nn.Parameter]]:
+        """Yield ``(name, parameter)`` of all modules and criteria, each parameter once."""
+        return learnable_params(self)

@@ -17,6 +17,7 @@ from sklearn.utils import check_random_state
 from torch.utils.data import DataLoader
 
 from sktorch import _callback_params, _components, _params, _weights
+from sktorch._components import ComponentsMixin
 from sktorch._estimator_params import ParamsMixin
 from sktorch._net_data import DataMixin
 from sktorch._predict import PredictMixin
@@ -35,7 +36,8 @@ _AUTOCAST = {"bf16": torch.bfloat16, "16-mixed": torch.float16}
 _NO_AUTOCAST = contextlib.nullcontext()  # reusable: no new object per step
 
 
-class NeuralNet(ParamsMixin, DataMixin, PredictMixin, PersistenceMixin, BaseEstimator):
+class NeuralNet(ParamsMixin, ComponentsMixin, DataMixin, PredictMixin, PersistenceMixin,
+                BaseEstimator):
     """Wrap a ``torch.nn.Module`` as a scikit-learn estimator.
 
     Parameters
@@ -206,48 +208,6 @@ class NeuralNet(ParamsMixin, DataMixin, PredictMixin, PersistenceMixin, BaseEsti
         _components.run_initializer(self, "optimizer")
         # All components are known now: prefixes that still name none are typos.
         _params.check_param_names(self, list(self._kwargs), final=True)
-
-    @classmethod
-    def _may_register_components(cls) -> bool:
-        """Whether a subclass's initialize_* may add components (and so prefixes)."""
-        return any(getattr(cls, f"initialize_{kind}") is not getattr(NeuralNet,
-                                                                    f"initialize_{kind}")
-                   for kind in _components.KINDS)
-
-    def _set_training(self, training: bool = True) -> None:
-        """Put ``module_`` and a subclass's other modules and criteria in train/eval mode."""
-        self.module_.train(training)
-        for component in _components.extra_modules(self):
-            component.train(training)
-
-    def get_params_for(self, prefix: str) -> dict[str, Any]:
-        """The parameters set for the component ``prefix``, without the prefix.
-
-        Examples
-        --------
-        >>> import torch
-        >>> from sktorch import NeuralNetRegressor
-        >>> net = NeuralNetRegressor(torch.nn.Linear, module__in_features=3,
-        ...                          optimizer__momentum=0.9)
-        >>> net.get_params_for('optimizer')
-        {'momentum': 0.9}
-        """
-        return _params.component_params(self, prefix)
-
-    def get_params_for_optimizer(self, prefix: str, named_parameters: Any) -> tuple[tuple, dict]:
-        """``(args, kwargs)`` to build the optimizer ``prefix`` over ``named_parameters``.
-
-        ``args`` holds the parameter groups: ``<prefix>__param_groups=[(pattern,
-        options), ...]`` gives the parameters whose names match an ``fnmatch`` pattern
-        their own options (e.g. ``[('0.*', {'lr': 0.1})]``); ``kwargs`` holds the other
-        ``<prefix>__*`` values, with ``lr`` defaulting to the net's ``lr``.
-        Use as ``self.optimizer2_ = SGD(*args, **kwargs)`` in ``initialize_optimizer``.
-        """
-        return _components.optimizer_arguments(self, prefix, named_parameters)
-
-    def get_all_learnable_params(self) -> Any:
-        """Yield ``(name, parameter)`` of all modules and criteria, each parameter once."""
-        return _components.learnable_params(self)
 
     def initialize_callbacks(self) -> NeuralNet:
         """Resolve, configure and initialize the callbacks (defaults plus user callbacks).
