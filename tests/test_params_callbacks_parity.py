@@ -450,3 +450,15 @@ def test_extra_modules_follow_train_and_eval_mode():
     assert not net.module2_.training
     net._set_training(True)
     assert net.module2_.training and net.module_.training
+
+
+class RecordsAShrinkingValue(Callback):
+    def on_epoch_end(self, net, **kwargs):
+        net.history.record("shrinking", 10.0 ** (6 - 3 * len(net.history)))
+
+
+def test_print_log_rows_line_up_under_the_header():
+    lines = []
+    regressor(max_epochs=3, verbose=1, callbacks__print_log__sink=lines.append,
+              callbacks=[RecordsAShrinkingValue()]).fit(X, Y)
+    assert len({len(line) for line in lines}) == 1  # 1000.0000, then 1.0000, then 0.0010

@@ -104,11 +104,13 @@ class PrintLog(Callback):
         cols = self.columns(row)
         heads = [c[len("event_"):] if c.startswith("event_") else c for c in cols]
         cells = [self._cell(row, c) for c in cols]
-        widths = [max(len(h), len(v), 7) for h, v in zip(heads, cells)]
         if self.first_iteration_:
-            self.sink("  ".join(h.rjust(w) for h, w in zip(heads, widths)))
-            self.sink("  ".join("-" * w for w in widths))
+            # Column widths are fixed by the header row, so later rows line up under it.
+            self.widths_ = [max(len(h), len(v), 7) for h, v in zip(heads, cells)]
+            self.sink("  ".join(h.rjust(w) for h, w in zip(heads, self.widths_)))
+            self.sink("  ".join("-" * w for w in self.widths_))
             self.first_iteration_ = False
+        widths = self.widths_ + [7] * (len(cells) - len(self.widths_))
         self.sink("  ".join(v.rjust(w) for v, w in zip(cells, widths)))
         if self.sink is print:
             sys.stdout.flush()
