@@ -136,8 +136,60 @@ def optimizer_arguments(
             groups.append({"params": matched, **options})
     if remaining:
         groups.append({"params": [p for _, p in remaining]})
+    for key in [k for k in kwargs if k.startswith("param_groups__")]:
+        index, option = _group_option(prefix, key)
+        if index >= len(groups):
+            raise ValueError(
+                f"{prefix}__{key} names parameter group {index}, but the optimizer has "
+                f"{len(groups)} group(s); count groups from 0 in the order of "
+                f"{prefix}__param_groups, the unmatched parameters last."
+            )
+        groups[index][option] = kwargs.pop(key)
     kwargs.setdefault("lr", net.lr)
     return (groups,), kwargs
+
+
+def _group_option(prefix: str, key: str) -> tuple[int, str]:
+    """``param_groups__<index>__<option>`` split into ``(index, option)``."""
+    parts = key.split("__")
+    if len(parts) != 3 or not parts[1].isdigit():
+        raise ValueError(
+            f"{prefix}__{key} is not understood; write {prefix}__param_groups__<index>__"
+            f"<option>, e.g. {prefix}__param_groups__0__lr=0.01."
+        )
+    return int(parts[1]), parts[2]
+
+
+def set_in_place(net: Any, keys: list[str]) -> bool:
+    """Apply changed optimizer hyperparameters to the live optimizers, as skorch does.
+
+    ``<prefix>__<option>`` (an option the optimizer has, e.g. ``momentum``) is set on
+    every group, ``<prefix>__param_groups__<i>__<option>`` on group ``i``; the
+    optimizer's state (e.g. momentum buffers) is kept. Returns ``False``, changing
+    nothing, when a key needs a new optimizer (another class, other groups).
+    """
+    from sktorch._params import params_for
+
+    updates = []
+    for key in keys:
+        prefix, _, option = key.partition("__")
+        optimizer = getattr(net, f"{prefix}_", None)
+        if not option or not isinstance(optimizer, torch.optim.Optimizer):
+            return False
+        if option.startswith("param_groups__"):
+            index, name = _group_option(prefix, option)
+            if index >= len(optimizer.param_groups) or name not in optimizer.defaults:
+                return False
+            updates.append(([optimizer.param_groups[index]], name, key))
+        elif option in optimizer.defaults and option != "params":
+            updates.append((optimizer.param_groups, option, key))
+        else:
+            return False
+    for groups, name, key in updates:
+        value = params_for(key.partition("__")[0], net._kwargs)[key.partition("__")[2]]
+        for group in groups:
+            group[name] = value
+    return True
 
 
 class ComponentsMixin:

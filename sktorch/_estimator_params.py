@@ -109,10 +109,14 @@ class ParamsMixin:
             _components.run_initializer(self, "criterion")
             if any(True for _ in getattr(self.criterion_, "parameters", list)()):
                 changed["optimizer"] = changed["optimizer"] or ["(criterion parameters)"]
+        rebuilt = bool(changed["module"] or changed["criterion"])
+        if changed["optimizer"] and not rebuilt and _components.set_in_place(
+                self, changed["optimizer"]):
+            changed["optimizer"] = []  # hyperparameters set on the live optimizer: state kept
         if changed["optimizer"] and getattr(self, "module_", None) is not None:
             self._say_reinit("optimizer", changed["optimizer"])
             _components.run_initializer(self, "optimizer")
-        elif "lr" in keys and self.optimizer_ is not None:
+        elif "lr" in keys and getattr(self, "optimizer_", None) is not None:
             for group in self.optimizer_.param_groups:
                 group["lr"] = self.lr
         if any(k == "callbacks" or k.startswith("callbacks__") for k in keys):

@@ -462,3 +462,31 @@ def test_print_log_rows_line_up_under_the_header():
     regressor(max_epochs=3, verbose=1, callbacks__print_log__sink=lines.append,
               callbacks=[RecordsAShrinkingValue()]).fit(X, Y)
     assert len({len(line) for line in lines}) == 1  # 1000.0000, then 1.0000, then 0.0010
+
+
+def test_optimizer_hyperparameters_change_in_place_and_keep_the_state():
+    net = regressor(optimizer=torch.optim.SGD, optimizer__momentum=0.9).fit(X, Y)
+    optimizer = net.optimizer_
+    net.set_params(optimizer__momentum=0.5)
+    assert net.optimizer_ is optimizer and optimizer.param_groups[0]["momentum"] == 0.5
+    assert any("momentum_buffer" in s for s in optimizer.state.values())
+    net.set_params(optimizer__dampening=0.1, optimizer__weight_decay=0.1)
+    assert net.optimizer_ is optimizer and optimizer.param_groups[0]["weight_decay"] == 0.1
+    net.set_params(optimizer=torch.optim.SGD)  # the optimizer itself: a new one
+    assert net.optimizer_ is not optimizer
+    assert net.optimizer_.param_groups[0]["dampening"] == 0.1
+
+
+def test_param_groups_by_index():
+    module = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 1))
+    net = NeuralNet(module, criterion=nn.MSELoss, max_epochs=1, lr=0.05, verbose=0,
+                    optimizer__param_groups=[("0.*", {"lr": 0.0})],
+                    optimizer__param_groups__1__lr=0.2)
+    net.fit(X, Y.reshape(-1, 1))
+    assert [g["lr"] for g in net.optimizer_.param_groups] == [0.0, 0.2]
+    optimizer = net.optimizer_
+    net.set_params(optimizer__param_groups__0__lr=0.3)
+    assert net.optimizer_ is optimizer
+    assert [g["lr"] for g in optimizer.param_groups] == [0.3, 0.2]
+    with pytest.raises(ValueError, match="names parameter group 5"):
+        net.set_params(optimizer__param_groups__5__lr=0.1, max_epochs=1).initialize()
