@@ -461,6 +461,7 @@ def test_print_log_rows_line_up_under_the_header():
     lines = []
     regressor(max_epochs=3, verbose=1, callbacks__print_log__sink=lines.append,
               callbacks=[RecordsAShrinkingValue()]).fit(X, Y)
+    assert "shrinking" in lines[0].split()
     assert len({len(line) for line in lines}) == 1  # 1000.0000, then 1.0000, then 0.0010
 
 
