@@ -143,7 +143,7 @@ class PersistenceMixin:
         self._extra_optimizers = extra_optimizers(self)
         module = getattr(self, "module_", None)
         if module is not None:
-            self._forward_module = torch.compile(module) if self.compile else module
+            self._forward_module = self.torch_compile(module, name="module")
 
     def save_params(
         self,
