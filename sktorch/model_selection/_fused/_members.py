@@ -77,19 +77,25 @@ def fit_sequential(member: Member) -> BaseException | None:
 
 def fit_members(members: Sequence[Member], memory_budget: int | None = None
                 ) -> list[GroupReport]:
-    """Fit every member's net; fuse those that share a structure.
+    """Fit every member's net; members that share a structure train as one stacked model.
+
+    Each net ends fitted as if ``net.fit(X, y, sample_weight=...)`` had been called:
+    the same initial weights, validation split and batch order, the same optimizer
+    arithmetic (up to float round-off), its own history, callbacks and optimizer
+    state. Members that cannot fuse are fitted with ``net.fit``; the reports say why.
 
     Parameters
     ----------
     members : sequence of Member
     memory_budget : int, optional
-        Bytes one stacked model may use (parameters, optimizer state, activations);
-        larger groups train in chunks. Default: half the free memory of the device.
+        Bytes one stacked model may use (parameters, gradients, optimizer state and
+        activations, estimated); larger groups train in chunks. Default: half the
+        free memory of the device (free CUDA memory on CUDA, available RAM otherwise).
 
     Returns
     -------
     list of GroupReport
-        One per group of members; every member index appears in exactly one.
+        Every member index appears in exactly one report.
 
     Examples
     --------
@@ -99,14 +105,11 @@ def fit_members(members: Sequence[Member], memory_budget: int | None = None
     >>> nets = [NeuralNetRegressor(lr=lr, max_epochs=2, verbose=0, random_state=0)
     ...         for lr in (0.01, 0.1)]
     >>> reports = fit_members([Member(net, X, y) for net in nets])
-    >>> sorted(i for r in reports for i in r.members)
-    [0, 1]
+    >>> [(r.members, r.fused) for r in reports]
+    [([0, 1], True)]
+    >>> len(nets[1].history_)
+    2
     """
-    reports = []
-    for index, member in enumerate(members):
-        report = GroupReport([index], fused=False, reason="sequential", chunks=[[index]])
-        error = fit_sequential(member)
-        if error is not None:
-            report.errors[index] = error
-        reports.append(report)
-    return reports
+    from sktorch.model_selection._fused import _group
+
+    return _group.fit_all(list(members), memory_budget)
