@@ -146,6 +146,7 @@ def fit_all(members: list[Member], memory_budget: int | None) -> list[GroupRepor
                                   {p.index for p in chunk}]
                 continue
             report.chunks.append([p.index for p in chunk])
+            report.forward = run.forward.kind
             refit += run.run()
         if refit:
             fallback[_DIVERGED].extend(p.index for p in refit)

@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import math
+from types import SimpleNamespace
 from typing import Any
 
 import torch
@@ -91,10 +92,12 @@ class FusedRun:
         rep = prepared[0].net
         self.batch_size = rep.batch_size
         self.device = rep.device
-        # the loss of every row: the net's own get_loss with reduction='none'
-        self.loss_net = copy.copy(rep)
-        self.loss_net.criterion_ = copy.deepcopy(rep.criterion_)
-        self.loss_net.criterion_.reduction = "none"
+        # The loss of every row: the net class's own get_loss (which only reads
+        # criterion_) on a copy of the criterion with reduction='none'.
+        criterion = copy.deepcopy(rep.criterion_)
+        criterion.reduction = "none"
+        self._get_loss = type(rep).get_loss
+        self._loss_owner = SimpleNamespace(criterion_=criterion)
         self._stack_data(prepared)
 
     # ------------------------------------------------------------------ data
@@ -154,7 +157,8 @@ class FusedRun:
         M, S = local.shape
         y = self.y[index]
         pred = out.reshape(M * S, *out.shape[2:])
-        losses = self.loss_net.get_loss(pred, y.reshape(M * S, *y.shape[2:]), training=training)
+        losses = self._get_loss(self._loss_owner, pred, y.reshape(M * S, *y.shape[2:]),
+                                training=training)
         losses = losses.reshape(M, S, -1).mean(dim=2)
         position = torch.arange(start, start + S, device=local.device)
         mask = (position[None, :] < n_rows[:, None]).to(losses.dtype)

@@ -52,6 +52,9 @@ class GroupReport:
     errors : dict
         Member index -> the exception its fit raised. Such a member's net is left
         unfitted (a later ``net.fit`` raises the same way).
+    forward : str
+        How a fused group ran its forward pass: ``'layers'`` (batched layers) or
+        ``'vmap'``; '' when not fused.
     """
 
     members: list[int]
@@ -59,6 +62,7 @@ class GroupReport:
     reason: str = ""
     chunks: list[list[int]] = field(default_factory=list)
     errors: dict[int, BaseException] = field(default_factory=dict)
+    forward: str = ""
 
     @property
     def n_members(self) -> int:

@@ -108,14 +108,11 @@ class VectorizedOptimizer:
             state = {"step": torch.tensor(step, dtype=torch.float32)} if self._torch_step() else {}
             for key, value in rows.items():
                 state[key] = value[start:end].reshape(shape).clone()
-            self._finish_state(state, row)
-            optimizer.state[param] = state
+            if state:  # torch keeps no entry when there is no state (SGD, momentum 0)
+                optimizer.state[param] = state
 
     def _torch_step(self) -> bool:
         return True
-
-    def _finish_state(self, state: dict, row: int) -> None:
-        """Adjust one parameter's state dict to torch's layout (hook for subclasses)."""
 
 
 class SGD(VectorizedOptimizer):
