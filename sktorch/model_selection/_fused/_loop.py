@@ -150,22 +150,36 @@ class FusedRun:
     def _step_size(self, counts: list[int]) -> int:
         return max(counts) if self.batch_size == -1 else self.batch_size
 
-    def _member_losses(self, out: torch.Tensor, local: torch.Tensor, n_rows: torch.Tensor,
-                       start: int, training: bool) -> torch.Tensor:
+    def _pass_data(self, order: torch.Tensor, n_rows: torch.Tensor, size: int, steps: int):
+        """Rows, targets and loss weights of one pass, gathered once for all its steps.
+
+        ``order`` holds each member's row numbers in batch order, padded to
+        ``steps * size``. The weight of a row is 1 (or its sample weight) divided by
+        its batch's total, 0 for padding: each member's loss is then its own
+        (weighted) mean over its batch, as ``criterion(reduction='mean')`` or
+        sktorch's weighted loss computes it.
+        """
+        M, L = order.shape
+        index = order + self.offsets
+        dtype = self.stack.flat.dtype
+        position = torch.arange(L, device=order.device)
+        weights = (position[None, :] < n_rows[:, None]).to(dtype)
+        if self.weighted:
+            weights = weights * self.weights.gather(1, order).to(dtype)
+        weights = weights.view(M, steps, size)
+        weights = weights / weights.sum(2, keepdim=True).clamp_min(torch.finfo(dtype).tiny)
+        return index, self.y[index], weights.view(M, L)
+
+    def _member_losses(self, out: torch.Tensor, y: torch.Tensor, weights: torch.Tensor,
+                       training: bool) -> torch.Tensor:
         """Each member's (weighted) mean loss over its rows in this batch."""
-        index = local + self.offsets
-        M, S = local.shape
-        y = self.y[index]
+        M, S = weights.shape
         pred = out.reshape(M * S, *out.shape[2:])
         losses = self._get_loss(self._loss_owner, pred, y.reshape(M * S, *y.shape[2:]),
                                 training=training)
-        losses = losses.reshape(M, S, -1).mean(dim=2)
-        position = torch.arange(start, start + S, device=local.device)
-        mask = (position[None, :] < n_rows[:, None]).to(losses.dtype)
-        weights = mask if not self.weighted else mask * self.weights.gather(1, local).to(
-            losses.dtype)
-        return (weights * losses).sum(1) / weights.sum(1).clamp_min(
-            torch.finfo(losses.dtype).tiny)
+        losses = losses.reshape(M, S) if losses.numel() == M * S else losses.reshape(
+            M, S, -1).mean(dim=2)  # several values per row (e.g. outputs): their mean
+        return (weights * losses).sum(1)
 
     def _train_pass(self) -> tuple[list, list]:
         """One epoch of training steps; per-step member losses and batch sizes."""
@@ -175,22 +189,24 @@ class FusedRun:
         size = self._step_size(counts)
         steps = max(math.ceil(c / size) for c in counts)
         order = _pad(orders, steps * size, self.X.device)
+        index, y, weights = self._pass_data(order, self.n_train, size, steps)
         losses, sizes, outputs = [], [], []
         keep_outputs = any(m.cache_train for m in self.members)
+        flat = self.stack.flat
         for s in range(steps):
-            start = s * size
-            local = order[:, start:start + size]
-            batch = [min(max(c - start, 0), size) for c in counts]
-            out = self.forward(self.stack.views(), self.X[local + self.offsets], True)
-            loss = self._member_losses(out, local, self.n_train, start, True)
+            cols = slice(s * size, (s + 1) * size)
+            batch = [min(max(c - s * size, 0), size) for c in counts]
+            out = self.forward(self.stack.views(), self.X[index[:, cols]], True)
+            loss = self._member_losses(out, y[:, cols], weights[:, cols], True)
             loss.sum().backward()
+            flat = self.stack.flat
+            grad, flat.grad = flat.grad, None
             frozen = [i for i, b in enumerate(batch) if b == 0]
-            grad = self.stack.flat.grad
-            self.stack.flat.grad = None
-            self.optimizer.step(self.stack.flat, grad, torch.tensor(frozen) if frozen else None)
+            self.optimizer.step(flat, grad, torch.tensor(frozen, device=flat.device)
+                                if frozen else None)
             losses.append(loss.detach())
             sizes.append(batch)
-            outputs.append((local, out.detach()) if keep_outputs else None)
+            outputs.append((order[:, cols], out.detach()) if keep_outputs else None)
         self._train_outputs = outputs
         return losses, sizes
 
@@ -198,16 +214,19 @@ class FusedRun:
         counts = [m.n_valid for m in self.members]
         size = self._step_size(counts)
         steps = max(math.ceil(c / size) for c in counts)
+        order = self.valid_order
+        if order.shape[1] < steps * size:
+            order = torch.nn.functional.pad(order, (0, steps * size - order.shape[1]))
+        index, y, weights = self._pass_data(order, self.n_valid, size, steps)
         losses, sizes, outputs = [], [], []
         params = self.stack.views()
         with torch.no_grad():
             for s in range(steps):
-                start = s * size
-                local = self.valid_order[:, start:start + size]
-                out = self.forward(params, self.X[local + self.offsets], False)
-                losses.append(self._member_losses(out, local, self.n_valid, start, False))
-                sizes.append([min(max(c - start, 0), size) for c in counts])
-                outputs.append((local, out))
+                cols = slice(s * size, (s + 1) * size)
+                out = self.forward(params, self.X[index[:, cols]], False)
+                losses.append(self._member_losses(out, y[:, cols], weights[:, cols], False))
+                sizes.append([min(max(c - s * size, 0), size) for c in counts])
+                outputs.append((order[:, cols], out))
         return losses, sizes, outputs
 
     # ------------------------------------------------------------------ epochs
