@@ -26,6 +26,7 @@ import math
 from types import SimpleNamespace
 from typing import Any
 
+import numpy as np
 import torch
 
 from sktorch._data import TensorBatches
@@ -62,6 +63,7 @@ class _Member:
         if any(cb.on_train for cb in scorers):
             self.dataset_train = p.dataset.subset(p.train_rows.cpu())
         self.batch_hooks = [cb for cb in scorers if cb.use_caching]
+        self.accuracy = [cb for cb in scorers if _plain_accuracy(cb)]
         self.stop = StopFlag()
         self.net._stop_flag = self.stop
 
@@ -206,7 +208,7 @@ class FusedRun:
                                 if frozen else None)
             losses.append(loss.detach())
             sizes.append(batch)
-            outputs.append((order[:, cols], out.detach()) if keep_outputs else None)
+            outputs.append((y[:, cols], out.detach()) if keep_outputs else None)
         self._train_outputs = outputs
         return losses, sizes
 
@@ -226,7 +228,7 @@ class FusedRun:
                 out = self.forward(params, self.X[index[:, cols]], False)
                 losses.append(self._member_losses(out, y[:, cols], weights[:, cols], False))
                 sizes.append([min(max(c - s * size, 0), size) for c in counts])
-                outputs.append((order[:, cols], out))
+                outputs.append((y[:, cols], out))
         return losses, sizes, outputs
 
     # ------------------------------------------------------------------ epochs
@@ -252,7 +254,6 @@ class FusedRun:
             history.new_epoch()
             history.record("epoch", len(history))
             m.notify("on_epoch_begin", **m.datasets())
-            m.net.module_.train()
         with torch.enable_grad():
             train_losses, train_sizes = self._train_pass()
         valid = self._valid_pass() if self.has_valid else None
@@ -269,14 +270,13 @@ class FusedRun:
                 for value, size in zip(valid_values[i], valid[1]):
                     if size[i]:
                         rows.append({"valid_loss": value, "valid_batch_size": size[i]})
-                m.net.module_.eval()
             bad = not finite[i] or not all(math.isfinite(r.get("train_loss", r.get(
                 "valid_loss", 0.0))) for r in rows)
             if bad:
                 diverged.append(i)
                 continue
             self._batch_hooks(i, m, train_sizes, valid)
-            m.notify("on_epoch_end", **m.datasets())
+            self._epoch_end(m)
             if m.stop.reason is not None or len(m.net.history) >= m.net.max_epochs:
                 finished.append(i)
         for i in diverged:
@@ -284,6 +284,15 @@ class FusedRun:
         self._drop(diverged, finish=False)
         finished = [i - sum(d < i for d in diverged) for i in finished]
         self._drop(finished, finish=True)
+
+    def _epoch_end(self, m: _Member) -> None:
+        """``on_epoch_end`` of the member's callbacks, in order; accuracy scored directly."""
+        net, datasets = m.net, m.datasets()
+        for callback in net._callback_list.by_hook["on_epoch_end"]:
+            if callback in m.accuracy:
+                _record_accuracy(net, callback, m.dataset_valid)
+            else:
+                callback.on_epoch_end(net, **datasets)
 
     def _batch_hooks(self, i: int, m: _Member, train_sizes: list, valid: Any) -> None:
         """Hand the member's batch outputs to the callbacks that cache them (EpochScoring)."""
@@ -295,12 +304,11 @@ class FusedRun:
         if m.cache_valid and valid:
             passes.append((False, valid[2], valid[1]))
         for training, outputs, sizes in passes:
-            for (local, out), size in zip(outputs, sizes):
+            for (y, out), size in zip(outputs, sizes):
                 n = size[i]
                 if not n:
                     continue
-                index = local[i, :n] + m.offset
-                batch = (self.X[index], self.y[index])
+                batch = (None, y[i, :n])  # EpochScoring reads only the targets
                 for cb in m.batch_hooks:
                     cb.on_batch_end(m.net, batch=batch, training=training,
                                     y_pred=out[i, :n], loss=None)
@@ -326,8 +334,32 @@ class FusedRun:
         if m.stop.reason is not None and m.net.history:
             m.net.history.record("stop_reason", m.stop.reason)
         self.optimizer.load_into(i, m.net.optimizer_, self.stack.layout(m.net.module_))
+        m.net.module_.train(not self.has_valid)  # the mode its last pass left it in
         m.notify("on_train_end", X=m.p.X, y=m.p.y)  # load_best writes into the stack row
         self.stack.release(i)
+
+
+def _plain_accuracy(callback: EpochScoring) -> bool:
+    """Whether an EpochScoring is the classifiers' default ``valid_acc`` kind."""
+    return (callback.scoring == "accuracy" and callback.use_caching and not callback.on_train
+            and callback.target_extractor is np.asarray)
+
+
+def _record_accuracy(net: Any, callback: EpochScoring, dataset_valid: Any) -> None:
+    """What ``EpochScoring('accuracy').on_epoch_end`` records, without the scorer's checks.
+
+    The labels come from the net's own ``predict`` on the cached outputs, and the
+    score is the fraction of equal labels, which is what ``accuracy_score``
+    computes; its input validation (most of its cost, per member and epoch) is
+    skipped because both arrays come from the net.
+    """
+    if dataset_valid is None:
+        return
+    X, y = net.scoring_data(dataset_valid)
+    with net.cached_forward(callback.y_preds_):
+        predicted = net.predict(X)
+    callback.y_preds_, callback.y_trues_ = [], []
+    callback._record(net, float(np.mean(np.asarray(y) == predicted)))
 
 
 @contextlib.contextmanager
