@@ -435,3 +435,26 @@ def test_members_alone_or_with_errors_are_reported():
     failed = next(r for r in reports if 1 in r.members)
     assert isinstance(failed.errors[1], ValueError) and not failed.fused
     assert nets[0].history_[-1]["epoch"] == 1
+
+
+def test_string_labels_single_logit_and_precision_64():
+    X, y = _data()
+    labels = np.where(X[:, 0] > 0, "yes", "no")
+
+    def logit():
+        return [NeuralNetClassifier(criterion=nn.BCEWithLogitsLoss, lr=lr, max_epochs=2,
+                                    verbose=0, random_state=0, hidden_units=5)
+                for lr in (0.1, 0.3)]
+
+    seq, fused, reports = run_both(logit, [(X, labels)] * 2)
+    _only_fused(reports, 2)
+    assert fused[0].predict(X[:3]).dtype.kind == "U"
+
+    def double():
+        return [NeuralNetRegressor(lr=lr, max_epochs=2, verbose=0, random_state=0,
+                                   hidden_units=5, precision="64") for lr in (0.01, 0.02)]
+
+    yr = X[:, 1].astype("float64")
+    seq, fused, reports = run_both(double, [(X.astype("float64"), yr)] * 2)
+    _only_fused(reports, 2)
+    assert fused[0].module_.sequential[0].weight.dtype == torch.float64
