@@ -11,7 +11,7 @@ fused, each member's history, the fused training time) it keeps for the search.
 
 from __future__ import annotations
 
-import time
+from time import perf_counter
 from typing import Any
 
 from sklearn.base import clone
@@ -101,7 +101,7 @@ class SearchRun:
             return {}
         from sktorch.model_selection._fused import fit_members
 
-        start = time.perf_counter()
+        start = perf_counter()
         try:
             with bypass():
                 groups = fit_members(prepared.members, self.search.fuse_memory_budget)
@@ -110,7 +110,7 @@ class SearchRun:
                 raise
             groups = None
             reason = f"fused training raised {type(exc).__name__}: {exc}"
-        share = (time.perf_counter() - start) / len(prepared.members)
+        share = (perf_counter() - start) / len(prepared.members)
         if groups is None:
             for member_id, key in zip(prepared.ids, prepared.keys):
                 cache.expect(key, member_id)
