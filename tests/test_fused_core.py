@@ -458,3 +458,36 @@ def test_string_labels_single_logit_and_precision_64():
     seq, fused, reports = run_both(double, [(X.astype("float64"), yr)] * 2)
     _only_fused(reports, 2)
     assert fused[0].module_.sequential[0].weight.dtype == torch.float64
+
+
+def test_zero_epochs_shared_module_instance_and_failures_inside_fused_training(monkeypatch):
+    X, y = _data()
+
+    def zero():
+        return [NeuralNetClassifier(lr=lr, max_epochs=0, verbose=0, random_state=0,
+                                    hidden_units=4) for lr in (0.1, 0.2)]
+
+    seq, fused, reports = run_both(zero, [(X, y)] * 2)
+    assert fused[0].history_ == [] and _only_fused(reports, 2)
+
+    shared = nn.Sequential(nn.Linear(6, 3), nn.Softmax(dim=-1))
+    nets = [NeuralNetClassifier(shared, warm_start=True, lr=lr, max_epochs=1, verbose=0)
+            for lr in (0.1, 0.2)]
+    reports = fit_members([Member(net, X, y) for net in nets])
+    assert not reports[0].fused and "share parameters" in reports[0].reason
+
+    from sktorch.model_selection._fused import _loop
+
+    def broken(self, *args, **kwargs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(_loop.FusedRun, "_valid_pass", broken)
+    nets = [NeuralNetClassifier(lr=lr, max_epochs=2, verbose=0, random_state=0,
+                                hidden_units=4) for lr in (0.1, 0.2)]
+    reports = fit_members([Member(net, X, y) for net in nets])
+    assert [r.fused for r in reports] == [False] and "boom" in reports[0].reason
+    monkeypatch.undo()
+    for net, lr in zip(nets, (0.1, 0.2)):
+        ref = NeuralNetClassifier(lr=lr, max_epochs=2, verbose=0, random_state=0,
+                                  hidden_units=4).fit(X, y)
+        assert_same_fit(ref, net, X)

@@ -105,6 +105,9 @@ def _prepare_all(members: list[Member]) -> tuple[list[Prepared], dict[str, list[
 
 def _build(chunk: list[Prepared]) -> tuple[FusedRun | None, str]:
     modules = [p.net.module_ for p in chunk]
+    params = [id(t) for m in modules for t in m.parameters()]
+    if len(set(params)) != len(params):
+        return None, "members share parameters (one module instance in several nets)"
     forward = make_forward(modules)
     stack = FlatStack(modules)
     p0 = chunk[0]
@@ -147,7 +150,14 @@ def fit_all(members: list[Member], memory_budget: int | None) -> list[GroupRepor
                 continue
             report.chunks.append([p.index for p in chunk])
             report.forward = run.forward.kind
-            refit += run.run()
+            try:
+                refit += run.run()
+            except Exception as exc:  # never leave a member half-trained: fit them alone
+                failed = run.abandon()
+                fallback[f"fused training raised {type(exc).__name__}: {exc}"].extend(
+                    p.index for p in failed)
+                report.members = [i for i in report.members if i not in
+                                  {p.index for p in failed}]
         if refit:
             fallback[_DIVERGED].extend(p.index for p in refit)
             report.members = [i for i in report.members if i not in {p.index for p in refit}]

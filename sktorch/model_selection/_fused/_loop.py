@@ -244,9 +244,19 @@ class FusedRun:
                     m.failed = True
             self._drop([i for i, m in enumerate(self.members) if getattr(m, "failed", False)],
                        finish=False)
+            self._drop([i for i, m in enumerate(self.members) if m.net.max_epochs <= 0],
+                       finish=True)
             while self.members:
                 self._epoch()
         return self.refit
+
+    def abandon(self) -> list:
+        """After an unexpected error: release the unfinished members; return them all."""
+        for i in range(len(self.members)):
+            self.stack.release(i)
+        pending = [m.p for m in self.members] + self.refit
+        self.members, self.refit = [], []
+        return pending
 
     def _epoch(self) -> None:
         for m in self.members:
