@@ -147,6 +147,29 @@ def _row_dataset(dataset: Dataset, weights: torch.Tensor | None) -> Dataset:
     return rows
 
 
+def _split(net: Any, rows: Dataset, y: Any, seed: int | None, data_key: tuple,
+           cache: dict) -> tuple[Dataset, Dataset | None]:
+    """``net.get_split_datasets`` of the row-number dataset, made once per distinct split.
+
+    Members of one fold with the same split settings and seed (all candidates of a
+    search with one ``random_state``) get the same split; the first member's split
+    datasets hold the row numbers, which the others take as they are (a subset of
+    their own rows, weights included), as ``ValidSplit`` does.
+    """
+    split = net.train_split
+    state = None if split is None else (
+        split.random_state if split.random_state is not None else seed)
+    if split is None or not (state is None or isinstance(state, (int, np.integer))):
+        return net.get_split_datasets(rows, y, seed=seed)
+    key = ("split", *data_key, len(rows), repr(split.cv), split.stratified, state)
+    found = cache.get(key)
+    if found is None:
+        train, valid = net.get_split_datasets(rows, y, seed=seed)
+        cache[key] = (train.X.cpu(), valid.X.cpu())
+        return train, valid
+    return rows.subset(found[0]), rows.subset(found[1]).to(net.device)
+
+
 def prepare(index: int, member: Any, cache: dict) -> Prepared:
     """Set ``member.net`` up as ``fit`` does, up to the first epoch (see the module doc)."""
     net = member.net
@@ -165,8 +188,8 @@ def prepare(index: int, member: Any, cache: dict) -> Prepared:
         net.initialize_optimizer()
     seed = net._seed() if net._random_state is not None else None
     generator = None if seed is None else torch.Generator().manual_seed(seed)
-    index_train, index_valid = net.get_split_datasets(_row_dataset(dataset, weights), y,
-                                                      seed=seed)
+    index_train, index_valid = _split(net, _row_dataset(dataset, weights), y, seed,
+                                      (id(member.y), type(net)), cache)
     return Prepared(
         index=index, net=net, X=X, y=y, dataset=dataset, weights=weights,
         train_rows=index_train.X, valid_rows=None if index_valid is None else index_valid.X,
