@@ -491,3 +491,16 @@ def test_zero_epochs_shared_module_instance_and_failures_inside_fused_training(m
         ref = NeuralNetClassifier(lr=lr, max_epochs=2, verbose=0, random_state=0,
                                   hidden_units=4).fit(X, y)
         assert_same_fit(ref, net, X)
+
+
+def test_one_batch_per_epoch_with_unequal_folds():
+    X, y = _data()
+
+    def nets():
+        return [NeuralNetClassifier(lr=0.2, max_epochs=3, verbose=0, random_state=i,
+                                    hidden_units=4, batch_size=size)
+                for i, size in enumerate([-1, -1, -1])]
+
+    seq, fused, reports = run_both(nets, [(X, y), (X[:120], y[:120]), (X[:150], y[:150])])
+    _only_fused(reports, 3)
+    assert [len(n.history_[-1]["batches"]) for n in fused] == [2, 2, 2]  # train + valid

@@ -64,8 +64,7 @@ def member_bytes(p: Prepared) -> int:
         saved[0] += tensor.numel() * tensor.element_size()
         return tensor
 
-    rows = p.train_rows[: max(1, p.net.batch_size if p.net.batch_size != -1 else len(
-        p.train_rows))]
+    rows = p.train_rows[: max(1, p.train_batch)]
     x = p.dataset.X[rows.to(p.dataset.X.device)]
     with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
         out = module(x)

@@ -92,7 +92,6 @@ class FusedRun:
         self.forward, self.stack, self.optimizer = forward, stack, optimizer
         self.refit: list = []  # prepared members to fit again on their own
         rep = prepared[0].net
-        self.batch_size = rep.batch_size
         self.device = rep.device
         # The loss of every row: the net class's own get_loss (which only reads
         # criterion_) on a copy of the criterion with reduction='none'.
@@ -149,8 +148,10 @@ class FusedRun:
         self._refresh()
 
     # ------------------------------------------------------------------ steps
-    def _step_size(self, counts: list[int]) -> int:
-        return max(counts) if self.batch_size == -1 else self.batch_size
+    @staticmethod
+    def _step_size(sizes: list[int], counts: list[int]) -> int:
+        """One batch size for all (grouping made them equal, or each member one batch)."""
+        return sizes[0] if len(set(sizes)) == 1 else max(counts)
 
     def _pass_data(self, order: torch.Tensor, n_rows: torch.Tensor, size: int, steps: int):
         """Rows, targets and loss weights of one pass, gathered once for all its steps.
@@ -188,7 +189,7 @@ class FusedRun:
         orders = [next(iter(TensorBatches((m.p.train_rows,), -1, True, m.p.generator)))[0]
                   for m in self.members]
         counts = [m.n_train for m in self.members]
-        size = self._step_size(counts)
+        size = self._step_size([m.p.train_batch for m in self.members], counts)
         steps = max(math.ceil(c / size) for c in counts)
         order = _pad(orders, steps * size, self.X.device)
         index, y, weights = self._pass_data(order, self.n_train, size, steps)
@@ -214,7 +215,7 @@ class FusedRun:
 
     def _valid_pass(self) -> tuple[list, list, list]:
         counts = [m.n_valid for m in self.members]
-        size = self._step_size(counts)
+        size = self._step_size([m.p.valid_batch for m in self.members], counts)
         steps = max(math.ceil(c / size) for c in counts)
         order = self.valid_order
         if order.shape[1] < steps * size:
