@@ -504,3 +504,19 @@ def test_one_batch_per_epoch_with_unequal_folds():
     seq, fused, reports = run_both(nets, [(X, y), (X[:120], y[:120]), (X[:150], y[:150])])
     _only_fused(reports, 3)
     assert [len(n.history_[-1]["batches"]) for n in fused] == [2, 2, 2]  # train + valid
+
+
+def test_member_whose_callback_raises_is_refit_alone():
+    X, yr = _data()[0], _data()[0][:, 0]
+
+    def nets():
+        return [NeuralNetRegressor(lr=0.01, max_epochs=2, verbose=0, random_state=0,
+                                   hidden_units=4, callbacks=[EarlyStopping(monitor=monitor)])
+                for monitor in ("valid_loss", "valid_acc")]  # a regressor has no valid_acc
+
+    fused = nets()
+    reports = fit_members([Member(net, X, yr) for net in fused])
+    failed = next(r for r in reports if not r.fused)
+    assert failed.members == [1] and "callback raised" in failed.reason
+    assert "valid_acc" in str(failed.errors[1])
+    assert next(r for r in reports if r.fused).members == [0]

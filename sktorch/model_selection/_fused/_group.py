@@ -29,8 +29,6 @@ from sktorch.model_selection._fused._stack import FlatStack
 __all__ = ["fit_all", "default_budget", "member_bytes"]
 
 _ALONE = "alone in its structure group (nothing to fuse with)"
-_DIVERGED = ("its loss or weights became NaN/inf in fused training; refit alone, so that "
-             "on_nan acts exactly as in a sequential fit")
 
 
 def default_budget(device: Any) -> int:
@@ -157,9 +155,10 @@ def fit_all(members: list[Member], memory_budget: int | None) -> list[GroupRepor
                     p.index for p in failed)
                 report.members = [i for i in report.members if i not in
                                   {p.index for p in failed}]
-        if refit:
-            fallback[_DIVERGED].extend(p.index for p in refit)
-            report.members = [i for i in report.members if i not in {p.index for p in refit}]
+        for p, reason in refit:
+            fallback[reason].append(p.index)
+        gone = {p.index for p, _ in refit}
+        report.members = [i for i in report.members if i not in gone]
         if report.members:
             reports.append(report)
     for reason, indices in fallback.items():

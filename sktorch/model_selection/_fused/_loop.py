@@ -36,7 +36,11 @@ from sktorch.model_selection._fused._forward import StackedForward
 from sktorch.model_selection._fused._optim import VectorizedOptimizer
 from sktorch.model_selection._fused._stack import FlatStack
 
-__all__ = ["FusedRun"]
+__all__ = ["FusedRun", "DIVERGED", "CALLBACK_RAISED"]
+
+DIVERGED = ("its loss or weights became NaN/inf in fused training; refit alone, so that "
+            "on_nan acts exactly as in a sequential fit")
+CALLBACK_RAISED = "a callback raised in fused training; refit alone (its own fit raises it)"
 
 
 def _pad(rows: list[torch.Tensor], width: int, device: Any) -> torch.Tensor:
@@ -90,7 +94,7 @@ class FusedRun:
                  optimizer: VectorizedOptimizer):
         self.members = [_Member(p) for p in prepared]
         self.forward, self.stack, self.optimizer = forward, stack, optimizer
-        self.refit: list = []  # prepared members to fit again on their own
+        self.refit: list = []  # (prepared member, reason): to fit again on their own
         rep = prepared[0].net
         self.device = rep.device
         # The loss of every row: the net class's own get_loss (which only reads
@@ -234,14 +238,14 @@ class FusedRun:
 
     # ------------------------------------------------------------------ epochs
     def run(self) -> list:
-        """Train until every member has finished; return the members to refit alone."""
+        """Train until every member has finished; return ``(member, reason)`` to refit alone."""
         seed = self.members[0].p.seed
         with _forked_rng(seed, self.device):
             for m in list(self.members):
                 try:
                     m.notify("on_train_begin", X=m.p.X, y=m.p.y)
                 except Exception:  # e.g. EarlyStopping without validation data
-                    self.refit.append(m.p)
+                    self.refit.append((m.p, CALLBACK_RAISED))
                     m.failed = True
             self._drop([i for i, m in enumerate(self.members) if getattr(m, "failed", False)],
                        finish=False)
@@ -255,7 +259,7 @@ class FusedRun:
         """After an unexpected error: release the unfinished members; return them all."""
         for i in range(len(self.members)):
             self.stack.release(i)
-        pending = [m.p for m in self.members] + self.refit
+        pending = [m.p for m in self.members] + [p for p, _ in self.refit]
         self.members, self.refit = [], []
         return pending
 
@@ -284,14 +288,19 @@ class FusedRun:
             bad = not finite[i] or not all(math.isfinite(r.get("train_loss", r.get(
                 "valid_loss", 0.0))) for r in rows)
             if bad:
-                diverged.append(i)
+                diverged.append((i, DIVERGED))
                 continue
-            self._batch_hooks(i, m, train_sizes, valid)
-            self._epoch_end(m)
+            try:
+                self._batch_hooks(i, m, train_sizes, valid)
+                self._epoch_end(m)
+            except Exception:  # its own fit raises it again, alone
+                diverged.append((i, CALLBACK_RAISED))
+                continue
             if m.stop.reason is not None or len(m.net.history) >= m.net.max_epochs:
                 finished.append(i)
-        for i in diverged:
-            self.refit.append(self.members[i].p)
+        for i, reason in diverged:
+            self.refit.append((self.members[i].p, reason))
+        diverged = [i for i, _ in diverged]
         self._drop(diverged, finish=False)
         finished = [i - sum(d < i for d in diverged) for i in finished]
         self._drop(finished, finish=True)
