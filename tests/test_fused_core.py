@@ -520,3 +520,22 @@ def test_member_whose_callback_raises_is_refit_alone():
     assert failed.members == [1] and "callback raised" in failed.reason
     assert "valid_acc" in str(failed.errors[1])
     assert next(r for r in reports if r.fused).members == [0]
+
+
+def test_members_sharing_X_convert_it_once(monkeypatch):
+    X, y = _data()
+    X2, y2 = X[:150].copy(), y[:150].copy()
+    calls = []
+    original = NeuralNetClassifier.get_dataset
+
+    def counting(self, X, y=None):
+        calls.append(id(X))
+        return original(self, X, y)
+
+    monkeypatch.setattr(NeuralNetClassifier, "get_dataset", counting)
+    nets = [NeuralNetClassifier(lr=lr, max_epochs=1, verbose=0, random_state=0, hidden_units=4)
+            for lr in (0.1, 0.2, 0.3, 0.4)]
+    reports = fit_members([Member(n, *data) for n, data in
+                           zip(nets, [(X, y), (X, y), (X2, y2), (X2, y2)])])
+    _only_fused(reports, 4)
+    assert len(calls) == 2  # one conversion per distinct X
