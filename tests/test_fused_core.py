@@ -8,6 +8,7 @@ the whole history (epoch values, best markers, batch rows, stop reasons).
 from __future__ import annotations
 
 import math
+import pickle
 
 import numpy as np
 import pytest
@@ -110,6 +111,11 @@ def test_multiclass_nll_sgd_momentum_unequal_folds():
     assert report.forward == "layers"
     assert all(len(n.history_) == 3 for n in fused)
     assert "valid_acc" in fused[0].history_[-1]
+    # members own their weights (no view into the stack), and pickle as ordinary nets
+    fused[0].module_.sequential[0].weight.data.add_(1.0)
+    assert_same_fit(seq[1], fused[1], data[1][0])
+    restored = pickle.loads(pickle.dumps(fused[2]))
+    np.testing.assert_array_equal(restored.predict_proba(X), fused[2].predict_proba(X))
 
 
 def test_cross_entropy_and_regressor_and_binary():
