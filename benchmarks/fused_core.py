@@ -13,12 +13,14 @@ compares fused and sequential fits on ``--device`` (largest weight difference).
 Measured (one run each, 2026-11-28, torch 2.11 on a lent machine, 2 CPU threads,
 uncontended; the 2-core development machine was too loaded that day for timings):
 
-===========  ======  ======  ======  ======  ===========
-members         1      10      100     500   seed search
-===========  ======  ======  ======  ======  ===========
-CPU ratio     0.9x    5.3x    6.1x    7.5x   6.5x, 6.7x
-H200 ratio    1.8x    4.9x   13.4x   15.0x      9.9x
-===========  ======  ======  ======  ======  ===========
+=====================  ======  ======  ======  ======  ===========
+members                   1      10      100     500   seed search
+=====================  ======  ======  ======  ======  ===========
+CPU, 2 threads          0.9x    5.3x    6.1x    7.5x   6.5x, 6.7x
+CPU, 1 thread           0.9x    5.1x    6.3x    8.7x
+CPU, 2 thr., hidden 100 1.0x    3.8x    5.0x    4.7x
+H200                    1.8x    4.9x   13.4x   15.0x      9.9x
+=====================  ======  ======  ======  ======  ===========
 
 (ratio = sequential seconds / fused seconds; sequential times of 100 and 500
 members extrapolated from 50 fits; seed search = 20 members, 10 epochs.)
@@ -27,8 +29,11 @@ the stacked arithmetic grows with the members while what each member costs on
 its own stays (building and seeding its net, its split, its history and
 callbacks, scoring): at 500 members the profile shows torch.manual_seed's lazy
 CUDA-seed traceback (~1 ms per call, three calls per net), deepcopy and
-sklearn's check_random_state per net ahead of the batched matmuls. A single
-member gains nothing (it is fitted the normal way).
+sklearn's check_random_state per net ahead of the batched matmuls. With 100
+hidden units the batched matmuls themselves dominate and the gain stops growing
+past ~100 members (4.7x at 500 against 5.0x at 100): that is where more members
+per stack stop paying on this CPU. A single member gains nothing (it is fitted
+the normal way).
 """
 
 from __future__ import annotations
