@@ -10,7 +10,9 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
+import numpy as np
 import torch
+from sklearn.base import clone
 
 from sktorch.model_selection._fused._forward import check_forward, make_forward
 from sktorch.model_selection._fused._loop import FusedRun
@@ -68,6 +70,32 @@ def member_bytes(p: Prepared) -> int:
         out = module(x)
     out_bytes = out.numel() * out.element_size() if isinstance(out, torch.Tensor) else 0
     return 8 * n_params + 2 * saved[0] + 4 * out_bytes + 2 * x.numel() * x.element_size()
+
+
+def canary_reason(member: Member, p: Prepared) -> str:
+    """Whether ``prepare`` reproduced the initial module of the net's own ``fit_loop``.
+
+    A twin of the member (a clone, seeded alike) runs ``fit_loop`` for zero epochs;
+    its module (parameters and buffers) must equal the prepared one. This guards
+    the equivalence against changes to ``fit_loop``'s set-up (e.g. statistics a
+    built-in module learns from the data) that ``prepare`` does not mirror yet.
+    Members seeded with ``None`` or a RandomState instance are not compared.
+    """
+    state = p.net.random_state
+    if p.seed is None or not isinstance(state, (int, np.integer)):
+        return ""
+    try:
+        twin = clone(p.net).set_params(verbose=0)
+        twin.initialize()
+        twin.fit_loop(member.X, member.y, epochs=0, sample_weight=member.sample_weight)
+    except Exception as exc:  # its own fit will say what is wrong
+        return f"setting up the net's own fit raised {type(exc).__name__}"
+    ours, theirs = p.net.module_.state_dict(), twin.module_.state_dict()
+    if ours.keys() != theirs.keys() or any(
+            not torch.equal(ours[k], theirs[k].to(ours[k].device)) for k in ours):
+        return ("the fused set-up does not reproduce this net's initial module (its fit "
+                "set-up changed); fitted one by one")
+    return ""
 
 
 def _sequential(members: list[Member], indices: list[int], reason: str) -> GroupReport:
@@ -133,6 +161,10 @@ def fit_all(members: list[Member], memory_budget: int | None) -> list[GroupRepor
     for group in groups.values():
         if len(group) == 1:
             fallback[_ALONE].append(group[0].index)
+            continue
+        reason = canary_reason(members[group[0].index], group[0])
+        if reason:
+            fallback[reason].extend(p.index for p in group)
             continue
         budget = memory_budget if memory_budget is not None else default_budget(
             group[0].net.device)
