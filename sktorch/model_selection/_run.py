@@ -14,7 +14,8 @@ from __future__ import annotations
 from time import perf_counter
 from typing import Any
 
-from sklearn.base import clone
+from sklearn.base import clone, is_classifier
+from sklearn.model_selection import check_cv
 from sklearn.utils import indexable
 from sklearn.utils.validation import _check_method_params
 
@@ -61,13 +62,20 @@ class SearchRun:
             self._data = X, y, self.search._get_routed_params_for_fit(params)
         return self._data
 
+    def _default_cv(self, y: Any) -> Any:
+        """The splitter scikit-learn uses when ``evaluate_candidates`` gets none."""
+        checked = getattr(self.search, "_checked_cv_orig", None)  # scikit-learn >= 1.7
+        if checked is not None:
+            return checked
+        return check_cv(self.search.cv, y, classifier=is_classifier(self.search.estimator))
+
     def wrap(self, evaluate_candidates: Any) -> Any:
         """``evaluate_candidates`` that fuses each batch before scikit-learn fits it."""
 
         def fused_evaluate(candidate_params, cv=None, more_results=None, **kwargs):
             candidates = list(candidate_params)
             X, y, routed = self.data()
-            cv = cv or self.search._checked_cv_orig
+            cv = cv or self._default_cv(y)
             splits = list(cv.split(X, y, **routed.splitter.split))
             first = len(self.histories)
             self.histories += [[None] * len(splits) for _ in candidates]
