@@ -15,7 +15,12 @@ import pytest
 import torch
 from torch import nn
 
-from sktorch import NeuralNetBinaryClassifier, NeuralNetClassifier, NeuralNetRegressor
+from sktorch import (
+    History,
+    NeuralNetBinaryClassifier,
+    NeuralNetClassifier,
+    NeuralNetRegressor,
+)
 from sktorch.callbacks import Callback, EarlyStopping, EpochScoring
 from sktorch.dataset import ValidSplit
 from sktorch.model_selection._fused import GroupReport, Member, _optim, fit_members
@@ -372,6 +377,8 @@ class _Noop(Callback):
         lr=lr, max_epochs=1, verbose=0), "BatchNorm1d"),
     (lambda lr: NeuralNetClassifier(lr=lr, max_epochs=1, verbose=0,
                                     iterator_train__shuffle=False), "iterator"),
+    (lambda lr: NeuralNetClassifier(lr=lr, max_epochs=1, verbose=0, history=History()),
+     "history object"),
 ])
 def test_unfusable_members_fit_normally_with_a_reason(make, needle):
     X, y = _data()

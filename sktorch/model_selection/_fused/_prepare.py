@@ -76,6 +76,8 @@ def static_reason(net: Any, X: Any, y: Any, fit_params: dict) -> str:
         return "warm_start=True on a fitted net continues its own training"
     if fit_params:
         return f"fit parameters {sorted(fit_params)} go to the module's forward"
+    if getattr(net, "_history_given", None) is not None:
+        return "a history object of the user's (e.g. DistributedHistory)"
     if isinstance(X, torch.utils.data.Dataset) or type(X).__name__ == "SliceDataset":
         return "X is a torch Dataset (only in-memory arrays, tensors and DataFrames fuse)"
     if isinstance(X, dict) or sp.issparse(X):
