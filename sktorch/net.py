@@ -32,6 +32,7 @@ from sktorch.dataset import Dataset, ValidSplit
 from sktorch.engine import Engine, StopFlag
 from sktorch.exceptions import NotInitializedError
 from sktorch.history import History
+from sktorch.model_selection import _cache as _fit_cache
 from sktorch.persistence import PersistenceMixin
 
 __all__ = ["NeuralNet"]
@@ -364,6 +365,8 @@ class NeuralNet(ParamsMixin, ComponentsMixin, HooksMixin, DataMixin, PredictMixi
         >>> net.fit(X, y, sample_weight=weights).n_features_in_
         3
         """
+        if _fit_cache.active and _fit_cache.serve(self, X, y, sample_weight, fit_params):
+            return self  # a search trained this fit ahead (fused), see model_selection
         fresh = not self.warm_start or not getattr(self, "initialized_", False)
         # Validated before initialize(): a rejected fit leaves a fitted net as it was.
         data = check_fit_data(self, X, y, sample_weight, fresh=fresh)
