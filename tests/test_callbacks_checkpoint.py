@@ -30,18 +30,36 @@ def make_net(callbacks, **kwargs):
     return NeuralNetRegressor(callbacks=callbacks, **params)
 
 
+def noisy_valid_split():
+    """Validation data like the training data: with Adam at lr=0.2 the validation loss
+    falls with ups and downs, so some epochs are the best so far and some are not."""
+    rng = np.random.RandomState(1)
+    Xv = rng.randn(30, 8).astype(np.float32)
+    yv = (Xv[:, :1] + 0.5 * rng.randn(30, 1)).astype(np.float32)
+    return Xv, yv, predefined_split(Dataset(Xv, yv))
+
+
 def test_checkpoint_saves_at_best_epochs_with_formatted_names(data, tmp_path):
     X, y = data
+    Xv, yv, split = noisy_valid_split()
     cp = Checkpoint(dirname=str(tmp_path), f_params="params_{last_epoch[epoch]}.pt")
-    net = make_net([cp], max_epochs=5).fit(X, y)
+    net = make_net([cp], max_epochs=12, lr=0.2, train_split=split,
+                   optimizer=torch.optim.Adam).fit(X, y)
     saved = net.history[:, "event_cp"]
-    assert saved == net.history[:, "valid_loss_best"]
+    losses = net.history[:, "valid_loss"]
+    assert saved == [loss < min(losses[:i], default=np.inf) for i, loss in enumerate(losses)]
+    assert saved.count(True) > 1 and False in saved[:-1]  # best, not best, best again
+    assert saved[-1] is False  # the last file is not simply the last epoch's
     epochs = [row["epoch"] for row in net.history if row["event_cp"]]
     assert sorted(os.listdir(tmp_path)) == sorted(
         [f"params_{e}.pt" for e in epochs] + ["optimizer.pt", "criterion.pt", "history.json"])
     files = cp.get_formatted_files(net)
     assert files["f_params"] == str(tmp_path / f"params_{epochs[-1]}.pt")
     assert files["f_pickle"] is None
+    best = make_net([]).initialize()  # the last file holds the best epoch's weights
+    best.load_params(f_params=files["f_params"])
+    mse = float(((best.predict(Xv).reshape(-1, 1) - yv) ** 2).mean())
+    assert mse == pytest.approx(min(losses), rel=1e-5)
 
 
 def test_load_params_from_checkpoint_restores_that_epoch(data, tmp_path):
