@@ -11,7 +11,7 @@ from torch import nn
 
 import sktorch.callbacks as cbs
 from sktorch import NeuralNetClassifier, NeuralNetRegressor
-from sktorch.callbacks import EarlyStopping, EpochScoring, LRScheduler
+from sktorch.callbacks import EarlyStopping, LRScheduler
 from sktorch.callbacks.base import HOOKS
 from sktorch.dataset import Dataset
 from sktorch.helper import predefined_split
