@@ -1,5 +1,6 @@
 """Checkpoints: what is saved when, resuming, atomic files and parallel clones."""
 
+import copy
 import os
 import pickle
 
@@ -10,7 +11,7 @@ from sklearn.model_selection import GridSearchCV
 
 import sktorch.persistence
 from sktorch import NeuralNetRegressor
-from sktorch.callbacks import Checkpoint, LoadInitState, TrainEndCheckpoint
+from sktorch.callbacks import Callback, Checkpoint, LoadInitState, TrainEndCheckpoint
 from sktorch.dataset import Dataset
 from sktorch.helper import predefined_split
 from tests.conftest import RegressorModule
@@ -129,12 +130,41 @@ def test_train_end_checkpoint_saves_once(data, tmp_path):
     np.testing.assert_allclose(fresh.predict(X), net.predict(X))
 
 
+class StateAtTrainBegin(Callback):
+    """Copy the weights and optimizer state the fit starts from (after LoadInitState)."""
+
+    def on_train_begin(self, net, **kwargs):
+        self.weights_ = {k: v.clone() for k, v in net.module_.state_dict().items()}
+        self.optimizer_ = copy.deepcopy(net.optimizer_.state_dict())
+
+
+def assert_same_optimizer_state(a, b):
+    assert a["param_groups"] == b["param_groups"]
+    assert a["state"].keys() == b["state"].keys() and a["state"]
+    for param, values in a["state"].items():
+        assert values.keys() == b["state"][param].keys()
+        for key, value in values.items():
+            torch.testing.assert_close(value, b["state"][param][key], rtol=0, atol=0)
+
+
 def test_safetensors_checkpoint_round_trip(data, tmp_path):
+    from safetensors.torch import load_file
+
     X, y = data
     cp = Checkpoint(monitor=None, dirname=str(tmp_path), use_safetensors=True)
-    make_net([cp, LoadInitState(cp)]).fit(X, y)
-    net = make_net([cp, LoadInitState(cp)]).fit(X, y)
-    assert len(net.history) == 8
+    first = make_net([cp, LoadInitState(cp)], optimizer=torch.optim.Adam).fit(X, y)
+    weights = first.module_.state_dict()
+    on_disk = load_file(tmp_path / "params.pt")  # the weights file is safetensors
+    assert on_disk.keys() == weights.keys()
+    assert all(torch.equal(on_disk[k], weights[k]) for k in weights)
+
+    begin = StateAtTrainBegin()
+    second = make_net([cp, LoadInitState(cp), begin], optimizer=torch.optim.Adam).fit(X, y)
+    assert all(torch.equal(begin.weights_[k], weights[k]) for k in weights)
+    assert_same_optimizer_state(begin.optimizer_, first.optimizer_.state_dict())
+    assert second.history[:, "epoch"] == list(range(1, 9))
+    assert second.history[:4] == first.history[:4]  # the saved history, value for value
+    assert second.history[4]["train_loss"] < first.history[0]["train_loss"]
 
 
 def test_checkpoint_monitoring_train_loss_without_validation(data, tmp_path):
