@@ -616,3 +616,13 @@ def test_input_shape_setter_sets_only_what_differs():
                              callbacks=[sized])
     sized.on_train_begin(net.initialize(), X=X4)
     assert net.get_params()["module__n_in"] == 2
+
+
+def test_input_shape_setter_reads_the_last_dimension_and_bare_module_arguments():
+    assert InputShapeSetter()._input_dim(np.zeros((2, 3, 5))) == 5  # sequences: features last
+    setter = InputShapeSetter("n_in")
+    net = NeuralNetRegressor(SizedModule, n_in=4, max_epochs=1, verbose=0, train_split=None,
+                             warm_start=True, callbacks=[setter]).initialize()
+    module = net.module_
+    net.fit(X4, X4[:, 0])  # n_in=4 given bare already matches: the module is not rebuilt
+    assert net.module_ is module
