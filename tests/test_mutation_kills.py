@@ -148,7 +148,8 @@ def test_move_keeps_containers_and_other_values():
 
 # ---------------------------------------------------------------- _data: batches
 @pytest.mark.parametrize("n, batch_size, sizes", [
-    (0, 4, []), (1, 4, [1]), (8, 4, [4, 4]), (9, 4, [4, 4, 1]), (9, -1, [9]), (3, 10, [3]),
+    (0, 4, []), (0, -1, []), (1, 4, [1]), (8, 4, [4, 4]), (9, 4, [4, 4, 1]), (9, -1, [9]),
+    (3, 10, [3]),
 ])
 @pytest.mark.parametrize("shuffle", [False, True])
 def test_tensor_batches_sizes_and_len(n, batch_size, sizes, shuffle):
@@ -626,3 +627,43 @@ def test_input_shape_setter_reads_the_last_dimension_and_bare_module_arguments()
     module = net.module_
     net.fit(X4, X4[:, 0])  # n_in=4 given bare already matches: the module is not rebuilt
     assert net.module_ is module
+
+
+class WeightsPerEpoch(Callback):
+    """The module's weights at the end of each epoch."""
+
+    def initialize(self):
+        self.weights_ = []
+        return self
+
+    def on_epoch_end(self, net, **kwargs):
+        self.weights_.append({k: v.clone() for k, v in net.module_.state_dict().items()})
+
+
+@pytest.mark.parametrize("freezer", [
+    Freezer("hidden.*", at=2),
+    Freezer("hidden.*", schedule=lambda net: len(net.history) == 2),
+])
+def test_freezer_acts_at_its_epoch_only(freezer):
+    seen = WeightsPerEpoch()
+    net = NeuralNetRegressor(TwoLayers, max_epochs=3, lr=0.1, verbose=0, train_split=None,
+                             random_state=0, callbacks=[freezer, seen])
+    start = {k: v.clone() for k, v in net.initialize().module_.state_dict().items()}
+    net.set_params(warm_start=True).fit(X4, X4[:, 0])
+    first, second, third = seen.weights_
+    assert not torch.equal(first["hidden.weight"], start["hidden.weight"])  # epoch 1 trains it
+    assert torch.equal(second["hidden.weight"], first["hidden.weight"])  # frozen from epoch 2
+    assert torch.equal(third["hidden.weight"], first["hidden.weight"])
+    assert not torch.equal(third["out.weight"], second["out.weight"])  # the rest trains on
+
+
+def test_initializer_runs_before_the_first_epoch():
+    seen = WeightsPerEpoch()
+    net = NeuralNetRegressor(TwoLayers, max_epochs=2, lr=0.0, verbose=0, train_split=None,
+                             callbacks=[Initializer("out.bias", fn=nn.init.ones_), seen])
+    net.fit(X4, X4[:, 0])
+    assert [w["out.bias"].item() for w in seen.weights_] == [1.0, 1.0]
+    with torch.no_grad():
+        first_loss = float(((net.module_(torch.from_numpy(X4))[:, 0]
+                             - torch.from_numpy(X4[:, 0])) ** 2).mean())
+    assert net.history[0, "train_loss"] == pytest.approx(first_loss, rel=1e-5)
