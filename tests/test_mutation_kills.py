@@ -667,3 +667,12 @@ def test_initializer_runs_before_the_first_epoch():
         first_loss = float(((net.module_(torch.from_numpy(X4))[:, 0]
                              - torch.from_numpy(X4[:, 0])) ** 2).mean())
     assert net.history[0, "train_loss"] == pytest.approx(first_loss, rel=1e-5)
+
+
+def test_input_shape_setter_reads_the_module_default_size():
+    """SizedModule's default n_in=1 already fits one feature: nothing is rebuilt."""
+    net = NeuralNetRegressor(SizedModule, max_epochs=1, verbose=0, train_split=None,
+                             warm_start=True, callbacks=[InputShapeSetter("n_in")]).initialize()
+    module = net.module_
+    net.fit(X4[:, :1], X4[:, 0])
+    assert net.module_ is module and "module__n_in" not in net._kwargs
