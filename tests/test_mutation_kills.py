@@ -676,3 +676,12 @@ def test_input_shape_setter_reads_the_module_default_size():
     module = net.module_
     net.fit(X4[:, :1], X4[:, 0])
     assert net.module_ is module and "module__n_in" not in net._kwargs
+
+
+def test_param_mapper_acts_in_the_first_epoch_by_default():
+    epochs = []
+    mapper = ParamMapper("out.bias", fn=lambda p: epochs.append(len(net.history)))
+    net = NeuralNetRegressor(TwoLayers, max_epochs=3, verbose=0, train_split=None,
+                             callbacks=[mapper])
+    net.fit(X4, X4[:, 0])
+    assert mapper.at == 1 and epochs == [1]
