@@ -463,14 +463,25 @@ def run_scripted(values, verbose=0, **es_params):
 
 
 @pytest.mark.parametrize("mode, values, best_epoch", [
-    ("rel", [1.0, 0.95, 0.91, 0.85, 0.9], 4),  # improves by more than 10% of 1.0 at 0.85
-    ("abs", [1.0, 0.95, 0.91, 0.89, 0.9], 4),  # by more than 0.1 at 0.89
-    ("rel", [-1.0, -1.05, -1.2, -1.1, -1.0], 3),  # relative to |best|
+    # rel: an improvement beats the best by 10% of |best| (1.0 here), abs: by 0.1
+    ("rel", [10.0, 9.5, 9.6], 1), ("rel", [10.0, 9.5, 8.9], 3),
+    ("abs", [10.0, 9.95, 9.85], 3), ("abs", [10.0, 9.0, 9.05], 2),
+    ("rel", [-10.0, -10.5, -11.5, -11.0], 3),  # relative to |best|
 ])
 def test_early_stopping_threshold_modes(mode, values, best_epoch):
     net, es = run_scripted(values, patience=10, threshold=0.1, threshold_mode=mode)
     assert es.best_epoch_ == best_epoch and es.best_score_ == values[best_epoch - 1]
     assert es.misses_ == len(values) - best_epoch
+
+
+@pytest.mark.parametrize("lower_is_better", [True, False])
+def test_early_stopping_with_no_threshold_an_equal_score_is_no_improvement(lower_is_better):
+    net, es = run_scripted([1.0, 1.0, 1.0], patience=1, threshold=0.0, threshold_mode="abs",
+                           lower_is_better=lower_is_better)
+    assert len(net.history) == 2 and es.best_epoch_ == 1
+    net, es = run_scripted([1.0, 1.0 + 1e-9, 1.0 - 1e-9], patience=5, threshold=0.0,
+                           lower_is_better=lower_is_better)
+    assert es.best_epoch_ == (3 if lower_is_better else 2)
 
 
 def test_early_stopping_counts_misses_and_stops_after_patience():
