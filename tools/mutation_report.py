@@ -1,7 +1,8 @@
 """Summarize a mutmut run per module: the table of MUTATION.md.
 
 Reads mutmut's result files (``mutants/**/*.py.meta``) and the mutants that
-MUTATION.md lists as equivalent (lines ``- `sktorch.<module>.<mutant>`: why``), and
+MUTATION.md lists under its "Equivalent mutants" heading (lines
+``- `sktorch.<module>.<mutant>`: why``), and
 prints, per module, the counts of killed, timed-out, surviving, equivalent and
 unchecked mutants and the score: (killed + timeout) / (checked - equivalent).
 
@@ -24,7 +25,11 @@ STATUS = {1: "killed", 3: "killed", 0: "survived", 36: "timeout", 24: "timeout",
 def equivalent_mutants(path: Path = ROOT / "MUTATION.md") -> set[str]:
     if not path.exists():
         return set()
-    return set(re.findall(r"^- `(sktorch\.[^`]+__mutmut_\d+)`", path.read_text(), re.M))
+    text = path.read_text()
+    section = re.search(r"^#+ Equivalent mutants\n(.*?)(?=^#|\Z)", text, re.M | re.S)
+    if section is None:
+        return set()
+    return set(re.findall(r"^- `(sktorch\.[^`]+__mutmut_\d+)`", section.group(1), re.M))
 
 
 def results() -> dict[str, dict[str, int | None]]:
