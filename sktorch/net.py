@@ -347,6 +347,7 @@ class NeuralNet(ParamsMixin, DataMixin, PredictMixin, PersistenceMixin, BaseEsti
         in chunks which may not each contain all labels. ``sample_weight`` and the
         other arguments are as in :meth:`fit`.
         """
+        self._check_not_trimmed("partial_fit")
         if not getattr(self, "initialized_", False):
             self.initialize()
         if classes is not None and not hasattr(self, "classes_"):
