@@ -37,7 +37,8 @@ import torch
 
 from sktorch.exceptions import SktorchException, SktorchWarning
 
-__all__ = ["CheckpointError", "CheckpointStore", "LoadedCheckpoint", "LogState", "json_safe"]
+__all__ = ["CheckpointError", "CheckpointStore", "LoadedCheckpoint", "LogState", "json_safe",
+           "history_from_manifests"]
 
 FORMAT = "sktorch-checkpoint"
 FORMAT_VERSION = 1
@@ -260,6 +261,7 @@ class CheckpointStore:
         attributes: dict,
         epoch: int,
         use_safetensors: bool = False,
+        history_view: Any = None,
     ) -> LogState | None:
         """Write one set and switch the manifest to it; return the new history log state.
 
@@ -291,6 +293,8 @@ class CheckpointStore:
             new_log = None
             if history_plan is not None:
                 entry["history"], new_log = self._write_history(history_plan, history)
+                if history_view is not None:
+                    entry["history"]["view"] = os.fspath(history_view)
             _fsync_dir(self.root)
             new_manifest = {"format": FORMAT, "version": FORMAT_VERSION,
                             "entries": [entry] + entries[: N_KEPT - 1]}
@@ -368,6 +372,27 @@ class CheckpointStore:
 
     def _tmp_path(self, target: Path) -> Path:
         return target.parent / f".{target.name}.{self.key}-{secrets.token_hex(4)}.sktorch-tmp"
+
+
+def history_from_manifests(path: Any) -> list | None:
+    """The history a checkpoint saved under the plain name ``path`` (``None``: no such).
+
+    The history of a checkpoint lives in its store, not at its plain name, so that a
+    save costs only the new epochs; this finds it for ``load_params(f_history=path)``.
+    """
+    path = Path(path)
+    for manifest_path in sorted(path.parent.glob("*manifest.json")):
+        prefix = manifest_path.name[: -len("manifest.json")]
+        store = CheckpointStore(path.parent, prefix)
+        try:
+            manifest = store.read_manifest()
+        except CheckpointError:
+            continue
+        entries = manifest["entries"] if manifest else []
+        views = [(e.get("history") or {}).get("view") for e in entries[:1]]
+        if any(v is not None and os.path.abspath(v) == os.path.abspath(path) for v in views):
+            return store.load(keys=("f_history",)).history
+    return None
 
 
 def _version_names(files: dict) -> dict[str, str]:

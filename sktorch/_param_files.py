@@ -79,8 +79,12 @@ def decode_state(data: bytes, f: Any, what: str, location: Any, use_safetensors:
     try:
         # weights_only=True: tensors and plain containers only; a crafted pickle cannot run code.
         return torch.load(io.BytesIO(data), map_location=location, weights_only=True)
-    except pickle.UnpicklingError:
-        raise  # refused by weights_only: a security refusal keeps its own type
+    except pickle.UnpicklingError as exc:
+        raise CheckpointError(
+            f"{describe(f)} was refused as {what}: with weights_only=True it may hold only "
+            "tensors and plain containers (other objects could run code when unpickled), "
+            f"or it is damaged. torch said: {str(exc).splitlines()[0]}"
+        ) from None
     except (EOFError, RuntimeError, ValueError, OSError) as exc:
         raise CheckpointError(
             f"{describe(f)} is not a readable torch file of {what}: {exc}. The file is "

@@ -23,7 +23,12 @@ import numpy as np
 import torch
 
 from sktorch import _param_files as files
-from sktorch._checkpoint_store import CheckpointError, LoadedCheckpoint, json_safe
+from sktorch._checkpoint_store import (
+    CheckpointError,
+    LoadedCheckpoint,
+    history_from_manifests,
+    json_safe,
+)
 from sktorch._version import __version__
 from sktorch.exceptions import DeviceWarning, VersionMismatchWarning
 
@@ -302,6 +307,11 @@ class PersistenceMixin:
             if key not in targets and key != "f_pickle"}
         history = None if "f_history" in targets else loaded.history
         for key, f in targets.items():
+            if key == "f_history" and isinstance(f, (str, os.PathLike)) and (
+                    not os.path.exists(f)):
+                history = history_from_manifests(f)  # a checkpoint's: kept in its store
+                if history is not None:
+                    continue
             raw[key] = (files.read_bytes(f, _WHAT.get(key, f"{key[2:]}_ state")), f)
         if "f_history" in raw:
             history = files.decode_history(*raw.pop("f_history"))

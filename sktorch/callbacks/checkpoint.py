@@ -165,7 +165,7 @@ class _FileSaver(Callback):
             self._log_ = self._store().save(
                 {k: (p, parts[k]) for k, p in paths.items() if k != "f_history"},
                 history, getattr(self, "_log_", None), net._data_attributes(), epoch,
-                self.use_safetensors)
+                self.use_safetensors, history_view=paths.get("f_history"))
         for key, f in objects.items():  # file objects: overwritten from the start
             f.seek(0)
             f.truncate()
