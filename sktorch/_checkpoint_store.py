@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from sktorch.exceptions import SktorchException, SktorchWarning
+from sktorch.exceptions import CheckpointError, SktorchWarning
 
 __all__ = ["CheckpointError", "CheckpointStore", "LoadedCheckpoint", "LogState", "json_safe",
            "history_from_manifests"]
@@ -43,10 +43,6 @@ __all__ = ["CheckpointError", "CheckpointStore", "LoadedCheckpoint", "LogState",
 FORMAT = "sktorch-checkpoint"
 FORMAT_VERSION = 1
 N_KEPT = 2  # the newest set and one complete fallback
-
-
-class CheckpointError(SktorchException, ValueError):
-    """A checkpoint or saved file is damaged, incomplete or not what it should be."""
 
 
 def json_safe(value: Any, where: str = "the history") -> Any:

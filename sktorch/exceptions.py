@@ -4,6 +4,7 @@ from sklearn.exceptions import NotFittedError
 
 __all__ = [
     "SktorchException",
+    "CheckpointError",
     "NotInitializedError",
     "DeviceWarning",
     "SktorchWarning",
@@ -18,6 +19,10 @@ class SktorchException(Exception):
 
 class NotInitializedError(SktorchException, NotFittedError):
     """The net was used before ``fit``/``initialize``; a scikit-learn ``NotFittedError``."""
+
+
+class CheckpointError(SktorchException, ValueError):
+    """A checkpoint or saved file is damaged, incomplete or not what it should be."""
 
 
 class TrainingDivergedError(SktorchException, FloatingPointError):

@@ -427,7 +427,7 @@ def test_load_params_rolls_back_when_a_later_state_does_not_fit(tmp_path):
 def test_initialize_then_load_checkpoint_predicts_like_the_fitted_classifier(tmp_path, module):
     from tests.conftest import MultiClassModule
 
-    y = np.array(["cat", "dog", "eel"])[(X[:, 0] > 0).astype(int) + (X[:, 1] > 1)]
+    y = np.array(["cat", "dog", "eel"])[(X[:, 0] > 0).astype(int) + (X[:, 1] > 0.5)]
     params = dict(max_epochs=3, lr=0.1, verbose=0, random_state=0)
     if module:
         params.update(module=MultiClassModule, module__n_features=8,

@@ -246,9 +246,10 @@ class Checkpoint(_FileSaver):
     """Save the model whenever the monitored value is true, e.g. at each best epoch.
 
     After each epoch, if ``monitor`` is true for it, the module's weights, the
-    optimizer's and criterion's state and the history are written (each file
-    atomically), and ``event_name`` records ``True`` or ``False`` in the history.
-    ``net.load_params(checkpoint=cp)`` loads the latest checkpoint again.
+    optimizer's and criterion's state and the history are written as one atomic
+    set, and ``event_name`` records ``True`` or ``False`` in the history.
+    ``net.load_params(checkpoint=cp)`` and :class:`LoadInitState` load the newest
+    complete set, verified against its checksums, also after a crash at any moment.
 
     Parameters
     ----------
@@ -257,11 +258,16 @@ class Checkpoint(_FileSaver):
         ``'<score>_best'``), ``monitor(net) -> bool``, or ``None`` to save every epoch.
     f_params, f_optimizer, f_criterion, f_history : str, path, file or None
         Where to save the weights, the optimizer state, the criterion state and the
-        history (JSON); ``None`` skips that part. Names may contain format fields
+        history; ``None`` skips that part. Names may contain format fields
         filled in from the last history row and the net, e.g.
-        ``'params_{last_epoch[epoch]}.pt'``.
+        ``'params_{last_epoch[epoch]}.pt'``. A file object is overwritten from its
+        start at each save (and is not part of the atomic set); with file objects
+        leave ``dirname=''``.
     f_pickle : str, path, file or None, default=None
         Also pickle the whole net there.
+    **kwargs
+        ``f_<name>=...`` saves any other fitted attribute ``<name>_`` that has a
+        ``state_dict`` (e.g. ``f_module2='module2.pt'`` for ``module2_``).
     fn_prefix : str, default=''
         Prefix of every file name.
     dirname : str, default=''
@@ -280,14 +286,22 @@ class Checkpoint(_FileSaver):
 
     Notes
     -----
-    **Parallel fits.** Files go exactly where ``dirname``, ``fn_prefix`` and the
-    ``f_*`` names say, as in skorch, so clones of one net (``GridSearchCV(n_jobs=2)``,
-    ``cross_val_score``) share the same files. Each file is replaced atomically, so
-    no fit ever reads or leaves a half-written or interleaved file, but the last
-    writer wins, and a set of files may then come from different clones. To keep
-    each candidate's checkpoint, give it its own place, e.g. put
-    ``callbacks__checkpoint__dirname`` in the parameter grid, or checkpoint only
-    the final refit.
+    **Layout.** A save writes its files into a fresh directory under
+    ``dirname/.sktorch/`` and then replaces ``dirname/<fn_prefix>manifest.json``,
+    which names the epoch, the files and their SHA-256 checksums; the previous
+    set is kept as a fallback, older ones are removed. The weights, optimizer,
+    criterion and pickle files also appear under their plain names
+    (``params.pt``, ...; hard links to the newest set), as in skorch. The history
+    is kept as an append-only log in the store, so a save costs the new epochs
+    only; ``net.load_params(f_history='<dirname>/history.json')`` still finds it.
+
+    **Parallel fits.** Files go where ``dirname``, ``fn_prefix`` and the ``f_*``
+    names say, as in skorch, so clones of one net (``GridSearchCV(n_jobs=2)``,
+    ``cross_val_score``) share one checkpoint. Saves into one directory take turns
+    (a file lock, where the platform has ``fcntl``) and each is a whole set, but the
+    last writer wins. To keep each candidate's checkpoint, give it its own place,
+    e.g. put ``callbacks__checkpoint__dirname`` in the parameter grid, or
+    checkpoint only the final refit.
 
     Examples
     --------
@@ -426,11 +440,15 @@ class TrainEndCheckpoint(_FileSaver):
 class LoadInitState(Callback):
     """Start training from a checkpoint's saved state, when it exists.
 
-    At the beginning of a fit, if the checkpoint's weights file exists, the
-    weights, optimizer and criterion state and the history are loaded, so training
-    continues where the checkpoint left off: the history keeps the old epochs and
-    the new epochs continue their numbering. Without the files, training starts
-    from scratch. It loads once per fit (not again in ``partial_fit``).
+    At the beginning of a fit, if the checkpoint has saved a set, its weights,
+    optimizer and criterion state, history and data attributes are loaded, so
+    training continues where the checkpoint left off: the history keeps the old
+    epochs and the new epochs continue their numbering. Only a complete set,
+    verified against the checksums in its manifest, is loaded: after a crash
+    mid-save the previous set is; a set that cannot be verified raises instead of
+    being mixed with another. Without a saved set, training starts from scratch
+    (a directory written by skorch, without a manifest, is read as it is). It
+    loads once per fit (not again in ``partial_fit``).
 
     Parameters
     ----------
