@@ -265,6 +265,9 @@ class CheckpointStore:
         already serialized, so that a value that cannot be saved fails before anything
         is written; ``path`` is where the plain-named link to the file goes.
         """
+        # Serialize the new history rows first: a value JSON cannot hold fails here,
+        # before anything (even the store's folder) is written.
+        pending = None if history is None else _serialize_rows(history, log)
         self.root.mkdir(parents=True, exist_ok=True)
         with _locked(self.root / "lock"):
             try:
@@ -272,7 +275,8 @@ class CheckpointStore:
             except CheckpointError:
                 manifest = None  # damaged: nothing in it can be trusted, start anew
             entries = manifest["entries"] if manifest else []
-            history_plan = None if history is None else self._plan_history(history, log)
+            history_plan = None if history is None else self._plan_history(
+                history, log, pending)
             seq = max((e.get("seq", 0) for e in entries), default=0) + 1
             version = self.root / f"v{seq:06d}-{secrets.token_hex(4)}"
             version.mkdir()
@@ -300,19 +304,19 @@ class CheckpointStore:
             self._clean(new_manifest["entries"])
         return new_log
 
-    def _plan_history(self, history: list, log: LogState | None) -> dict:
-        """Decide between appending to our log and a new log; serialize what is written."""
-        n_final = max(len(history) - 1, 0)
+    def _plan_history(self, history: list, log: LogState | None, pending: dict) -> dict:
+        """Append to our log when it is still intact and this history's; else a new log."""
+        start = pending["start"]
         appendable = (
-            log is not None and log.history_id == id(history) and log.n_rows <= n_final
-            and (self.root / log.name).is_file()
+            pending["same"] and (self.root / log.name).is_file()
             and (self.root / log.name).stat().st_size == log.n_bytes
-            and (log.n_rows == 0 or dumps_row(history[log.n_rows - 1]) == log.last_line)
+            and (start == 0 or dumps_row(history[start - 1]) == log.last_line)
         )
-        start = log.n_rows if appendable else 0
-        lines = [dumps_row(row) for row in history[start:n_final]]
-        last_row = json_safe(history[-1]) if history else None
-        return {"base": log if appendable else None, "lines": lines, "last_row": last_row}
+        lines = pending["lines"]
+        if not appendable and start > 0:  # e.g. another writer removed our log
+            lines = [dumps_row(row) for row in history[:start]] + lines
+        return {"base": log if appendable else None, "lines": lines,
+                "last_row": pending["last_row"]}
 
     def _write_history(self, plan: dict, history: list) -> tuple[dict, LogState]:
         log = plan["base"]
@@ -368,6 +372,16 @@ class CheckpointStore:
 
     def _tmp_path(self, target: Path) -> Path:
         return target.parent / f".{target.name}.{self.key}-{secrets.token_hex(4)}.sktorch-tmp"
+
+
+def _serialize_rows(history: list, log: LogState | None) -> dict:
+    """JSON lines of the rows that ended since ``log`` (all when it is not this history's)."""
+    n_final = max(len(history) - 1, 0)
+    same = log is not None and log.history_id == id(history) and log.n_rows <= n_final
+    start = log.n_rows if same else 0
+    return {"start": start, "same": same,
+            "lines": [dumps_row(row) for row in history[start:n_final]],
+            "last_row": json_safe(history[-1]) if history else None}
 
 
 def history_from_manifests(path: Any) -> list | None:

@@ -142,7 +142,7 @@ def test_an_interrupted_save_leaves_the_previous_set_and_is_cleaned_up(tmp_path,
 
 
 KILLED_TRAINING = textwrap.dedent("""
-    import json, os, random, signal, sys, time, warnings
+    import json, os, random, select, signal, sys, time, warnings
     import numpy as np
     import torch
     torch.set_num_threads(1)  # no thread pools across fork()
@@ -178,15 +178,28 @@ KILLED_TRAINING = textwrap.dedent("""
                                   max_epochs=max_epochs, batch_size=32, train_split=None,
                                   verbose=0, callbacks=callbacks)
 
-    def training(max_epochs=10**6):
-        cp = Checkpoint(monitor=None, dirname=dirname, f_pickle="net.pkl")
-        return make([CountEpoch(), cp, LoadInitState(cp)], max_epochs).fit(X, y)
+    class Started(Callback):  # tells the parent when training (not loading) has begun
+        def __init__(self, fd=None):
+            self.fd = fd
+
+        def on_epoch_end(self, net, **kwargs):
+            net.history.record("ended", time.perf_counter())
+
+        def on_epoch_begin(self, net, **kwargs):
+            if self.fd is not None:
+                os.write(self.fd, b"1")
+                self.fd = None
+
+    def training(max_epochs=10**6, where=dirname, fd=None):
+        cp = Checkpoint(monitor=None, dirname=where, f_pickle="net.pkl")
+        return make([CountEpoch(), cp, LoadInitState(cp), Started(fd)], max_epochs).fit(X, y)
 
     def store_state():
         store = os.path.join(dirname, ".sktorch", "default")
         if not os.path.exists(os.path.join(dirname, "manifest.json")):
             return 0
-        entries = json.load(open(os.path.join(dirname, "manifest.json")))["entries"]
+        with open(os.path.join(dirname, "manifest.json")) as handle:
+            entries = json.load(handle)["entries"]
         used = {e["dir"] for e in entries} | {e["history"]["log"] for e in entries} | {"lock"}
         return len(set(os.listdir(store)) - used)
 
@@ -203,17 +216,24 @@ KILLED_TRAINING = textwrap.dedent("""
                 "adam_steps": steps, "unreferenced": unreferenced}
 
     random.seed(seed)
+    # the time of an epoch with its save on this machine now: kills land within 3 epochs
+    warm = training(max_epochs=6, where=dirname + "-warmup")
+    epoch_time = float(np.median(np.diff(warm.history[:, "ended"])))
     warnings.simplefilter("error")  # falling back to an older set would mean a broken commit
     results = []
     for _ in range(n_kills):
+        read_end, write_end = os.pipe()
         pid = os.fork()
         if pid == 0:
             try:
                 warnings.simplefilter("ignore")
-                training()
+                training(fd=write_end)
             finally:
                 os._exit(0)
-        time.sleep(random.uniform(0.03, 0.4))
+        select.select([read_end], [], [], 60)  # the child has loaded and begun training
+        os.close(read_end)
+        os.close(write_end)
+        time.sleep(random.uniform(0, 3 * epoch_time))
         os.kill(pid, signal.SIGKILL)  # no cleanup, no finally blocks
         os.waitpid(pid, 0)
         results.append(check())
