@@ -1,5 +1,6 @@
 """Checkpoints and saved files a user can trust: atomic sets, checksums, damage, LBFGS."""
 
+import hashlib
 import io
 import json
 import os
@@ -17,7 +18,7 @@ from sklearn.base import clone
 import sktorch._checkpoint_store as store_module
 from sktorch import NeuralNetClassifier, NeuralNetRegressor
 from sktorch._checkpoint_store import CheckpointError
-from sktorch.callbacks import Callback, Checkpoint, TrainEndCheckpoint
+from sktorch.callbacks import Callback, Checkpoint, LoadInitState, TrainEndCheckpoint
 from tests.conftest import RegressorModule
 
 RNG = np.random.RandomState(0)
@@ -142,7 +143,7 @@ def test_an_interrupted_save_leaves_the_previous_set_and_is_cleaned_up(tmp_path,
 
 
 KILLED_TRAINING = textwrap.dedent("""
-    import json, os, random, select, signal, sys, time, warnings
+    import json, os, pickle, random, select, signal, sys, time, warnings
     import numpy as np
     import torch
     torch.set_num_threads(1)  # no thread pools across fork()
@@ -206,14 +207,17 @@ KILLED_TRAINING = textwrap.dedent("""
     def check():
         unreferenced = store_state()
         net = make([]).initialize()
+        cp = Checkpoint(monitor=None, dirname=dirname, f_pickle="net.pkl")
         try:
-            net.load_params(checkpoint=Checkpoint(monitor=None, dirname=dirname))
+            net.load_params(checkpoint=cp)
         except FileNotFoundError:
             return {"epoch": 0, "unreferenced": unreferenced}
         steps = sorted({int(s["step"]) for s in net.optimizer_.state_dict()["state"].values()})
+        pickled = pickle.loads(cp.read_checkpoint(net).files["f_pickle"])
         return {"epoch": net.history[-1]["epoch"], "rows": len(net.history),
                 "module": int(net.module_.epochs), "criterion": int(net.criterion_.epochs),
-                "adam_steps": steps, "unreferenced": unreferenced}
+                "pickle": int(pickled.module_.epochs), "adam_steps": steps,
+                "unreferenced": unreferenced}
 
     random.seed(seed)
     # the time of an epoch with its save on this machine now: kills land within 3 epochs
@@ -261,7 +265,7 @@ def test_checkpoints_survive_30_sigkills_as_whole_sets(tmp_path):
     assert epochs == sorted(epochs) and epochs[-1] > 5  # never lost a completed set
     for k in kills:
         if k["epoch"]:
-            assert k["rows"] == k["module"] == k["criterion"] == k["epoch"], k
+            assert k["rows"] == k["module"] == k["criterion"] == k["pickle"] == k["epoch"], k
             assert k["adam_steps"] == [2 * k["epoch"]], k  # two batches per epoch
     assert any(k["unreferenced"] for k in kills)  # some kills did land mid-save
     assert out["final_epochs"] == list(range(1, epochs[-1] + 3))
@@ -491,3 +495,35 @@ def test_checkpoint_argument_checks_say_what_to_write():
         make_net([Checkpoint(monitor=3)]).fit(X, Y)
     with pytest.raises(TypeError, match="f_params=1.*file name"):
         make_net([Checkpoint(f_params=1)]).fit(X, Y)
+
+
+class Malicious:
+    def __init__(self, path):
+        self.path = str(path)
+
+    def __reduce__(self):
+        return (open, (self.path, "w"))
+
+
+@pytest.mark.filterwarnings("ignore:Detected pickle protocol")
+def test_a_crafted_pickle_with_a_matching_checksum_is_still_refused(tmp_path):
+    cp = Checkpoint(monitor=None, dirname=str(tmp_path), f_pickle="net.pkl")
+    make_net([cp], max_epochs=1).fit(X, Y)
+    marker = tmp_path / "pwned"
+    evil = pickle.dumps({"net.0.weight": Malicious(marker)})
+
+    def plant(key, name):  # as an attacker who also rewrites the manifest would
+        manifest = json.loads((tmp_path / "manifest.json").read_text())
+        entry = manifest["entries"][0]
+        (tmp_path / ".sktorch" / "default" / entry["dir"] / name).write_bytes(evil)
+        entry["files"][key].update(bytes=len(evil), sha256=hashlib.sha256(evil).hexdigest())
+        (tmp_path / "manifest.json").write_text(json.dumps(manifest))
+
+    plant("f_pickle", "net.pkl")
+    make_net().initialize().load_params(checkpoint=cp)  # load_params never unpickles it
+    plant("f_params", "params.pt")
+    with pytest.raises(CheckpointError, match="refused"):
+        make_net().initialize().load_params(checkpoint=cp)
+    with pytest.raises(CheckpointError, match="refused"):
+        make_net([LoadInitState(cp)], max_epochs=1).fit(X, Y)
+    assert not marker.exists()
