@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, IterableDataset
 
 from sktorch import _params
 from sktorch._data import TensorBatches, all_finite, move, to_tensor
@@ -28,18 +28,18 @@ class DataMixin:
     """Datasets, splits and batch iterators of a net (mixed into ``NeuralNet``)."""
 
     def _data_shape(self, dataset: Any) -> dict[str, int]:
-        X = dataset.X if isinstance(dataset, Dataset) else dataset[0][0]
+        X = dataset.X if isinstance(dataset, Dataset) else _first_row(dataset)[0]
         n_features = X.shape[-1] if not isinstance(X, dict) else None
         return {"input_units": n_features, "output_units": self._n_outputs(dataset)}
 
     def _n_outputs(self, dataset: Any) -> int:
-        y = dataset.y if isinstance(dataset, Dataset) else dataset[0][1]
+        y = dataset.y if isinstance(dataset, Dataset) else _first_row(dataset)[1]
         return 1 if y is None or y.ndim < 2 else int(y.shape[-1])
 
     def get_dataset(self, X: Any, y: Any = None) -> Any:
         """Wrap ``(X, y)`` in ``dataset``; a torch ``Dataset`` X is used as it is."""
         if isinstance(X, SliceDataset):
-            return X.rows()
+            return X.dataset_with(y)
         if isinstance(X, torch.utils.data.Dataset):
             return X
         kwargs = _params.params_for("dataset", self._kwargs)
@@ -72,6 +72,12 @@ class DataMixin:
         if self.train_split is None:
             return dataset, None
         split = self.train_split
+        if isinstance(split, ValidSplit) and isinstance(dataset, IterableDataset):
+            raise ValueError(
+                "ValidSplit cannot split a torch IterableDataset (its rows are only known "
+                "by reading them); pass train_split=None, or "
+                "train_split=predefined_split(valid_dataset) to validate on another one."
+            )
         if isinstance(split, ValidSplit) and split.random_state is None and seed is not None:
             split = copy.copy(split)
             split.random_state = seed
@@ -80,20 +86,47 @@ class DataMixin:
             dataset_valid = dataset_valid.to(self.device)
         return dataset_train, dataset_valid
 
+    def _fit_iterators(self, dataset_train: Any, dataset_valid: Any, seed: int | None):
+        """The training and validation batch sources of a fit, via ``get_iterator``."""
+        # get_iterator keeps skorch's signature (dataset, training); the fit's shuffling
+        # generator reaches the default implementation through this attribute.
+        self._fit_generator = None if seed is None else torch.Generator().manual_seed(seed)
+        try:
+            train_batches = self.get_iterator(dataset_train, training=True)
+        finally:
+            del self._fit_generator
+        valid_batches = None if dataset_valid is None else self.get_iterator(
+            dataset_valid, training=False)
+        return train_batches, valid_batches
+
     def get_iterator(self, dataset: Any, training: bool = False,
                      generator: torch.Generator | None = None) -> Any:
-        """Batches of ``dataset``: tensor slices for in-memory data, else a DataLoader."""
+        """Batches of ``dataset``: tensor slices for in-memory data, else a DataLoader.
+
+        ``fit`` calls ``get_iterator(dataset, training=True)`` and
+        ``get_iterator(dataset, training=False)``, so an override with skorch's
+        signature works. Training batches are shuffled (seeded by ``random_state``),
+        except for a torch ``IterableDataset``, which streams in its own order.
+        """
         prefix = "iterator_train" if training else "iterator_valid"
         iterator = self.iterator_train if training else self.iterator_valid
         kwargs = _params.params_for(prefix, self._kwargs)
         batch_size = kwargs.pop("batch_size", self.batch_size)
-        shuffle = kwargs.pop("shuffle", training)
+        streaming = isinstance(dataset, IterableDataset)
+        shuffle = kwargs.pop("shuffle", training and not streaming)
+        if generator is None and training:
+            generator = getattr(self, "_fit_generator", None)
         if isinstance(dataset, Dataset) and iterator is DataLoader and not kwargs:
             weights = getattr(dataset, "sample_weight", None)
             tensors = (dataset.X, dataset.y) + (() if weights is None else (weights,))
             return TensorBatches(tensors, batch_size, shuffle, generator,
                                  sparse_device=self.device)
         if batch_size == -1:
+            if streaming and not hasattr(dataset, "__len__"):
+                raise ValueError(
+                    "batch_size=-1 needs the dataset's length, but this IterableDataset has "
+                    "no __len__; pass a batch size, e.g. batch_size=128."
+                )
             batch_size = len(dataset)
         if iterator is DataLoader and shuffle and generator is not None:
             kwargs.setdefault("generator", generator)
@@ -114,6 +147,13 @@ class DataMixin:
         return y.detach().cpu().numpy() if isinstance(y, torch.Tensor) else np.asarray(y)
 
 
+def _first_row(dataset: Any) -> Any:
+    """The first row of a torch Dataset (a streamed one is iterated for it)."""
+    if isinstance(dataset, IterableDataset):
+        return next(iter(dataset))
+    return dataset[0]
+
+
 class _OnDevice:
     """Move each batch of an iterator to the device."""
 
@@ -122,7 +162,7 @@ class _OnDevice:
         self.device = device
 
     def __len__(self) -> int:
-        return len(self.loader)
+        return len(self.loader)  # a TypeError for an IterableDataset without __len__
 
     def __iter__(self):
         for batch in self.loader:

@@ -26,6 +26,7 @@ PREFIXES = (
     "iterator_valid",
     "dataset",
     "callbacks",
+    "compile",
 )
 
 # Arguments that the net supplies itself and that users do not set through a prefix.

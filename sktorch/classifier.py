@@ -34,6 +34,16 @@ def _labels_1d(y: Any) -> np.ndarray:
     return y
 
 
+def _labels_of(net: Any, index: np.ndarray) -> np.ndarray:
+    """Labels of class indices; the indices themselves when no labels are known.
+
+    A net trained on a torch Dataset without y or ``classes`` never saw the labels;
+    as in skorch, its predictions are then class indices.
+    """
+    classes = getattr(net, "classes_", None)
+    return index if classes is None else classes[index]
+
+
 def _single_output(y_pred: torch.Tensor) -> bool:
     return y_pred.ndim == 1 or (y_pred.ndim == 2 and y_pred.shape[1] == 1)
 
@@ -150,7 +160,7 @@ class NeuralNetClassifier(ClassifierMixin, NeuralNet):
 
     def decode_y(self, y: Any) -> np.ndarray:
         index = y.detach().cpu().numpy() if isinstance(y, torch.Tensor) else np.asarray(y)
-        return self.classes_[index.astype(np.int64)]
+        return _labels_of(self, index.astype(np.int64))
 
     def _default_output_nonlin(self) -> Any:
         return torch.nn.Softmax(dim=-1) if isinstance(self.criterion_, torch.nn.NLLLoss) else None
@@ -185,7 +195,7 @@ class NeuralNetClassifier(ClassifierMixin, NeuralNet):
     def predict(self, X: Any) -> np.ndarray:
         """Predicted labels, taken from ``classes_``."""
         self.check_is_fitted()
-        return self.classes_[self.predict_proba(X).argmax(axis=1)]
+        return _labels_of(self, self.predict_proba(X).argmax(axis=1))
 
 
 class NeuralNetBinaryClassifier(NeuralNetClassifier):
@@ -246,4 +256,4 @@ class NeuralNetBinaryClassifier(NeuralNetClassifier):
         """Labels: ``classes_[1]`` where ``predict_proba(X)[:, 1] > threshold``."""
         self.check_is_fitted()
         positive = self.predict_proba(X)[:, 1] > self.threshold
-        return self.classes_[positive.astype(np.int64)]
+        return _labels_of(self, positive.astype(np.int64))

@@ -1,4 +1,8 @@
-"""Exceptions and warnings raised by sktorch."""
+"""Exceptions and warnings raised by sktorch.
+
+skorch's names (``SkorchException``, ``SkorchWarning``, ...) are aliases of sktorch's,
+so ``except skorch_name`` clauses in migrated code catch sktorch's errors.
+"""
 
 from sklearn.exceptions import NotFittedError
 
@@ -8,8 +12,15 @@ __all__ = [
     "NotInitializedError",
     "DeviceWarning",
     "SktorchWarning",
+    "SktorchAttributeError",
+    "SktorchTrainingImpossibleError",
+    "LowProbabilityError",
     "TrainingDivergedError",
     "VersionMismatchWarning",
+    "SkorchException",
+    "SkorchWarning",
+    "SkorchAttributeError",
+    "SkorchTrainingImpossibleError",
 ]
 
 
@@ -23,6 +34,18 @@ class NotInitializedError(SktorchException, NotFittedError):
 
 class CheckpointError(SktorchException, ValueError):
     """A checkpoint or saved file is damaged, incomplete or not what it should be."""
+
+
+class SktorchAttributeError(SktorchException, AttributeError):
+    """An attribute of a net or callback was set in a way that cannot work."""
+
+
+class SktorchTrainingImpossibleError(SktorchException):
+    """The net cannot be trained in its configuration (e.g. a zero-shot model)."""
+
+
+class LowProbabilityError(SktorchException):
+    """A language-model classifier gave every label a very low probability."""
 
 
 class TrainingDivergedError(SktorchException, FloatingPointError):
@@ -39,3 +62,10 @@ class DeviceWarning(SktorchWarning):
 
 class VersionMismatchWarning(SktorchWarning):
     """A saved net was written by another sktorch or torch version."""
+
+
+# skorch's names, for code migrated by changing the import.
+SkorchException = SktorchException
+SkorchWarning = SktorchWarning
+SkorchAttributeError = SktorchAttributeError
+SkorchTrainingImpossibleError = SktorchTrainingImpossibleError

@@ -19,6 +19,7 @@ from torch.utils.data import DataLoader
 from sktorch import _params, _weights
 from sktorch._estimator_params import ParamsMixin
 from sktorch._net_data import DataMixin
+from sktorch._net_hooks import HooksMixin, with_own_hooks
 from sktorch._predict import PredictMixin
 from sktorch._validation import check_net_params, check_X_y
 from sktorch.callbacks import EpochTimer, PassthroughScoring, PrintLog
@@ -35,7 +36,8 @@ _AUTOCAST = {"bf16": torch.bfloat16, "16-mixed": torch.float16}
 _NO_AUTOCAST = contextlib.nullcontext()  # reusable: no new object per step
 
 
-class NeuralNet(ParamsMixin, DataMixin, PredictMixin, PersistenceMixin, BaseEstimator):
+class NeuralNet(ParamsMixin, HooksMixin, DataMixin, PredictMixin, PersistenceMixin,
+                BaseEstimator):
     """Wrap a ``torch.nn.Module`` as a scikit-learn estimator.
 
     Parameters
@@ -95,8 +97,10 @@ class NeuralNet(ParamsMixin, DataMixin, PredictMixin, PersistenceMixin, BaseEsti
         the optimizer state per epoch on the device.
     **kwargs
         Routed parameters (``module__hidden_units=20``, ``optimizer__momentum=0.9``,
-        ``callbacks__print_log__sink=...``) and bare arguments of the module's
-        ``__init__`` (``hidden_units=20``).
+        ``callbacks__print_log__sink=...``, ``compile__mode=...``) and bare arguments
+        of the module's ``__init__`` (``hidden_units=20``). ``history=`` gives the
+        history object to record into (e.g. a
+        :class:`~sktorch.history.DistributedHistory`); it is not a parameter.
 
     Examples
     --------
@@ -159,6 +163,7 @@ class NeuralNet(ParamsMixin, DataMixin, PredictMixin, PersistenceMixin, BaseEsti
         self.loss_function = loss_function
         self.on_nan = on_nan
         self._kwargs = {}
+        self._history_given = kwargs.pop("history", None)
         _params.check_param_names(self, list(kwargs))
         for key, value in kwargs.items():
             self._set_kwarg(key, value)
@@ -186,7 +191,7 @@ class NeuralNet(ParamsMixin, DataMixin, PredictMixin, PersistenceMixin, BaseEsti
         if self.module is not None:
             self.initialize_module()
             self.initialize_optimizer()
-        self.history_ = History()
+        self.initialize_history()
         self.initialized_ = True
         return self
 
@@ -260,7 +265,7 @@ class NeuralNet(ParamsMixin, DataMixin, PredictMixin, PersistenceMixin, BaseEsti
         if self.precision == "64":
             module = module.to(torch.float64)
         self.module_ = module.to(self.device) if self.device is not None else module
-        self._forward_module = torch.compile(self.module_) if self.compile else self.module_
+        self._forward_module = self.torch_compile(self.module_, name="module")
         return self
 
     def initialize_optimizer(self) -> NeuralNet:
@@ -358,9 +363,11 @@ class NeuralNet(ParamsMixin, DataMixin, PredictMixin, PersistenceMixin, BaseEsti
     def fit_loop(self, X: Any, y: Any = None, epochs: int | None = None,
                  sample_weight: Any = None, **fit_params: Any) -> NeuralNet:
         """Run the training loop for ``epochs`` (default ``max_epochs``)."""
+        self.check_data(X, y)
         X, y = check_X_y(self, X, y, fitting=True)
         dataset = self.get_dataset(X, y)
-        weights = _weights.fit_weights(self, sample_weight, y, len(dataset))
+        weights = None if sample_weight is None and getattr(self, "class_weight", None) is None \
+            else _weights.fit_weights(self, sample_weight, y, len(dataset))
         if weights is not None:
             if not isinstance(dataset, Dataset):
                 raise ValueError(
@@ -374,11 +381,9 @@ class NeuralNet(ParamsMixin, DataMixin, PredictMixin, PersistenceMixin, BaseEsti
             self.initialize_module(self._data_shape(dataset))
             self.initialize_optimizer()
         seed = self._seed() if self._random_state is not None else None
-        generator = None if seed is None else torch.Generator().manual_seed(seed)
         dataset_train, dataset_valid = self.get_split_datasets(dataset, y, seed=seed)
-        train_batches = self.get_iterator(dataset_train, training=True, generator=generator)
-        valid_batches = None if dataset_valid is None else self.get_iterator(
-            dataset_valid, training=False)
+        train_batches, valid_batches = self._fit_iterators(dataset_train, dataset_valid, seed)
+        self._callback_list = with_own_hooks(self, self._callback_list)
         engine = Engine(self, self._callback_list)
         self._stop_flag = engine.stop
         n_epochs = self.max_epochs if epochs is None else epochs

@@ -128,7 +128,7 @@ class PersistenceMixin:
             self._callback_list = CallbackList(self.callbacks_)
         module = getattr(self, "module_", None)
         if module is not None:
-            self._forward_module = torch.compile(module) if self.compile else module
+            self._forward_module = self.torch_compile(module, name="module")
 
     # ------------------------------------------------------------- encoding
     def _part(self, key: str) -> Any:
