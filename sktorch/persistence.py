@@ -39,7 +39,8 @@ PathOrFile = Union[str, os.PathLike, BinaryIO, None]
 # Fitted attributes serialized with torch (they may hold CUDA tensors).
 _TORCH_ATTRS = ("module_", "criterion_", "optimizer_", "_grad_scaler")
 # Attributes rebuilt after loading instead of pickled.
-_TRANSIENT = ("_forward_module", "_stop_flag", "_callback_list", "_cached_y_preds")
+_TRANSIENT = ("_forward_module", "_stop_flag", "_callback_list", "_cached_y_preds",
+              "_extra_optimizers")
 # save_params/load_params keys of the standard parts; ``f_<name>`` means ``<name>_``.
 _COMPONENTS = {"f_params": "module_", "f_optimizer": "optimizer_", "f_criterion": "criterion_"}
 # Learned from the data at fit and needed to predict; saved with checkpoints.
@@ -89,9 +90,13 @@ class PersistenceMixin:
 
     def __getstate__(self) -> dict:
         state = {k: v for k, v in self.__dict__.items() if k not in _TRANSIENT}
-        torch_state = {k: state.pop(k) for k in _TORCH_ATTRS if k in state}
-        if torch_state.get("optimizer_") is not None:  # LBFGS: compact curvature pairs
-            torch_state["optimizer_"] = files.lean_optimizer(torch_state["optimizer_"])
+        # A subclass's own components (module2_, optimizer2_) go with the others, so
+        # that an optimizer and the parameters it updates stay one set of objects.
+        extra = [f"{n}_" for names in vars(self).get("_components", {}).values() for n in names]
+        torch_state = {k: state.pop(k) for k in (*_TORCH_ATTRS, *extra) if k in state}
+        for key, value in torch_state.items():  # LBFGS: compact curvature pairs
+            if isinstance(value, torch.optim.Optimizer):
+                torch_state[key] = files.lean_optimizer(value)
         buffer = io.BytesIO()
         torch.save(torch_state, buffer)
         state["_torch_state"] = buffer.getvalue()
@@ -115,17 +120,19 @@ class PersistenceMixin:
         self.__dict__.update(state)
         if raw is not None:
             location = device if device is not None else "cpu"
-            self.__dict__.update(
-                torch.load(io.BytesIO(raw), map_location=location, weights_only=False)
-            )
-            files.restore_optimizer(self.__dict__.get("optimizer_"))
+            loaded = torch.load(io.BytesIO(raw), map_location=location, weights_only=False)
+            for value in loaded.values():
+                files.restore_optimizer(value)
+            self.__dict__.update(loaded)
         self._restore_transient()
 
     def _restore_transient(self) -> None:
+        from sktorch._components import extra_optimizers
         from sktorch.callbacks.base import CallbackList
 
         if getattr(self, "callbacks_", None) is not None:
             self._callback_list = CallbackList(self.callbacks_)
+        self._extra_optimizers = extra_optimizers(self)
         module = getattr(self, "module_", None)
         if module is not None:
             self._forward_module = self.torch_compile(module, name="module")
