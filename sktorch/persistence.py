@@ -40,7 +40,7 @@ PathOrFile = Union[str, os.PathLike, BinaryIO, None]
 _TORCH_ATTRS = ("module_", "criterion_", "optimizer_", "_grad_scaler")
 # Attributes rebuilt after loading instead of pickled.
 _TRANSIENT = ("_forward_module", "_stop_flag", "_callback_list", "_cached_y_preds",
-              "_extra_optimizers")
+              "_extra_optimizers", "_fit_data")
 # save_params/load_params keys of the standard parts; ``f_<name>`` means ``<name>_``.
 _COMPONENTS = {"f_params": "module_", "f_optimizer": "optimizer_", "f_criterion": "criterion_"}
 # Learned from the data at fit and needed to predict; saved with checkpoints.
