@@ -23,7 +23,6 @@ from __future__ import annotations
 import contextlib
 import copy
 import math
-from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -102,7 +101,11 @@ class FusedRun:
         criterion = copy.deepcopy(rep.criterion_)
         criterion.reduction = "none"
         self._get_loss = type(rep).get_loss
-        self._loss_owner = SimpleNamespace(criterion_=criterion)
+        # A shallow copy of the net, so that get_loss finds the class's own helpers.
+        # (vars copied by hand: copy.copy would go through the net's pickling.)
+        self._loss_owner = object.__new__(type(rep))
+        vars(self._loss_owner).update(vars(rep))
+        self._loss_owner.criterion_ = criterion
         self._stack_data(prepared)
 
     # ------------------------------------------------------------------ data
