@@ -394,6 +394,7 @@ class NeuralNet(ParamsMixin, ComponentsMixin, HooksMixin, DataMixin, PredictMixi
         in chunks which may not each contain all labels; ``classes_`` is sorted, as
         in scikit-learn. ``sample_weight`` and the other arguments are as in :meth:`fit`.
         """
+        self._check_not_trimmed("partial_fit")
         data = getattr(self, "_fit_data", None)
         if data is not None and data.matches(X, y) and classes is None:
             self.fit_loop(X, y, sample_weight=sample_weight, **fit_params)
