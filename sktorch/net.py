@@ -28,6 +28,7 @@ from sktorch.dataset import Dataset, ValidSplit
 from sktorch.engine import Engine, StopFlag
 from sktorch.exceptions import NotInitializedError
 from sktorch.history import History
+from sktorch.model_selection import _cache as _fit_cache
 from sktorch.persistence import PersistenceMixin
 
 __all__ = ["NeuralNet"]
@@ -340,6 +341,8 @@ class NeuralNet(ParamsMixin, HooksMixin, DataMixin, PredictMixin, PersistenceMix
         >>> net.fit(X, y, sample_weight=weights).n_features_in_
         3
         """
+        if _fit_cache.active and _fit_cache.serve(self, X, y, sample_weight, fit_params):
+            return self  # a search trained this fit ahead (fused), see model_selection
         if not self.warm_start or not getattr(self, "initialized_", False):
             self.initialize()
         return self.partial_fit(X, y, sample_weight=sample_weight, **fit_params)
