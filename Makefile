@@ -34,7 +34,7 @@ $(DOCS_STAMP): $(STAMP)
 
 docs: $(DOCS_STAMP)
 	rm -rf site
-	MPLBACKEND=Agg $(PY) -m mkdocs build --strict --site-dir site
+	MPLBACKEND=Agg NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict --site-dir site
 	@echo "Documentation site: site/index.html"
 
 bench: $(STAMP)
