@@ -69,7 +69,7 @@ class DataMixin:
 
     def get_split_datasets(self, dataset: Any, y: Any = None, seed: int | None = None):
         """Split into ``(dataset_train, dataset_valid)`` with ``train_split``."""
-        if self.train_split is None:
+        if self.train_split is None or self.train_split is False:  # False: skorch's "no split"
             return dataset, None
         split = self.train_split
         if isinstance(split, ValidSplit) and isinstance(dataset, IterableDataset):

@@ -71,7 +71,7 @@ class PredictMixin:
         self.check_is_fitted()
         X, _ = check_X_y(self, X, None, fitting=False)
         dataset = self.get_dataset(X)
-        self.module_.train(training)  # once per call: train() walks every submodule
+        self._set_training(training)  # once per call: train() walks every submodule
         for batch in self.get_iterator(dataset, training=False):
             y_pred = self.evaluation_step(batch, training=training)
             yield y_pred if device is None else move(y_pred, device)

@@ -137,14 +137,14 @@ class Engine:
         history.record("epoch", len(history))
         notify("on_epoch_begin", net, **datasets)
         self.guard.epoch_begin()
-        net.module_.train()
+        net._set_training(True)
         # run_single_epoch is the net's (overridable, as in skorch); by default it is
         # run_pass below. An override returns None: its rows may hold tensors.
         with torch.enable_grad():
             tensors = net.run_single_epoch(train_batches, training=True, prefix="train",
                                            step_fn=net.train_step, **fit_params) is not False
         if valid_batches is not None and self.stop.reason is None:
-            net.module_.eval()
+            net._set_training(False)
             with torch.no_grad():
                 tensors |= net.run_single_epoch(
                     valid_batches, training=False, prefix="valid",
@@ -177,6 +177,7 @@ def run_pass(net: Any, callbacks: CallbackList, stop: StopFlag, batches: Iterabl
     notify = callbacks.notify
     rows = history[-1]["batches"]
     tensors = False
+    n_before = len(rows)
     for batch in batches:
         row: dict = {}
         rows.append(row)  # before the hooks, so that they can write to the batch's row
@@ -204,6 +205,8 @@ def run_pass(net: Any, callbacks: CallbackList, stop: StopFlag, batches: Iterabl
             tensors = True
         if stop.reason is not None:  # Ctrl-C or a callback: end after this batch
             break
+    history.record("train_batch_count" if training else "valid_batch_count",
+                   len(rows) - n_before)
     return tensors
 
 

@@ -16,14 +16,15 @@ from sklearn.base import BaseEstimator
 from sklearn.utils import check_random_state
 from torch.utils.data import DataLoader
 
-from sktorch import _params, _weights
+from sktorch import _callback_params, _components, _params, _weights
+from sktorch._components import ComponentsMixin
 from sktorch._estimator_params import ParamsMixin
 from sktorch._net_data import DataMixin
 from sktorch._net_hooks import HooksMixin, with_own_hooks
 from sktorch._predict import PredictMixin
 from sktorch._validation import check_net_params, check_X_y
 from sktorch.callbacks import EpochTimer, PassthroughScoring, PrintLog
-from sktorch.callbacks.base import CallbackList, name_callbacks
+from sktorch.callbacks.base import CallbackList
 from sktorch.dataset import Dataset, ValidSplit
 from sktorch.engine import Engine, StopFlag
 from sktorch.exceptions import NotInitializedError
@@ -37,8 +38,8 @@ _AUTOCAST = {"bf16": torch.bfloat16, "16-mixed": torch.float16}
 _NO_AUTOCAST = contextlib.nullcontext()  # reusable: no new object per step
 
 
-class NeuralNet(ParamsMixin, HooksMixin, DataMixin, PredictMixin, PersistenceMixin,
-                BaseEstimator):
+class NeuralNet(ParamsMixin, ComponentsMixin, HooksMixin, DataMixin, PredictMixin,
+                PersistenceMixin, BaseEstimator):
     """Wrap a ``torch.nn.Module`` as a scikit-learn estimator.
 
     Parameters
@@ -46,7 +47,8 @@ class NeuralNet(ParamsMixin, HooksMixin, DataMixin, PredictMixin, PersistenceMix
     module : nn.Module class, instance, or None
         The model. A class (or factory) is built at ``initialize`` with the
         ``module__*`` parameters; an instance is copied at each fit unless
-        ``warm_start=True``; ``None`` builds a one-hidden-layer MLP sized from the data.
+        ``warm_start=True`` (with ``module__*`` parameters it is built again from its
+        class); ``None`` builds a one-hidden-layer MLP sized from the data.
     criterion : loss class or instance
         The loss; ``criterion__*`` parameters go to its constructor.
     optimizer : torch.optim.Optimizer class, default=SGD
@@ -63,10 +65,12 @@ class NeuralNet(ParamsMixin, HooksMixin, DataMixin, PredictMixin, PersistenceMix
         ``iterator_train__shuffle=False``.
     dataset : class, default=sktorch.dataset.Dataset
         Wraps ``(X, y)``; ``dataset__*`` parameters go to it.
-    train_split : callable or None, default=ValidSplit(5)
-        Splits off validation data; ``None`` trains on everything.
+    train_split : callable, None or False, default=ValidSplit(5)
+        Splits off validation data; ``None`` (or ``False``) trains on everything.
     callbacks : list, 'disable' or None
-        Callbacks or ``(name, callback)`` pairs, added to the defaults.
+        Callbacks, callback classes or ``(name, callback)`` pairs, added to the
+        defaults. ``callbacks__<name>__<param>`` configures a copy of one at
+        ``initialize``; ``callbacks__<name>=None`` removes one.
     predict_nonlinearity : 'auto', callable or None, default='auto'
         Applied to outputs in ``predict_proba``: softmax after ``CrossEntropyLoss``,
         sigmoid after ``BCEWithLogitsLoss``, nothing otherwise.
@@ -117,6 +121,7 @@ class NeuralNet(ParamsMixin, HooksMixin, DataMixin, PredictMixin, PersistenceMix
 
     prefixes_ = _params.PREFIXES
     _weighted = False  # set per fit: whether sample weights come with the batches
+    _extra_optimizers: tuple = ()  # registered optimizers besides optimizer_ (optimizer2_)
     _default_criterion: Any = None
 
     def __init__(
@@ -179,33 +184,45 @@ class NeuralNet(ParamsMixin, HooksMixin, DataMixin, PredictMixin, PersistenceMix
         return int(self._random_state.randint(np.iinfo(np.int32).max))
 
     def initialize(self) -> NeuralNet:
-        """Build callbacks, criterion, module and optimizer; reset the history."""
+        """Build callbacks, criterion, module and optimizer; reset the history.
+
+        With ``verbose``, re-initializing an initialized net says so
+        ("Re-initializing module." ...), as skorch does on a second ``fit``.
+        """
         check_net_params(self)
+        if getattr(self, "initialized_", False) and self.verbose:
+            for kind in _components.KINDS:
+                print(f"Re-initializing {kind}.")
         for attr in ("n_features_in_", "feature_names_in_"):  # learned again from the data
             vars(self).pop(attr, None)
         self._random_state = check_random_state(self.random_state) if (
             self.random_state is not None) else None
+        _components.reset(self)
         self.initialize_callbacks()
-        self.initialize_criterion()
+        _components.run_initializer(self, "criterion")
         self.module_ = None
         self.optimizer_ = None
         if self.module is not None:
-            self.initialize_module()
-            self.initialize_optimizer()
+            self._initialize_module_and_optimizer()
         self.initialize_history()
         self.initialized_ = True
         return self
 
+    def _initialize_module_and_optimizer(self, data_shape: dict | None = None) -> None:
+        _components.run_initializer(self, "module", data_shape)
+        _components.run_initializer(self, "optimizer")
+        # All components are known now: prefixes that still name none are typos.
+        _params.check_param_names(self, list(self._kwargs), final=True)
+
     def initialize_callbacks(self) -> NeuralNet:
-        """Resolve and initialize the callbacks (defaults plus user callbacks)."""
-        defaults = [] if self.callbacks == "disable" else self.get_default_callbacks()
-        user = [] if self.callbacks == "disable" else self.callbacks
-        named = name_callbacks(defaults, user)
-        callback_params = _params.params_for("callbacks", self._kwargs)
-        for name, callback in named:
-            own = _params.params_for(name, callback_params)
-            if own:
-                callback.set_params(**own)
+        """Resolve, configure and initialize the callbacks (defaults plus user callbacks).
+
+        ``callbacks__<name>__<param>`` values configure a copy of the named callback
+        (the user's object stays as it is); ``callbacks__<name>=None`` removes one.
+        ``PrintLog`` runs last, after every callback that records values.
+        """
+        named = _callback_params.configure_callbacks(self)
+        for _, callback in named:
             callback.initialize()
         self.callbacks_ = named
         self._callback_list = CallbackList(named)
@@ -249,17 +266,17 @@ class NeuralNet(ParamsMixin, HooksMixin, DataMixin, PredictMixin, PersistenceMix
         return None
 
     def initialize_module(self, data_shape: dict | None = None) -> NeuralNet:
-        """Build ``module_``: a new module from a class, or a copy of an instance."""
+        """Build ``module_``: a new module from a class, or a copy of an instance.
+
+        An instance given together with ``module__*`` arguments is built again from
+        its class with those arguments (as skorch does).
+        """
         factory = _params.module_class(self.module)
         kwargs = self._module_kwargs(data_shape)
+        if factory is None and kwargs:
+            factory = type(self.module)
         with _seeded(self._seed() if self._random_state is not None else None):
             if factory is None:
-                if kwargs:
-                    raise ValueError(
-                        "module is an instance, so module arguments "
-                        f"{sorted(kwargs)} cannot be applied; pass the class instead, "
-                        "e.g. module=MyModule, module__hidden_units=20."
-                    )
                 module = self.module if self.warm_start else copy.deepcopy(self.module)
             else:
                 module = factory(**kwargs)
@@ -270,15 +287,19 @@ class NeuralNet(ParamsMixin, HooksMixin, DataMixin, PredictMixin, PersistenceMix
         return self
 
     def initialize_optimizer(self) -> NeuralNet:
-        """Build ``optimizer_`` over the module's parameters."""
-        kwargs = _params.params_for("optimizer", self._kwargs)
-        kwargs.setdefault("lr", self.lr)
-        self.optimizer_ = self.optimizer(self.module_.parameters(), **kwargs)
+        """Build ``optimizer_`` over the learnable parameters of modules and criteria."""
+        args, kwargs = self.get_params_for_optimizer("optimizer", self.get_all_learnable_params())
+        self.optimizer_ = self.optimizer(*args, **kwargs)
+        self._optimizer_ready()
+        return self
+
+    def _optimizer_ready(self) -> None:
+        """Derived step settings; also run after a subclass's ``initialize_optimizer``."""
         self._needs_closure = isinstance(self.optimizer_, torch.optim.LBFGS)
         use_scaler = self.precision == "16-mixed" and torch.device(
             self.device or "cpu").type == "cuda"
         self._grad_scaler = torch.amp.GradScaler("cuda") if use_scaler else None
-        return self
+        self._extra_optimizers = _components.extra_optimizers(self)
 
     def __sklearn_is_fitted__(self) -> bool:
         return bool(getattr(self, "initialized_", False)) and (
@@ -380,8 +401,7 @@ class NeuralNet(ParamsMixin, HooksMixin, DataMixin, PredictMixin, PersistenceMix
             dataset.sample_weight = weights
         self._weighted = weights is not None
         if self.module_ is None:
-            self.initialize_module(self._data_shape(dataset))
-            self.initialize_optimizer()
+            self._initialize_module_and_optimizer(self._data_shape(dataset))
         seed = self._seed() if self._random_state is not None else None
         dataset_train, dataset_valid = self.get_split_datasets(dataset, y, seed=seed)
         train_batches, valid_batches = self._fit_iterators(dataset_train, dataset_valid, seed)
@@ -433,18 +453,26 @@ class NeuralNet(ParamsMixin, HooksMixin, DataMixin, PredictMixin, PersistenceMix
 
             def closure():
                 optimizer.zero_grad()
+                for extra in self._extra_optimizers:
+                    extra.zero_grad()
                 result.update(self.train_step_single(batch, **fit_params))
                 return result["loss"]
 
             optimizer.step(closure)
+            for extra in self._extra_optimizers:
+                extra.step()
             return result
         optimizer.zero_grad(set_to_none=True)
+        for extra in self._extra_optimizers:  # a subclass's own optimizers (optimizer2_)
+            extra.zero_grad(set_to_none=True)
         result = self.train_step_single(batch, **fit_params)
         if self._grad_scaler is not None:
             self._grad_scaler.step(optimizer)
             self._grad_scaler.update()
         else:
             optimizer.step()
+        for extra in self._extra_optimizers:
+            extra.step()
         return result
 
     def validation_step(self, batch: Any, **fit_params: Any) -> dict[str, Any]:
@@ -465,7 +493,7 @@ class NeuralNet(ParamsMixin, HooksMixin, DataMixin, PredictMixin, PersistenceMix
         """The module's output for one batch (gradients only when ``training``)."""
         Xi = batch[0] if isinstance(batch, (tuple, list)) else batch
         if self.module_.training != training:  # forward_iter set every submodule once
-            self.module_.train(training)
+            self._set_training(training)
         if torch.is_grad_enabled() == training and self.precision not in _AUTOCAST:
             return self.infer(Xi)  # e.g. under predict_proba's no_grad: no context to enter
         with torch.set_grad_enabled(training), self._autocast():
