@@ -8,6 +8,7 @@ the whole history (epoch values, best markers, batch rows, stop reasons).
 from __future__ import annotations
 
 import math
+import pickle
 
 import numpy as np
 import pytest
@@ -18,6 +19,7 @@ from sktorch import NeuralNetBinaryClassifier, NeuralNetClassifier, NeuralNetReg
 from sktorch.callbacks import Callback, EarlyStopping, EpochScoring
 from sktorch.dataset import ValidSplit
 from sktorch.model_selection._fused import GroupReport, Member, _optim, fit_members
+from sktorch.toy import MLPModule
 
 TOL = 1e-5
 
@@ -110,6 +112,11 @@ def test_multiclass_nll_sgd_momentum_unequal_folds():
     assert report.forward == "layers"
     assert all(len(n.history_) == 3 for n in fused)
     assert "valid_acc" in fused[0].history_[-1]
+    # members own their weights (no view into the stack), and pickle as ordinary nets
+    fused[0].module_.sequential[0].weight.data.add_(1.0)
+    assert_same_fit(seq[1], fused[1], data[1][0])
+    restored = pickle.loads(pickle.dumps(fused[2]))
+    np.testing.assert_array_equal(restored.predict_proba(X), fused[2].predict_proba(X))
 
 
 def test_cross_entropy_and_regressor_and_binary():
@@ -416,13 +423,13 @@ def test_dropout_members_draw_their_own_masks():
     assert _only_fused(reports, 6).forward == "layers"
     weights = [n.module_.sequential[0].weight.detach() for n in fused]
     assert not torch.equal(weights[0], weights[1])  # same init, different masks
-    seq = nets()
-    for net in seq:
-        net.random_state = None  # independent masks for the comparison
-        net.fit(X, y)
-    fused_loss = np.mean([n.history_[-1]["train_loss"] for n in fused])
-    seq_loss = np.mean([n.history_[-1]["train_loss"] for n in seq])
-    assert abs(fused_loss - seq_loss) < 0.1 * seq_loss, (fused_loss, seq_loss)
+    # The sequential fit (same init, its own masks) ends among the fused members: all
+    # seeded, so this is deterministic. Measured: fused 0.979-1.004, sequential 0.983.
+    seq = nets()[0].fit(X, y)
+    losses = [n.history_[-1]["train_loss"] for n in fused]
+    seq_loss = seq.history_[-1]["train_loss"]
+    assert abs(np.mean(losses) - seq_loss) < 0.05 * seq_loss, (losses, seq_loss)
+    assert abs(np.mean(losses) - seq_loss) < 3 * np.std(losses) + 1e-3, (losses, seq_loss)
 
 
 def test_members_alone_or_with_errors_are_reported():
@@ -435,3 +442,126 @@ def test_members_alone_or_with_errors_are_reported():
     failed = next(r for r in reports if 1 in r.members)
     assert isinstance(failed.errors[1], ValueError) and not failed.fused
     assert nets[0].history_[-1]["epoch"] == 1
+
+
+def test_string_labels_single_logit_and_precision_64():
+    X, y = _data()
+    labels = np.where(X[:, 0] > 0, "yes", "no")
+
+    def logit():
+        return [NeuralNetClassifier(criterion=nn.BCEWithLogitsLoss, lr=lr, max_epochs=2,
+                                    verbose=0, random_state=0, hidden_units=5)
+                for lr in (0.1, 0.3)]
+
+    seq, fused, reports = run_both(logit, [(X, labels)] * 2)
+    _only_fused(reports, 2)
+    assert fused[0].predict(X[:3]).dtype.kind == "U"
+
+    def double():
+        return [NeuralNetRegressor(lr=lr, max_epochs=2, verbose=0, random_state=0,
+                                   hidden_units=5, precision="64") for lr in (0.01, 0.02)]
+
+    yr = X[:, 1].astype("float64")
+    seq, fused, reports = run_both(double, [(X.astype("float64"), yr)] * 2)
+    _only_fused(reports, 2)
+    assert fused[0].module_.sequential[0].weight.dtype == torch.float64
+
+
+def test_zero_epochs_shared_module_instance_and_failures_inside_fused_training(monkeypatch):
+    X, y = _data()
+
+    def zero():
+        return [NeuralNetClassifier(lr=lr, max_epochs=0, verbose=0, random_state=0,
+                                    hidden_units=4) for lr in (0.1, 0.2)]
+
+    seq, fused, reports = run_both(zero, [(X, y)] * 2)
+    assert fused[0].history_ == [] and _only_fused(reports, 2)
+
+    shared = nn.Sequential(nn.Linear(6, 3), nn.Softmax(dim=-1))
+    nets = [NeuralNetClassifier(shared, warm_start=True, lr=lr, max_epochs=1, verbose=0)
+            for lr in (0.1, 0.2)]
+    reports = fit_members([Member(net, X, y) for net in nets])
+    assert not reports[0].fused and "share parameters" in reports[0].reason
+
+    from sktorch.model_selection._fused import _loop
+
+    def broken(self, *args, **kwargs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(_loop.FusedRun, "_valid_pass", broken)
+    nets = [NeuralNetClassifier(lr=lr, max_epochs=2, verbose=0, random_state=0,
+                                hidden_units=4) for lr in (0.1, 0.2)]
+    reports = fit_members([Member(net, X, y) for net in nets])
+    assert [r.fused for r in reports] == [False] and "boom" in reports[0].reason
+    monkeypatch.undo()
+    for net, lr in zip(nets, (0.1, 0.2)):
+        ref = NeuralNetClassifier(lr=lr, max_epochs=2, verbose=0, random_state=0,
+                                  hidden_units=4).fit(X, y)
+        assert_same_fit(ref, net, X)
+
+
+def test_one_batch_per_epoch_with_unequal_folds():
+    X, y = _data()
+
+    def nets():
+        return [NeuralNetClassifier(lr=0.2, max_epochs=3, verbose=0, random_state=i,
+                                    hidden_units=4, batch_size=size)
+                for i, size in enumerate([-1, -1, -1])]
+
+    seq, fused, reports = run_both(nets, [(X, y), (X[:120], y[:120]), (X[:150], y[:150])])
+    _only_fused(reports, 3)
+    assert [len(n.history_[-1]["batches"]) for n in fused] == [2, 2, 2]  # train + valid
+
+
+def test_member_whose_callback_raises_is_refit_alone():
+    X, yr = _data()[0], _data()[0][:, 0]
+
+    def nets():
+        return [NeuralNetRegressor(lr=0.01, max_epochs=2, verbose=0, random_state=0,
+                                   hidden_units=4, callbacks=[EarlyStopping(monitor=monitor)])
+                for monitor in ("valid_loss", "valid_acc")]  # a regressor has no valid_acc
+
+    fused = nets()
+    reports = fit_members([Member(net, X, yr) for net in fused])
+    failed = next(r for r in reports if not r.fused)
+    assert failed.members == [1] and "callback raised" in failed.reason
+    assert "valid_acc" in str(failed.errors[1])
+    assert next(r for r in reports if r.fused).members == [0]
+
+
+def test_members_sharing_X_convert_it_once(monkeypatch):
+    X, y = _data()
+    X2, y2 = X[:150].copy(), y[:150].copy()
+    calls = []
+    original = NeuralNetClassifier.get_dataset
+
+    def counting(self, X, y=None):
+        calls.append(self)
+        return original(self, X, y)
+
+    monkeypatch.setattr(NeuralNetClassifier, "get_dataset", counting)
+    nets = [NeuralNetClassifier(lr=lr, max_epochs=1, verbose=0, random_state=0, hidden_units=4)
+            for lr in (0.1, 0.2, 0.3, 0.4)]
+    reports = fit_members([Member(n, *data) for n, data in
+                           zip(nets, [(X, y), (X, y), (X2, y2), (X2, y2)])])
+    _only_fused(reports, 4)
+    assert len([net for net in calls if any(net is n for n in nets)]) == 2  # one per X
+
+
+def test_canary_catches_a_set_up_the_fused_preparation_does_not_mirror(monkeypatch):
+    """If fit_loop's set-up changes (here: it re-initializes the weights), fusing stops."""
+    X, y = _data()
+    original = NeuralNetClassifier.fit_loop
+
+    def changed(self, X, y=None, epochs=None, sample_weight=None, **fit_params):
+        with torch.no_grad():
+            for param in self.module_.parameters():
+                param.mul_(0.5)
+        return original(self, X, y, epochs=epochs, sample_weight=sample_weight, **fit_params)
+
+    monkeypatch.setattr(NeuralNetClassifier, "fit_loop", changed)
+    nets = [NeuralNetClassifier(MLPModule, module__input_units=6, module__output_units=3,
+                                module__output_nonlin=nn.Softmax(dim=-1), lr=lr, max_epochs=1,
+                                verbose=0, random_state=0) for lr in (0.1, 0.2)]
+    reports = fit_members([Member(n, X, y) for n in nets])
+    assert [r.fused for r in reports] == [False] and "initial module" in reports[0].reason

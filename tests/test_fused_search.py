@@ -169,6 +169,18 @@ def test_early_stopping_with_validation_split(clf_data):
             np.testing.assert_allclose(h_f[:, "valid_loss"], h_p[:, "valid_loss"], atol=TOL)
 
 
+def test_members_with_different_max_epochs_fuse_together(reg_data):
+    X, y = reg_data
+    fused, plain = fit_both(
+        lambda fuse: GridSearchCV(regressor(), {"max_epochs": [2, 5], "lr": [0.01, 0.05]},
+                                  cv=3, fuse=fuse), X, y)
+    assert_same_results(fused, plain)
+    assert_all_fused(fused)
+    assert sum(g.fused for g in fused.fuse_report_) == 1  # one stacked model
+    epochs = [len(h) for row in fused.cv_histories_ for h in row]
+    assert sorted(set(epochs)) == [2, 5]
+
+
 def test_sample_weight_as_fit_param(reg_data):
     X, y = reg_data
     weights = np.r_[np.ones(75), np.full(75, 0.1)]

@@ -10,7 +10,9 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
+import numpy as np
 import torch
+from sklearn.base import clone
 
 from sktorch.model_selection._fused._forward import check_forward, make_forward
 from sktorch.model_selection._fused._loop import FusedRun
@@ -29,8 +31,6 @@ from sktorch.model_selection._fused._stack import FlatStack
 __all__ = ["fit_all", "default_budget", "member_bytes"]
 
 _ALONE = "alone in its structure group (nothing to fuse with)"
-_DIVERGED = ("its loss or weights became NaN/inf in fused training; refit alone, so that "
-             "on_nan acts exactly as in a sequential fit")
 
 
 def default_budget(device: Any) -> int:
@@ -64,13 +64,38 @@ def member_bytes(p: Prepared) -> int:
         saved[0] += tensor.numel() * tensor.element_size()
         return tensor
 
-    rows = p.train_rows[: max(1, p.net.batch_size if p.net.batch_size != -1 else len(
-        p.train_rows))]
+    rows = p.train_rows[: max(1, p.train_batch)]
     x = p.dataset.X[rows.to(p.dataset.X.device)]
     with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
         out = module(x)
     out_bytes = out.numel() * out.element_size() if isinstance(out, torch.Tensor) else 0
     return 8 * n_params + 2 * saved[0] + 4 * out_bytes + 2 * x.numel() * x.element_size()
+
+
+def canary_reason(member: Member, p: Prepared) -> str:
+    """Whether ``prepare`` reproduced the initial module of the net's own ``fit_loop``.
+
+    A twin of the member (a clone, seeded alike) runs ``fit_loop`` for zero epochs;
+    its module (parameters and buffers) must equal the prepared one. This guards
+    the equivalence against changes to ``fit_loop``'s set-up (e.g. statistics a
+    built-in module learns from the data) that ``prepare`` does not mirror yet.
+    Members seeded with ``None`` or a RandomState instance are not compared.
+    """
+    state = p.net.random_state
+    if p.seed is None or not isinstance(state, (int, np.integer)):
+        return ""
+    try:
+        twin = clone(p.net).set_params(verbose=0)
+        twin.initialize()
+        twin.fit_loop(member.X, member.y, epochs=0, sample_weight=member.sample_weight)
+    except Exception as exc:  # its own fit will say what is wrong
+        return f"setting up the net's own fit raised {type(exc).__name__}"
+    ours, theirs = p.net.module_.state_dict(), twin.module_.state_dict()
+    if ours.keys() != theirs.keys() or any(
+            not torch.equal(ours[k], theirs[k].to(ours[k].device)) for k in ours):
+        return ("the fused set-up does not reproduce this net's initial module (its fit "
+                "set-up changed); fitted one by one")
+    return ""
 
 
 def _sequential(members: list[Member], indices: list[int], reason: str) -> GroupReport:
@@ -105,6 +130,9 @@ def _prepare_all(members: list[Member]) -> tuple[list[Prepared], dict[str, list[
 
 def _build(chunk: list[Prepared]) -> tuple[FusedRun | None, str]:
     modules = [p.net.module_ for p in chunk]
+    params = [id(t) for m in modules for t in m.parameters()]
+    if len(set(params)) != len(params):
+        return None, "members share parameters (one module instance in several nets)"
     forward = make_forward(modules)
     stack = FlatStack(modules)
     p0 = chunk[0]
@@ -134,6 +162,10 @@ def fit_all(members: list[Member], memory_budget: int | None) -> list[GroupRepor
         if len(group) == 1:
             fallback[_ALONE].append(group[0].index)
             continue
+        reason = canary_reason(members[group[0].index], group[0])
+        if reason:
+            fallback[reason].extend(p.index for p in group)
+            continue
         budget = memory_budget if memory_budget is not None else default_budget(
             group[0].net.device)
         report = GroupReport([p.index for p in group], fused=True)
@@ -147,10 +179,18 @@ def fit_all(members: list[Member], memory_budget: int | None) -> list[GroupRepor
                 continue
             report.chunks.append([p.index for p in chunk])
             report.forward = run.forward.kind
-            refit += run.run()
-        if refit:
-            fallback[_DIVERGED].extend(p.index for p in refit)
-            report.members = [i for i in report.members if i not in {p.index for p in refit}]
+            try:
+                refit += run.run()
+            except Exception as exc:  # never leave a member half-trained: fit them alone
+                failed = run.abandon()
+                fallback[f"fused training raised {type(exc).__name__}: {exc}"].extend(
+                    p.index for p in failed)
+                report.members = [i for i in report.members if i not in
+                                  {p.index for p in failed}]
+        for p, reason in refit:
+            fallback[reason].append(p.index)
+        gone = {p.index for p, _ in refit}
+        report.members = [i for i in report.members if i not in gone]
         if report.members:
             reports.append(report)
     for reason, indices in fallback.items():

@@ -26,6 +26,7 @@ import math
 from types import SimpleNamespace
 from typing import Any
 
+import numpy as np
 import torch
 
 from sktorch._data import TensorBatches
@@ -35,7 +36,11 @@ from sktorch.model_selection._fused._forward import StackedForward
 from sktorch.model_selection._fused._optim import VectorizedOptimizer
 from sktorch.model_selection._fused._stack import FlatStack
 
-__all__ = ["FusedRun"]
+__all__ = ["FusedRun", "DIVERGED", "CALLBACK_RAISED"]
+
+DIVERGED = ("its loss or weights became NaN/inf in fused training; refit alone, so that "
+            "on_nan acts exactly as in a sequential fit")
+CALLBACK_RAISED = "a callback raised in fused training; refit alone (its own fit raises it)"
 
 
 def _pad(rows: list[torch.Tensor], width: int, device: Any) -> torch.Tensor:
@@ -62,6 +67,7 @@ class _Member:
         if any(cb.on_train for cb in scorers):
             self.dataset_train = p.dataset.subset(p.train_rows.cpu())
         self.batch_hooks = [cb for cb in scorers if cb.use_caching]
+        self.accuracy = [cb for cb in scorers if _plain_accuracy(cb)]
         self.stop = StopFlag()
         self.net._stop_flag = self.stop
 
@@ -88,9 +94,8 @@ class FusedRun:
                  optimizer: VectorizedOptimizer):
         self.members = [_Member(p) for p in prepared]
         self.forward, self.stack, self.optimizer = forward, stack, optimizer
-        self.refit: list = []  # prepared members to fit again on their own
+        self.refit: list = []  # (prepared member, reason): to fit again on their own
         rep = prepared[0].net
-        self.batch_size = rep.batch_size
         self.device = rep.device
         # The loss of every row: the net class's own get_loss (which only reads
         # criterion_) on a copy of the criterion with reduction='none'.
@@ -147,8 +152,10 @@ class FusedRun:
         self._refresh()
 
     # ------------------------------------------------------------------ steps
-    def _step_size(self, counts: list[int]) -> int:
-        return max(counts) if self.batch_size == -1 else self.batch_size
+    @staticmethod
+    def _step_size(sizes: list[int], counts: list[int]) -> int:
+        """One batch size for all (grouping made them equal, or each member one batch)."""
+        return sizes[0] if len(set(sizes)) == 1 else max(counts)
 
     def _pass_data(self, order: torch.Tensor, n_rows: torch.Tensor, size: int, steps: int):
         """Rows, targets and loss weights of one pass, gathered once for all its steps.
@@ -186,7 +193,7 @@ class FusedRun:
         orders = [next(iter(TensorBatches((m.p.train_rows,), -1, True, m.p.generator)))[0]
                   for m in self.members]
         counts = [m.n_train for m in self.members]
-        size = self._step_size(counts)
+        size = self._step_size([m.p.train_batch for m in self.members], counts)
         steps = max(math.ceil(c / size) for c in counts)
         order = _pad(orders, steps * size, self.X.device)
         index, y, weights = self._pass_data(order, self.n_train, size, steps)
@@ -206,13 +213,13 @@ class FusedRun:
                                 if frozen else None)
             losses.append(loss.detach())
             sizes.append(batch)
-            outputs.append((order[:, cols], out.detach()) if keep_outputs else None)
+            outputs.append((y[:, cols], out.detach()) if keep_outputs else None)
         self._train_outputs = outputs
         return losses, sizes
 
     def _valid_pass(self) -> tuple[list, list, list]:
         counts = [m.n_valid for m in self.members]
-        size = self._step_size(counts)
+        size = self._step_size([m.p.valid_batch for m in self.members], counts)
         steps = max(math.ceil(c / size) for c in counts)
         order = self.valid_order
         if order.shape[1] < steps * size:
@@ -226,25 +233,35 @@ class FusedRun:
                 out = self.forward(params, self.X[index[:, cols]], False)
                 losses.append(self._member_losses(out, y[:, cols], weights[:, cols], False))
                 sizes.append([min(max(c - s * size, 0), size) for c in counts])
-                outputs.append((order[:, cols], out))
+                outputs.append((y[:, cols], out))
         return losses, sizes, outputs
 
     # ------------------------------------------------------------------ epochs
     def run(self) -> list:
-        """Train until every member has finished; return the members to refit alone."""
+        """Train until every member has finished; return ``(member, reason)`` to refit alone."""
         seed = self.members[0].p.seed
         with _forked_rng(seed, self.device):
             for m in list(self.members):
                 try:
                     m.notify("on_train_begin", X=m.p.X, y=m.p.y)
                 except Exception:  # e.g. EarlyStopping without validation data
-                    self.refit.append(m.p)
+                    self.refit.append((m.p, CALLBACK_RAISED))
                     m.failed = True
             self._drop([i for i, m in enumerate(self.members) if getattr(m, "failed", False)],
                        finish=False)
+            self._drop([i for i, m in enumerate(self.members) if m.net.max_epochs <= 0],
+                       finish=True)
             while self.members:
                 self._epoch()
         return self.refit
+
+    def abandon(self) -> list:
+        """After an unexpected error: release the unfinished members; return them all."""
+        for i in range(len(self.members)):
+            self.stack.release(i)
+        pending = [m.p for m in self.members] + [p for p, _ in self.refit]
+        self.members, self.refit = [], []
+        return pending
 
     def _epoch(self) -> None:
         for m in self.members:
@@ -252,7 +269,6 @@ class FusedRun:
             history.new_epoch()
             history.record("epoch", len(history))
             m.notify("on_epoch_begin", **m.datasets())
-            m.net.module_.train()
         with torch.enable_grad():
             train_losses, train_sizes = self._train_pass()
         valid = self._valid_pass() if self.has_valid else None
@@ -269,21 +285,34 @@ class FusedRun:
                 for value, size in zip(valid_values[i], valid[1]):
                     if size[i]:
                         rows.append({"valid_loss": value, "valid_batch_size": size[i]})
-                m.net.module_.eval()
             bad = not finite[i] or not all(math.isfinite(r.get("train_loss", r.get(
                 "valid_loss", 0.0))) for r in rows)
             if bad:
-                diverged.append(i)
+                diverged.append((i, DIVERGED))
                 continue
-            self._batch_hooks(i, m, train_sizes, valid)
-            m.notify("on_epoch_end", **m.datasets())
+            try:
+                self._batch_hooks(i, m, train_sizes, valid)
+                self._epoch_end(m)
+            except Exception:  # its own fit raises it again, alone
+                diverged.append((i, CALLBACK_RAISED))
+                continue
             if m.stop.reason is not None or len(m.net.history) >= m.net.max_epochs:
                 finished.append(i)
-        for i in diverged:
-            self.refit.append(self.members[i].p)
+        for i, reason in diverged:
+            self.refit.append((self.members[i].p, reason))
+        diverged = [i for i, _ in diverged]
         self._drop(diverged, finish=False)
         finished = [i - sum(d < i for d in diverged) for i in finished]
         self._drop(finished, finish=True)
+
+    def _epoch_end(self, m: _Member) -> None:
+        """``on_epoch_end`` of the member's callbacks, in order; accuracy scored directly."""
+        net, datasets = m.net, m.datasets()
+        for callback in net._callback_list.by_hook["on_epoch_end"]:
+            if callback in m.accuracy:
+                _record_accuracy(net, callback, m.dataset_valid)
+            else:
+                callback.on_epoch_end(net, **datasets)
 
     def _batch_hooks(self, i: int, m: _Member, train_sizes: list, valid: Any) -> None:
         """Hand the member's batch outputs to the callbacks that cache them (EpochScoring)."""
@@ -295,12 +324,11 @@ class FusedRun:
         if m.cache_valid and valid:
             passes.append((False, valid[2], valid[1]))
         for training, outputs, sizes in passes:
-            for (local, out), size in zip(outputs, sizes):
+            for (y, out), size in zip(outputs, sizes):
                 n = size[i]
                 if not n:
                     continue
-                index = local[i, :n] + m.offset
-                batch = (self.X[index], self.y[index])
+                batch = (None, y[i, :n])  # EpochScoring reads only the targets
                 for cb in m.batch_hooks:
                     cb.on_batch_end(m.net, batch=batch, training=training,
                                     y_pred=out[i, :n], loss=None)
@@ -326,8 +354,32 @@ class FusedRun:
         if m.stop.reason is not None and m.net.history:
             m.net.history.record("stop_reason", m.stop.reason)
         self.optimizer.load_into(i, m.net.optimizer_, self.stack.layout(m.net.module_))
+        m.net.module_.train(not self.has_valid)  # the mode its last pass left it in
         m.notify("on_train_end", X=m.p.X, y=m.p.y)  # load_best writes into the stack row
         self.stack.release(i)
+
+
+def _plain_accuracy(callback: EpochScoring) -> bool:
+    """Whether an EpochScoring is the classifiers' default ``valid_acc`` kind."""
+    return (callback.scoring == "accuracy" and callback.use_caching and not callback.on_train
+            and callback.target_extractor is np.asarray)
+
+
+def _record_accuracy(net: Any, callback: EpochScoring, dataset_valid: Any) -> None:
+    """What ``EpochScoring('accuracy').on_epoch_end`` records, without the scorer's checks.
+
+    The labels come from the net's own ``predict`` on the cached outputs, and the
+    score is the fraction of equal labels, which is what ``accuracy_score``
+    computes; its input validation (most of its cost, per member and epoch) is
+    skipped because both arrays come from the net.
+    """
+    if dataset_valid is None:
+        return
+    X, y = net.scoring_data(dataset_valid)
+    with net.cached_forward(callback.y_preds_):
+        predicted = net.predict(X)
+    callback.y_preds_, callback.y_trues_ = [], []
+    callback._record(net, float(np.mean(np.asarray(y) == predicted)))
 
 
 @contextlib.contextmanager

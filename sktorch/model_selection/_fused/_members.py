@@ -101,6 +101,28 @@ def fit_members(members: Sequence[Member], memory_budget: int | None = None
     list of GroupReport
         Every member index appears in exactly one report.
 
+    Notes
+    -----
+    What fuses: NeuralNet, NeuralNetClassifier, NeuralNetBinaryClassifier and
+    NeuralNetRegressor with in-memory X, the default iterators and dataset,
+    ``train_split`` None or a ``ValidSplit``, precision '32' or '64', the optimizers
+    SGD, Adam, AdamW, RMSprop and Adagrad (any hyperparameters per member), the
+    criteria NLLLoss, CrossEntropyLoss, BCELoss, BCEWithLogitsLoss, MSELoss, L1Loss,
+    SmoothL1Loss and HuberLoss (reduction 'mean', no class weights in the criterion;
+    ``class_weight`` and ``sample_weight`` are fine) and the callbacks EpochTimer,
+    PassthroughScoring, EpochScoring, PrintLog and EarlyStopping. Members group by
+    net class, device, precision, optimizer class, criterion, module structure
+    (parameter shapes and the modules' settings), batch size and callback names;
+    learning rates, optimizer settings, ``max_epochs``, fold sizes, weights and
+    callback settings may differ within a group.
+
+    Differences from a sequential fit, all documented: dropout masks are drawn
+    from one generator for all members (each member its own masks), so a member
+    with dropout is statistically equivalent to its sequential fit, not equal;
+    ``'dur'`` is the duration of the fused epoch; parameters have no ``.grad``
+    after the fit. A member whose loss or weights become NaN or infinite is fitted
+    again on its own, so that ``on_nan`` acts exactly as in a sequential fit.
+
     Examples
     --------
     >>> import numpy as np

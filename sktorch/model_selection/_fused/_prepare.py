@@ -14,8 +14,7 @@ copy of the data.
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -31,6 +30,7 @@ from sktorch import (
     _params,
     _weights,
 )
+from sktorch._data import TensorBatches
 from sktorch._validation import check_X_y
 from sktorch.callbacks import EarlyStopping, EpochScoring, EpochTimer, PassthroughScoring, PrintLog
 from sktorch.dataset import Dataset, ValidSplit
@@ -62,8 +62,8 @@ class Prepared:
     index_valid: Dataset | None
     generator: torch.Generator | None
     seed: int | None
-    dataset_valid: Dataset | None = None
-    extra: dict = field(default_factory=dict)
+    train_batch: int = 0  # rows per training batch, as the net's own iterator batches
+    valid_batch: int = 0
 
 
 def static_reason(net: Any, X: Any, y: Any, fit_params: dict) -> str:
@@ -128,6 +128,8 @@ def _module_reason(module: torch.nn.Module) -> str:
 def prepared_reason(p: Prepared) -> str:
     """Why a prepared member cannot fuse ('' if it can)."""
     net = p.net
+    if not p.train_batch or (p.valid_rows is not None and not p.valid_batch):
+        return "the net's iterator does not batch in-memory slices"
     return (_callbacks_reason(net) or _criterion_reason(net.criterion_)
             or optimizer_reason(net.optimizer_) or _module_reason(net.module_))
 
@@ -145,6 +147,29 @@ def _row_dataset(dataset: Dataset, weights: torch.Tensor | None) -> Dataset:
     rows = Dataset(torch.arange(len(dataset)))
     rows.y, rows.y_original, rows.sample_weight = dataset.y, dataset.y_original, weights
     return rows
+
+
+def _split(net: Any, rows: Dataset, y: Any, seed: int | None, data_key: tuple,
+           cache: dict) -> tuple[Dataset, Dataset | None]:
+    """``net.get_split_datasets`` of the row-number dataset, made once per distinct split.
+
+    Members of one fold with the same split settings and seed (all candidates of a
+    search with one ``random_state``) get the same split; the first member's split
+    datasets hold the row numbers, which the others take as they are (a subset of
+    their own rows, weights included), as ``ValidSplit`` does.
+    """
+    split = net.train_split
+    state = None if split is None else (
+        split.random_state if split.random_state is not None else seed)
+    if split is None or not (state is None or isinstance(state, (int, np.integer))):
+        return net.get_split_datasets(rows, y, seed=seed)
+    key = ("split", *data_key, len(rows), repr(split.cv), split.stratified, state)
+    found = cache.get(key)
+    if found is None:
+        train, valid = net.get_split_datasets(rows, y, seed=seed)
+        cache[key] = (train.X.cpu(), valid.X.cpu())
+        return train, valid
+    return rows.subset(found[0]), rows.subset(found[1]).to(net.device)
 
 
 def prepare(index: int, member: Any, cache: dict) -> Prepared:
@@ -165,13 +190,27 @@ def prepare(index: int, member: Any, cache: dict) -> Prepared:
         net.initialize_optimizer()
     seed = net._seed() if net._random_state is not None else None
     generator = None if seed is None else torch.Generator().manual_seed(seed)
-    index_train, index_valid = net.get_split_datasets(_row_dataset(dataset, weights), y,
-                                                      seed=seed)
+    index_train, index_valid = _split(net, _row_dataset(dataset, weights), y, seed,
+                                      (id(member.y), type(net)), cache)
     return Prepared(
         index=index, net=net, X=X, y=y, dataset=dataset, weights=weights,
         train_rows=index_train.X, valid_rows=None if index_valid is None else index_valid.X,
         index_train=index_train, index_valid=index_valid, generator=generator, seed=seed,
+        train_batch=_batch_size(net, index_train, True),
+        valid_batch=0 if index_valid is None else _batch_size(net, index_valid, False),
     )
+
+
+def _batch_size(net: Any, rows: Dataset, training: bool) -> int:
+    """Rows per batch of the net's own iterator over ``rows`` (0: not in-memory slices)."""
+    batches = net.get_iterator(rows, training=training)
+    return batches.batch_size if isinstance(batches, TensorBatches) else 0
+
+
+def _batch_key(size: int, n_rows: int) -> Any:
+    """Members fuse when their batches have one size, or when each has all its rows
+    in one batch (``batch_size=-1``, whose size is each member's number of rows)."""
+    return "one batch" if size == n_rows else size
 
 
 def restore_random_state(net: Any) -> None:
@@ -204,17 +243,15 @@ def structure_key(p: Prepared) -> tuple:
     params = tuple((n, tuple(t.shape), t.dtype) for n, t in module.named_parameters())
     buffers = tuple((n, tuple(t.shape), t.dtype) for n, t in module.named_buffers())
     y = p.dataset.y
-    batch = net.batch_size
+    n_valid = 0 if p.valid_rows is None else len(p.valid_rows)
     return (
         type(net), str(net.device), net.precision, type(net.optimizer_),
         _criterion_key(net.criterion_), type(module), params, buffers,
-        _plain_attributes(module), batch if batch != -1 else -1,
+        _plain_attributes(module), _batch_key(p.train_batch, len(p.train_rows)),
+        _batch_key(p.valid_batch, n_valid),
         tuple(p.dataset.X.shape[1:]), p.dataset.X.dtype, tuple(y.shape[1:]), y.dtype,
         tuple((name, type(cb)) for name, cb in net.callbacks_),
         p.valid_rows is None, getattr(net, "_y_ndim", None),
     )
 
 
-def n_steps(n_rows: int, batch_size: int) -> int:
-    """Batches per epoch of ``n_rows`` rows."""
-    return 1 if batch_size == -1 else max(1, math.ceil(n_rows / batch_size))
