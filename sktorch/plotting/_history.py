@@ -8,7 +8,7 @@ from typing import Any, Optional
 
 import numpy as np
 
-from sktorch.plotting._mpl import panel_axes
+from sktorch.plotting._mpl import epoch_axis, panel_axes
 
 __all__ = ["HistoryDisplay", "numeric_keys"]
 
@@ -22,12 +22,13 @@ def _is_number(value: Any) -> bool:
 def numeric_keys(history: Sequence[dict]) -> list[str]:
     """History keys with a number in some epoch, in the order they first appear.
 
-    Leaves out ``epoch``, ``dur`` and the ``*_best`` flags.
+    Leaves out ``epoch``, ``dur``, the ``*_best`` flags and the ``*_batch_count`` counts.
     """
     keys: dict[str, None] = {}
     for row in history:
         for key, value in row.items():
-            if key in _NOT_CURVES or key.endswith("_best") or not _is_number(value):
+            if (key in _NOT_CURVES or key.endswith(("_best", "_batch_count"))
+                    or not _is_number(value)):
                 continue
             keys.setdefault(key, None)
     return list(keys)
@@ -61,7 +62,7 @@ class HistoryDisplay:
         One dict per epoch, as ``net.history``.
     keys : list of str or None, default=None
         History keys to draw. None: every key with numbers per epoch except
-        ``epoch``, ``dur`` and the ``*_best`` flags.
+        ``epoch``, ``dur``, the ``*_best`` flags and ``*_batch_count``.
     estimator_name : str or None, default=None
         Shown in the title.
 
@@ -174,7 +175,7 @@ class HistoryDisplay:
                                               markersize=9, color=line.get_color(),
                                               label="_nolegend_")
                     self.best_markers_[key] = marker
-            panel_ax.set_xlabel("epoch")
+            epoch_axis(panel_ax)
             panel_ax.set_ylabel("loss" if keys[0].endswith("loss") else "score")
             panel_ax.legend(loc="best")
             panel_ax.grid(True, alpha=0.3)

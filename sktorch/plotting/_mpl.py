@@ -37,3 +37,11 @@ def panel_axes(ax: Any, n_panels: int, who: str) -> tuple[Any, np.ndarray]:
             f"`fig, ax = plt.subplots(1, {n_panels})` and ax=ax."
         )
     return axes[0].figure, axes
+
+
+def epoch_axis(ax: Any) -> None:
+    """Label the x axis as epochs, with whole-number ticks."""
+    from matplotlib.ticker import MaxNLocator
+
+    ax.set_xlabel("epoch")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))

@@ -9,7 +9,7 @@ from typing import Any, Optional
 import numpy as np
 
 from sktorch.plotting._history import _curve, numeric_keys
-from sktorch.plotting._mpl import import_pyplot, panel_axes
+from sktorch.plotting._mpl import epoch_axis, import_pyplot, panel_axes
 
 __all__ = ["SearchDisplay"]
 
@@ -195,7 +195,7 @@ class SearchDisplay:
                 f"SearchDisplay found no {self.key!r} in the members' histories (all None: "
                 "fits made in other processes are not recorded; use the threading backend or "
                 "n_jobs=None).")
-        ax.set_xlabel("epoch")
+        epoch_axis(ax)
         ax.set_ylabel(f"{self.key} (mean ± std over folds)")
         ax.set_title("learning curves, best ranked darkest")
         ax.legend(loc="best", fontsize="x-small")
