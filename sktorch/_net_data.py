@@ -9,6 +9,7 @@ for in-memory data, a ``DataLoader`` otherwise). Conversion itself lives in
 from __future__ import annotations
 
 import copy
+from numbers import Integral
 from typing import Any
 
 import numpy as np
@@ -57,6 +58,8 @@ class DataMixin:
         """Validate y at fit; subclasses also learn from it (e.g. ``classes_``)."""
         if not isinstance(y, torch.Tensor):
             y = np.asarray(y) if not hasattr(y, "__len__") or not hasattr(y, "shape") else y
+        if isinstance(y, torch.Tensor) and y.requires_grad:
+            y = y.detach()
         if not all_finite(y if isinstance(y, torch.Tensor) else np.asarray(y)):
             raise ValueError("Input y contains NaN or infinity; drop or impute those rows.")
         return y
@@ -81,10 +84,30 @@ class DataMixin:
         if isinstance(split, ValidSplit) and split.random_state is None and seed is not None:
             split = copy.copy(split)
             split.random_state = seed
-        dataset_train, dataset_valid = split(dataset, y)
+        try:
+            dataset_train, dataset_valid = split(dataset, y)
+        except ValueError as exc:
+            if not isinstance(split, ValidSplit):
+                raise
+            raise ValueError(_split_hint(split, len(dataset), exc)) from exc
         if isinstance(dataset_valid, Dataset):  # e.g. from predefined_split
             dataset_valid = dataset_valid.to(self.device)
         return dataset_train, dataset_valid
+
+    def check_train_split(self, n_samples: int, y: Any = None) -> None:
+        """Raise before training when ``train_split`` cannot split ``n_samples`` rows.
+
+        Only a :class:`~sktorch.dataset.ValidSplit` is tried, and only when cheap rules
+        say it may fail (a fold split then runs twice: it is tiny data). Whether a split
+        is possible does not depend on its shuffling.
+        """
+        split = self.train_split
+        if not isinstance(split, ValidSplit) or not _split_may_fail(self, split, n_samples, y):
+            return
+        try:
+            split.split_indices(n_samples, y)
+        except ValueError as exc:
+            raise ValueError(_split_hint(split, n_samples, exc)) from exc
 
     def _fit_iterators(self, dataset_train: Any, dataset_valid: Any, seed: int | None):
         """The training and validation batch sources of a fit, via ``get_iterator``."""
@@ -146,6 +169,28 @@ class DataMixin:
         """Targets as the user gave them (class labels for classifiers)."""
         return y.detach().cpu().numpy() if isinstance(y, torch.Tensor) else np.asarray(y)
 
+
+def _split_may_fail(net: Any, split: ValidSplit, n_samples: int, y: Any) -> bool:
+    cv = split.cv
+    if not isinstance(cv, Integral) or isinstance(cv, bool):
+        return True  # a fraction: shuffle splits are cheap and never warn
+    if cv < 2 or n_samples < cv:
+        return True
+    if not split.stratified:
+        return False
+    # stratified folds fail only when every class has fewer than cv samples
+    classes = getattr(net, "classes_", None)
+    n_classes = len(classes) if classes is not None else (
+        len(np.unique(np.asarray(y))) if y is not None else 1)
+    return n_samples < int(cv) * n_classes
+
+
+def _split_hint(split: ValidSplit, n_samples: int, exc: Exception) -> str:
+    return (
+        f"train_split={split!r} cannot split {n_samples} samples into training and "
+        f"validation data: {exc} Pass train_split=None to train on all samples without "
+        "validation, or a smaller cv, e.g. train_split=ValidSplit(2) or ValidSplit(0.5)."
+    )
 
 def _first_row(dataset: Any) -> Any:
     """The first row of a torch Dataset (a streamed one is iterated for it)."""

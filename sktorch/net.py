@@ -19,10 +19,13 @@ from torch.utils.data import DataLoader
 from sktorch import _callback_params, _components, _params, _weights
 from sktorch._components import ComponentsMixin
 from sktorch._estimator_params import ParamsMixin
+from sktorch._fit_data import check_fit_data
 from sktorch._net_data import DataMixin
 from sktorch._net_hooks import HooksMixin, with_own_hooks
-from sktorch._predict import PredictMixin
-from sktorch._validation import check_net_params, check_X_y
+from sktorch._predict import PredictMixin, loss_input
+from sktorch._random import loop_draws_globally
+from sktorch._random import seeded as _seeded
+from sktorch._validation import check_net_params
 from sktorch.callbacks import EpochTimer, PassthroughScoring, PrintLog
 from sktorch.callbacks.base import CallbackList
 from sktorch.dataset import Dataset, ValidSplit
@@ -364,40 +367,65 @@ class NeuralNet(ParamsMixin, ComponentsMixin, HooksMixin, DataMixin, PredictMixi
         """
         if _fit_cache.active and _fit_cache.serve(self, X, y, sample_weight, fit_params):
             return self  # a search trained this fit ahead (fused), see model_selection
-        if not self.warm_start or not getattr(self, "initialized_", False):
-            self.initialize()
-        return self.partial_fit(X, y, sample_weight=sample_weight, **fit_params)
+        fresh = not self.warm_start or not getattr(self, "initialized_", False)
+        # Validated before initialize(): a rejected fit leaves a fitted net as it was.
+        data = check_fit_data(self, X, y, sample_weight, fresh=fresh)
+        # A fresh fit that fails before its first epoch ends (the module rejects the
+        # data, a callback raises) gives the fitted net back too: its old module,
+        # optimizer and history are other objects than the new ones.
+        before = dict(vars(self)) if fresh and self.__sklearn_is_fitted__() else None
+        try:
+            if fresh:
+                self.initialize()
+            self._with_fit_data(data, self.partial_fit, data.X, data.y,
+                                sample_weight=sample_weight, **fit_params)
+        except BaseException:
+            if before is not None and len(self.history) <= 1:
+                vars(self).clear()
+                vars(self).update(before)
+            raise
+        return self
 
     def partial_fit(self, X: Any, y: Any = None, classes: Any = None,
                     sample_weight: Any = None, **fit_params: Any) -> NeuralNet:
         """Train the current model for ``max_epochs`` more epochs.
 
         ``classes`` (classifiers) names every label up front, for data that arrives
-        in chunks which may not each contain all labels. ``sample_weight`` and the
-        other arguments are as in :meth:`fit`.
+        in chunks which may not each contain all labels; ``classes_`` is sorted, as
+        in scikit-learn. ``sample_weight`` and the other arguments are as in :meth:`fit`.
         """
-        if not getattr(self, "initialized_", False):
+        data = getattr(self, "_fit_data", None)
+        if data is not None and data.matches(X, y) and classes is None:
+            self.fit_loop(X, y, sample_weight=sample_weight, **fit_params)
+            return self
+        fresh = not getattr(self, "initialized_", False)
+        data = check_fit_data(self, X, y, sample_weight, classes=classes, fresh=fresh)
+        if fresh:
             self.initialize()
-        if classes is not None and not hasattr(self, "classes_"):
-            self.classes_ = np.asarray(classes)
-        self.fit_loop(X, y, sample_weight=sample_weight, **fit_params)
+        self._with_fit_data(data, self.fit_loop, data.X, data.y,
+                            sample_weight=sample_weight, **fit_params)
         return self
+
+    def _with_fit_data(self, data: Any, method: Any, *args: Any, **kwargs: Any) -> Any:
+        """Learn from validated data, then call ``method`` (which skips validating it again)."""
+        data.learn(self)
+        self._fit_data = data
+        try:
+            return method(*args, **kwargs)
+        finally:
+            self._fit_data = None
 
     def fit_loop(self, X: Any, y: Any = None, epochs: int | None = None,
                  sample_weight: Any = None, **fit_params: Any) -> NeuralNet:
         """Run the training loop for ``epochs`` (default ``max_epochs``)."""
-        self.check_data(X, y)
-        X, y = check_X_y(self, X, y, fitting=True)
+        data = getattr(self, "_fit_data", None)
+        if data is None or not data.matches(X, y):
+            data = check_fit_data(self, X, y, sample_weight)
+            data.learn(self)
+        X, y = data.X, data.y
         dataset = self.get_dataset(X, y)
-        weights = None if sample_weight is None and getattr(self, "class_weight", None) is None \
-            else _weights.fit_weights(self, sample_weight, y, len(dataset))
+        weights = data.weights  # only with an sktorch Dataset (checked with the data)
         if weights is not None:
-            if not isinstance(dataset, Dataset):
-                raise ValueError(
-                    "sample_weight and class_weight need in-memory X (arrays, tensors, "
-                    "DataFrames); with a torch Dataset, return the weights from it and "
-                    "weight the loss in an overridden get_loss."
-                )
             dataset.sample_weight = weights
         self._weighted = weights is not None
         if self.module_ is None:
@@ -409,7 +437,11 @@ class NeuralNet(ParamsMixin, ComponentsMixin, HooksMixin, DataMixin, PredictMixi
         engine = Engine(self, self._callback_list)
         self._stop_flag = engine.stop
         n_epochs = self.max_epochs if epochs is None else epochs
-        with _seeded(seed, self.device):
+        # Dropout and the like draw from torch's global generator: seeded, and locked
+        # against other threads, whenever the loop may draw from it (see _random).
+        global_draws = seed is not None and loop_draws_globally(
+            self, train_batches, valid_batches)
+        with _seeded(seed, self.device) if global_draws else contextlib.nullcontext():
             engine.run(train_batches, valid_batches, n_epochs, dataset_train, dataset_valid,
                        X=X, y=y, **fit_params)
         return self
@@ -506,21 +538,12 @@ class NeuralNet(ParamsMixin, ComponentsMixin, HooksMixin, DataMixin, PredictMixi
         return self._forward_module(x, **fit_params)
 
     def get_loss(self, y_pred: Any, y_true: Any, X: Any = None, training: bool = False):
-        """The criterion applied to predictions and targets."""
-        return self.criterion_(y_pred, y_true)
+        """The criterion applied to predictions and targets.
 
-
-@contextlib.contextmanager
-def _seeded(seed: int | None, device: Any = None):
-    """Run with torch's global generators seeded, restoring their state afterwards."""
-    if seed is None:
-        yield
-        return
-    dev = torch.device(device or "cpu")
-    devices = [dev.index or 0] if dev.type == "cuda" else []
-    with torch.random.fork_rng(devices=devices):
-        torch.manual_seed(seed)
-        yield
+        torch's losses get a tuple output's first element, losses of your own the
+        whole output (see :func:`~sktorch._predict.loss_input`).
+        """
+        return self.criterion_(loss_input(self.criterion_, y_pred), y_true)
 
 
 def _on_cpu(device: Any) -> bool:

@@ -30,7 +30,7 @@ PathOrFile = Union[str, os.PathLike, BinaryIO, None]
 _TORCH_ATTRS = ("module_", "criterion_", "optimizer_", "_grad_scaler")
 # Attributes rebuilt after loading instead of pickled.
 _TRANSIENT = ("_forward_module", "_stop_flag", "_callback_list", "_cached_y_preds",
-              "_extra_optimizers")
+              "_extra_optimizers", "_fit_data")
 
 
 @contextmanager

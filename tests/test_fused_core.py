@@ -15,7 +15,12 @@ import pytest
 import torch
 from torch import nn
 
-from sktorch import NeuralNetBinaryClassifier, NeuralNetClassifier, NeuralNetRegressor
+from sktorch import (
+    History,
+    NeuralNetBinaryClassifier,
+    NeuralNetClassifier,
+    NeuralNetRegressor,
+)
 from sktorch.callbacks import Callback, EarlyStopping, EpochScoring
 from sktorch.dataset import ValidSplit
 from sktorch.model_selection._fused import GroupReport, Member, _optim, fit_members
@@ -244,10 +249,12 @@ def test_no_train_split_and_float_valid_split():
     _only_fused(run_both(nets, [(X, y)] * 2)[2], 2)
 
     def no_split():
-        return [NeuralNetClassifier(lr=lr, max_epochs=2, train_split=None, verbose=0,
-                                    random_state=0, hidden_units=6) for lr in (0.1, 0.2)]
+        return [NeuralNetClassifier(lr=lr, max_epochs=2, train_split=split, verbose=0,
+                                    random_state=0, hidden_units=6)
+                for lr, split in [(0.1, None), (0.2, None), (0.3, False)]]
 
-    seq, fused, reports = run_both(no_split, [(X, y)] * 2)
+    seq, fused, reports = run_both(no_split, [(X, y)] * 3)
+    _only_fused(reports, 3)
     assert "valid_loss" not in fused[0].history_[-1]
 
 
@@ -372,6 +379,8 @@ class _Noop(Callback):
         lr=lr, max_epochs=1, verbose=0), "BatchNorm1d"),
     (lambda lr: NeuralNetClassifier(lr=lr, max_epochs=1, verbose=0,
                                     iterator_train__shuffle=False), "iterator"),
+    (lambda lr: NeuralNetClassifier(lr=lr, max_epochs=1, verbose=0, history=History()),
+     "history object"),
 ])
 def test_unfusable_members_fit_normally_with_a_reason(make, needle):
     X, y = _data()

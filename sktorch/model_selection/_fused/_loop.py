@@ -278,13 +278,17 @@ class FusedRun:
         diverged, finished = [], []
         for i, m in enumerate(self.members):
             rows = m.net.history[-1]["batches"]
+            history = m.net.history
             for value, size in zip(values[i], train_sizes):
                 if size[i]:
                     rows.append({"train_loss": value, "train_batch_size": size[i]})
+            history.record("train_batch_count", len(rows))  # as the engine's run_pass does
             if valid:
                 for value, size in zip(valid_values[i], valid[1]):
                     if size[i]:
                         rows.append({"valid_loss": value, "valid_batch_size": size[i]})
+                history.record("valid_batch_count",
+                               len(rows) - history[-1]["train_batch_count"])
             bad = not finite[i] or not all(math.isfinite(r.get("train_loss", r.get(
                 "valid_loss", 0.0))) for r in rows)
             if bad:

@@ -27,6 +27,7 @@ from sktorch import (
     NeuralNetBinaryClassifier,
     NeuralNetClassifier,
     NeuralNetRegressor,
+    _components,
     _params,
     _weights,
 )
@@ -76,6 +77,8 @@ def static_reason(net: Any, X: Any, y: Any, fit_params: dict) -> str:
         return "warm_start=True on a fitted net continues its own training"
     if fit_params:
         return f"fit parameters {sorted(fit_params)} go to the module's forward"
+    if getattr(net, "_history_given", None) is not None:
+        return "a history object of the user's (e.g. DistributedHistory)"
     if isinstance(X, torch.utils.data.Dataset) or type(X).__name__ == "SliceDataset":
         return "X is a torch Dataset (only in-memory arrays, tensors and DataFrames fuse)"
     if isinstance(X, dict) or sp.issparse(X):
@@ -87,8 +90,9 @@ def static_reason(net: Any, X: Any, y: Any, fit_params: dict) -> str:
         return "a user iterator (DataLoader class or iterator_* options)"
     if net.dataset is not Dataset or _params.params_for("dataset", net._kwargs):
         return "a user dataset class or dataset options"
-    if net.train_split is not None and type(net.train_split) is not ValidSplit:
-        return f"train_split {net.train_split!r} (only None and ValidSplit fuse)"
+    split = net.train_split
+    if split is not None and split is not False and type(split) is not ValidSplit:
+        return f"train_split {split!r} (only None, False and ValidSplit fuse)"
     if net.precision not in ("32", "64"):
         return f"precision={net.precision!r} (autocast) does not fuse"
     return ""
@@ -128,6 +132,9 @@ def _module_reason(module: torch.nn.Module) -> str:
 def prepared_reason(p: Prepared) -> str:
     """Why a prepared member cannot fuse ('' if it can)."""
     net = p.net
+    extra = [name for names in _components.registered(net).values() for name in names[1:]]
+    if extra:
+        return f"extra components {extra} (only one module, criterion and optimizer fuse)"
     if not p.train_batch or (p.valid_rows is not None and not p.valid_batch):
         return "the net's iterator does not batch in-memory slices"
     return (_callbacks_reason(net) or _criterion_reason(net.criterion_)
@@ -159,9 +166,10 @@ def _split(net: Any, rows: Dataset, y: Any, seed: int | None, data_key: tuple,
     their own rows, weights included), as ``ValidSplit`` does.
     """
     split = net.train_split
-    state = None if split is None else (
-        split.random_state if split.random_state is not None else seed)
-    if split is None or not (state is None or isinstance(state, (int, np.integer))):
+    if split is None or split is False:  # no validation data
+        return net.get_split_datasets(rows, y, seed=seed)
+    state = split.random_state if split.random_state is not None else seed
+    if not (state is None or isinstance(state, (int, np.integer))):
         return net.get_split_datasets(rows, y, seed=seed)
     key = ("split", *data_key, len(rows), repr(split.cv), split.stratified, state)
     found = cache.get(key)
