@@ -447,12 +447,15 @@ class NeuralNet(ParamsMixin, ComponentsMixin, HooksMixin, DataMixin, PredictMixi
                        X=X, y=y, **fit_params)
         return self
 
-    def request_stop(self, reason: str) -> None:
-        """Ask training to stop after the current batch; ``reason`` goes into the history."""
+    def request_stop(self, reason: str, raise_after: BaseException | None = None) -> None:
+        """Ask training to stop after the current batch; ``reason`` goes into the history.
+
+        ``fit`` raises ``raise_after`` (if given) after every ``on_train_end`` has run.
+        """
         flag = getattr(self, "_stop_flag", None)
         if flag is None:
             self._stop_flag = flag = StopFlag()
-        flag.request(reason)
+        flag.request(reason, raise_after=raise_after)
 
     # ----------------------------------------------------------------- steps
     def _autocast(self):
