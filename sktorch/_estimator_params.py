@@ -12,7 +12,7 @@ from typing import Any
 
 from sklearn.base import BaseEstimator
 
-from sktorch import _params
+from sktorch import _builtin, _params
 
 __all__ = ["ParamsMixin", "public_signature"]
 
@@ -84,8 +84,11 @@ class ParamsMixin:
         module_args = set(_params.init_defaults(_params.module_class(self.module)))
         if any(k in ("module", "compile") or k.startswith("module__") or k in module_args
                for k in keys):
-            self.initialize_module()
-            self.initialize_optimizer()
+            if self.module is None:  # sized from the data: rebuilt with the data's sizes
+                _builtin.rebuild_module(self)
+            else:
+                self.initialize_module()
+                self.initialize_optimizer()
         if any(k in ("criterion", "loss_function") or k.startswith(("criterion__",
                "loss_function__")) for k in keys):
             self.initialize_criterion()
@@ -93,9 +96,14 @@ class ParamsMixin:
         if opt_keys:
             self.initialize_optimizer()
         elif "lr" in keys and self.optimizer_ is not None:
-            for group in self.optimizer_.param_groups:
-                group["lr"] = self.lr
-        if any(k == "callbacks" or k.startswith("callbacks__") for k in keys):
+            optimizer, lr = _builtin.optimizer_and_lr(self)
+            if self.module is None and type(self.optimizer_) is not optimizer:
+                self.initialize_optimizer()  # e.g. lr=0.01 again: back to the recipe's Adam
+            else:
+                for group in self.optimizer_.param_groups:
+                    group["lr"] = lr
+        if any(k == "callbacks" or k.startswith("callbacks__") for k in keys) or (
+                "max_epochs" in keys and _builtin.plateau_stop_changed(self)):
             self.initialize_callbacks()
 
     def __repr__(self) -> str:

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from sktorch import _params
+from sktorch import _builtin, _params
 from sktorch._data import TensorBatches, all_finite, move, to_tensor
 from sktorch._precision import dataset_to_float64
 from sktorch.dataset import Dataset, ValidSplit
@@ -29,6 +29,9 @@ class DataMixin:
 
     def _data_shape(self, dataset: Any) -> dict[str, int]:
         X = dataset.X if isinstance(dataset, Dataset) else dataset[0][0]
+        if not isinstance(X, dict) and hasattr(X, "shape"):  # a Dataset's item has no row axis
+            ndim = len(X.shape) + (0 if isinstance(dataset, Dataset) else 1)
+            _builtin.check_2d(self, ndim, X.shape)
         n_features = X.shape[-1] if not isinstance(X, dict) else None
         return {"input_units": n_features, "output_units": self._n_outputs(dataset)}
 
@@ -69,9 +72,9 @@ class DataMixin:
 
     def get_split_datasets(self, dataset: Any, y: Any = None, seed: int | None = None):
         """Split into ``(dataset_train, dataset_valid)`` with ``train_split``."""
-        if self.train_split is None:
+        split = _builtin.train_split(self)  # None for the built-in model's recipe
+        if split is None:
             return dataset, None
-        split = self.train_split
         if isinstance(split, ValidSplit) and split.random_state is None and seed is not None:
             split = copy.copy(split)
             split.random_state = seed
@@ -86,7 +89,9 @@ class DataMixin:
         prefix = "iterator_train" if training else "iterator_valid"
         iterator = self.iterator_train if training else self.iterator_valid
         kwargs = _params.params_for(prefix, self._kwargs)
-        batch_size = kwargs.pop("batch_size", self.batch_size)
+        batch_size = kwargs.pop("batch_size", None)
+        if batch_size is None:  # the built-in model's recipe sizes training batches
+            batch_size = _builtin.batch_size(self, dataset) if training else self.batch_size
         shuffle = kwargs.pop("shuffle", training)
         if isinstance(dataset, Dataset) and iterator is DataLoader and not kwargs:
             weights = getattr(dataset, "sample_weight", None)

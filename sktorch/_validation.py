@@ -17,6 +17,7 @@ import torch
 from sklearn.utils import get_tags
 from sklearn.utils.validation import check_consistent_length, validate_data
 
+from sktorch._builtin import check_2d
 from sktorch._data import _dataframe_to_array, all_finite, is_dataframe
 from sktorch._weights import check_class_weight
 
@@ -100,6 +101,7 @@ def _check_tensor(net: Any, X: torch.Tensor, reset: bool) -> torch.Tensor:
         raise ValueError(f"Found array with 0 sample(s) (shape={tuple(X.shape)}); X is empty.")
     if X.is_complex():
         raise ValueError("Complex data not supported; pass real-valued features.")
+    check_2d(net, X.ndim, X.shape)
     if not all_finite(X):
         raise ValueError(_NOT_FINITE)
     _check_n_features(net, X.shape[1], reset)
@@ -122,12 +124,15 @@ def _check_n_features(net: Any, n_features: int, reset: bool) -> None:
 def _check_array(net: Any, X: Any, reset: bool) -> Any:
     if is_dataframe(X):
         _dataframe_to_array(X.iloc[:0])  # names non-numeric columns before anything else
+    if getattr(X, "ndim", 2) > 2:  # before validate_data learns anything from X
+        check_2d(net, X.ndim, X.shape)
     # The built-in MLP needs floats; a user module may take integers (e.g. token ids).
     dtype = (np.float32, np.float64) if net.module is None else "numeric"
     X = validate_data(
         net, X, reset=reset, accept_sparse="csr", dtype=dtype,
         ensure_all_finite=False, allow_nd=True,
     )
+    check_2d(net, X.ndim, X.shape)
     # Checked here rather than by validate_data, whose float64 sum is ~5x slower.
     if not all_finite(X.data if sp.issparse(X) else X):
         raise ValueError(_NOT_FINITE)

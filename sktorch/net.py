@@ -16,7 +16,7 @@ from sklearn.base import BaseEstimator
 from sklearn.utils import check_random_state
 from torch.utils.data import DataLoader
 
-from sktorch import _params, _weights
+from sktorch import _builtin, _params, _weights
 from sktorch._estimator_params import ParamsMixin
 from sktorch._net_data import DataMixin
 from sktorch._predict import PredictMixin
@@ -212,6 +212,8 @@ class NeuralNet(ParamsMixin, DataMixin, PredictMixin, PersistenceMixin, BaseEsti
             ("train_loss", PassthroughScoring("train_loss", on_train=True)),
             ("valid_loss", PassthroughScoring("valid_loss")),
         ]
+        if _builtin.stops_on_plateau(self):
+            callbacks.append((_builtin.PLATEAU_NAME, _builtin.PlateauStop()))
         if self.verbose:
             callbacks.append(("print_log", PrintLog()))
         return callbacks
@@ -266,8 +268,9 @@ class NeuralNet(ParamsMixin, DataMixin, PredictMixin, PersistenceMixin, BaseEsti
     def initialize_optimizer(self) -> NeuralNet:
         """Build ``optimizer_`` over the module's parameters."""
         kwargs = _params.params_for("optimizer", self._kwargs)
-        kwargs.setdefault("lr", self.lr)
-        self.optimizer_ = self.optimizer(self.module_.parameters(), **kwargs)
+        optimizer, lr = _builtin.optimizer_and_lr(self)  # the built-in model's recipe
+        kwargs.setdefault("lr", lr)
+        self.optimizer_ = optimizer(self.module_.parameters(), **kwargs)
         self._needs_closure = isinstance(self.optimizer_, torch.optim.LBFGS)
         use_scaler = self.precision == "16-mixed" and torch.device(
             self.device or "cpu").type == "cuda"
@@ -369,18 +372,21 @@ class NeuralNet(ParamsMixin, DataMixin, PredictMixin, PersistenceMixin, BaseEsti
                 )
             dataset.sample_weight = weights
         self._weighted = weights is not None
-        if self.module_ is None:
+        built = self.module_ is None
+        if built:
             self.initialize_module(self._data_shape(dataset))
             self.initialize_optimizer()
         seed = self._seed() if self._random_state is not None else None
         generator = None if seed is None else torch.Generator().manual_seed(seed)
         dataset_train, dataset_valid = self.get_split_datasets(dataset, y, seed=seed)
+        if built and self.module is None:  # the built-in model learns the data's statistics
+            _builtin.fit_statistics(self, dataset_train)
         train_batches = self.get_iterator(dataset_train, training=True, generator=generator)
         valid_batches = None if dataset_valid is None else self.get_iterator(
             dataset_valid, training=False)
         engine = Engine(self, self._callback_list)
         self._stop_flag = engine.stop
-        n_epochs = self.max_epochs if epochs is None else epochs
+        n_epochs = _builtin.max_epochs(self) if epochs is None else epochs
         with _seeded(seed, self.device):
             engine.run(train_batches, valid_batches, n_epochs, dataset_train, dataset_valid,
                        X=X, y=y, **fit_params)

@@ -231,7 +231,8 @@ class PersistenceMixin:
         sized from the data).
         """
         self.initialize()
-        for attr in ("n_features_in_", "classes_", "feature_names_in_", "_y_ndim"):
+        for attr in ("n_features_in_", "classes_", "feature_names_in_", "_y_ndim",
+                     "_y_dtype"):
             if hasattr(other, attr):
                 setattr(self, attr, getattr(other, attr))
         if self.module_ is None:
