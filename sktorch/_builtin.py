@@ -15,8 +15,11 @@ parameter at skorch's default      the built-in model trains with
                                    ``PATIENCE`` epochs (callback
                                    ``stop_on_plateau``)
 ``batch_size=128``                 ``min(MAX_BATCH_SIZE, n_samples)``
-``train_split=ValidSplit(5)``      ``None``: all rows train
 =================================  ==========================================
+
+The plateau is the validation loss's when there is a validation split (the
+default ``train_split``), the training loss's otherwise; the weights of the
+best epoch are restored at the end.
 
 The parameters themselves never change (``get_params`` and ``clone`` are exact);
 the recipe is resolved anew at every fit. Because ``clone`` passes every parameter
@@ -43,7 +46,6 @@ __all__ = [
     "max_epochs",
     "stops_on_plateau",
     "batch_size",
-    "train_split",
     "fit_statistics",
     "rebuild_module",
     "plateau_stop_changed",
@@ -51,7 +53,7 @@ __all__ = [
     "PlateauStop",
 ]
 
-LR = 1e-3
+LR = 3e-3
 MAX_EPOCHS = 200
 PATIENCE = 10
 TOL = 1e-4
@@ -125,52 +127,53 @@ def batch_size(net: Any, dataset: Any) -> int:
     return net.batch_size
 
 
-def train_split(net: Any) -> Any:
-    """The validation split this fit uses (``None``: every row trains)."""
-    if uses_recipe(net) and _at_default(net, "train_split"):
-        return None
-    return net.train_split
-
-
 class PlateauStop(EarlyStopping):
-    """Stop when the training loss stops improving, as scikit-learn's MLP does.
+    """Stop when the loss stops improving, and keep the best epoch's weights.
 
-    The built-in model's default callback ``stop_on_plateau`` (see
-    ``NeuralNet``'s "built-in model" rules): training stops when ``monitor`` has
-    not improved by ``threshold`` for ``patience`` epochs in a row. The threshold
-    is in units of the target variance for a regressor (its module's output
-    scale squared), so the rule does not depend on the targets' units; for
-    classifiers it applies to the loss as it is. It starts afresh at each fit and
-    ``partial_fit``.
+    The built-in model's default callback ``stop_on_plateau`` (see the built-in
+    model's rules in :class:`~sktorch.NeuralNet`): training stops when the
+    monitored loss has not improved by ``threshold`` for ``patience`` epochs in a
+    row, and the weights of the best epoch are restored. ``monitor='auto'`` watches
+    ``valid_loss`` when the fit has a validation split, else ``train_loss``. The
+    threshold is in units of the target variance for a regressor (its module's
+    output scale squared), so that the rule does not depend on the targets' units.
+    It starts afresh at each fit and ``partial_fit``.
 
     Parameters
     ----------
-    monitor : str, default='train_loss'
+    monitor : str, default='auto'
     patience : int, default=10
     threshold : float, default=1e-4
     threshold_mode : {'abs', 'rel'}, default='abs'
     lower_is_better : bool, default=True
     sink : callable, default=print
-    load_best : bool, default=False
+    load_best : bool, default=True
     """
 
-    def __init__(self, monitor: str = "train_loss", patience: int = PATIENCE,
+    def __init__(self, monitor: str = "auto", patience: int = PATIENCE,
                  threshold: float = TOL, threshold_mode: str = "abs",
-                 lower_is_better: bool = True, sink: Any = print, load_best: bool = False):
+                 lower_is_better: bool = True, sink: Any = print, load_best: bool = True):
         super().__init__(monitor=monitor, patience=patience, threshold=threshold,
                          threshold_mode=threshold_mode, lower_is_better=lower_is_better,
                          sink=sink, load_best=load_best)
 
     def on_train_begin(self, net: Any, **kwargs: Any) -> None:
-        super().on_train_begin(net, **kwargs)
         self.initialize()
         self.active_ = stops_on_plateau(net)
+        self.monitor_ = self.monitor
+        if self.monitor == "auto":
+            self.monitor_ = "train_loss" if net.train_split is None else "valid_loss"
         scale = getattr(getattr(net.module_, "unstandardize", None), "scale", None)
         self.loss_scale_ = 1.0 if scale is None else float((scale.double() ** 2).mean())
 
     def on_epoch_end(self, net: Any, **kwargs: Any) -> None:
-        if self.active_:  # not after set_params(max_epochs=...): then exactly that many
+        if not self.active_:  # after set_params(max_epochs=...): exactly that many epochs
+            return
+        monitor, self.monitor = self.monitor, self.monitor_
+        try:
             super().on_epoch_end(net, **kwargs)
+        finally:
+            self.monitor = monitor
 
     def _improved(self, score: float) -> bool:
         best = self.best_score_

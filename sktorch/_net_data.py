@@ -72,9 +72,9 @@ class DataMixin:
 
     def get_split_datasets(self, dataset: Any, y: Any = None, seed: int | None = None):
         """Split into ``(dataset_train, dataset_valid)`` with ``train_split``."""
-        split = _builtin.train_split(self)  # None for the built-in model's recipe
-        if split is None:
+        if self.train_split is None:
             return dataset, None
+        split = self.train_split
         if isinstance(split, ValidSplit) and split.random_state is None and seed is not None:
             split = copy.copy(split)
             split.random_state = seed

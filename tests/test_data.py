@@ -80,8 +80,8 @@ def test_explicit_dataloader_honours_batch_size_and_kwargs(clf_data):
 
 def test_fast_path_batches_cover_every_row_once_per_epoch(clf_data):
     X, y = clf_data
-    net = _clf(batch_size=128, train_split=None).fit(X, y)
-    assert net.history[-1, "batches", :, "train_batch_size"] == [128, 128, 44]
+    net = _clf(batch_size=96, train_split=None).fit(X, y)
+    assert net.history[-1, "batches", :, "train_batch_size"] == [96, 96, 96, 12]
 
 
 def test_batch_size_minus_one_is_one_batch(clf_data):
