@@ -1,8 +1,9 @@
 """Benchmark sktorch against a hand-written PyTorch loop, skorch and scikit-learn.
 
-Usage: ``python benchmarks/run.py [--quick] [--only train,defaults,predict,grid,memory]
-[--output results.md]`` (``make bench`` runs it). Prints Markdown tables of median times,
-ratios to the hand-written loop and peak memory; see BENCHMARKS.md for the method.
+Usage: ``python benchmarks/run.py [--quick] [--only train,defaults,predict,grid,fused,memory]
+[--output results.md]`` (``make bench`` runs it; ``fused`` is ``benchmarks/fused_search.py``).
+Prints Markdown tables of median times, ratios to the hand-written loop and peak memory;
+see BENCHMARKS.md for the method.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import harness  # noqa: E402
 import report  # noqa: E402
 import workloads as wl  # noqa: E402
 
-SECTIONS = ("train", "defaults", "predict", "grid", "memory", "default_model")
+SECTIONS = ("train", "defaults", "predict", "grid", "fused", "memory", "default_model")
 PREDICT_ROWS = 200_000
 
 
@@ -115,6 +116,14 @@ def bench_grid(quick: bool, skorch: bool) -> list[dict]:
     return [row]
 
 
+def bench_fused(quick: bool, skorch: bool) -> str:
+    """The fused-search benchmarks (seed search, demo search, scaling), as sub-tables."""
+    import fused_search
+
+    tables = fused_search.sections(quick, skorch, list(fused_search.SECTIONS), echo=False)
+    return "\n\n".join(f"### {heading}\n\n{table}" for heading, table in tables)
+
+
 def bench_memory(quick: bool, skorch: bool) -> list[dict]:
     """Peak RSS of one training run (and one prediction) per implementation, each alone."""
     impls = ["hand", "sktorch"] + (["skorch"] if skorch else [])
@@ -204,6 +213,8 @@ def main(argv: list[str] | None = None) -> None:
          lambda: report.table(bench_prediction_fresh(args.quick, skorch), TIME_COLUMNS)),
         ("grid", "Grid search",
          lambda: report.table(bench_grid(args.quick, skorch), GRID_COLUMNS)),
+        ("fused", "Fused search (sktorch.model_selection)",
+         lambda: bench_fused(args.quick, skorch)),
         ("memory", "Peak memory (RSS, each run alone in a fresh process)",
          lambda: report.table(bench_memory(args.quick, skorch), MEMORY_COLUMNS)),
         ("default_model", "Built-in model (module=None) vs scikit-learn's MLP, defaults",

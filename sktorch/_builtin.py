@@ -203,10 +203,13 @@ def rebuild_module(net: Any) -> None:
         net.module_ = None
         net.optimizer_ = None
         return
-    net.initialize_module({"input_units": old.input_units, "output_units": old.output_units})
+    from sktorch import _components
+
+    shape = {"input_units": old.input_units, "output_units": old.output_units}
+    _components.run_initializer(net, "module", shape)
     for part in ("standardize", "unstandardize"):
         getattr(net.module_, part).load_state_dict(getattr(old, part).state_dict())
-    net.initialize_optimizer()
+    _components.run_initializer(net, "optimizer")
 
 
 # ------------------------------------------------------------------- statistics

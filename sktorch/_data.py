@@ -18,6 +18,7 @@ from torch.utils.data import Dataset as TorchDataset
 __all__ = [
     "to_features",
     "to_tensor",
+    "from_numpy",
     "n_rows",
     "take",
     "move",
@@ -72,14 +73,32 @@ def _check_numeric(arr: np.ndarray, what: str) -> np.ndarray:
     return arr
 
 
+def from_numpy(arr: np.ndarray) -> torch.Tensor:
+    """``torch.from_numpy`` for any array: native byte order, contiguous, writable.
+
+    A big-endian array is converted (torch refuses it) and a read-only one (a
+    memory map, a pandas 3 copy-on-write view) is copied: torch cannot keep it
+    read-only, and a tensor sharing it could write into the user's data.
+    """
+    if not arr.dtype.isnative:
+        arr = arr.astype(arr.dtype.newbyteorder("="))
+    arr = np.ascontiguousarray(arr)
+    if not arr.flags.writeable:
+        arr = arr.copy()
+    return torch.from_numpy(arr)
+
+
 def to_tensor(data: Any, what: str = "data") -> torch.Tensor:
-    """Convert an array-like to a tensor; float64 becomes float32, bool becomes float32."""
+    """Convert an array-like to a tensor; float64 becomes float32, bool becomes float32.
+
+    A tensor that requires grad is detached: the data of a fit is not part of a graph.
+    """
     if isinstance(data, torch.Tensor):
-        tensor = data
+        tensor = data.detach() if data.requires_grad else data
     else:
         arr = np.asarray(data)
         arr = _check_numeric(arr, what)
-        tensor = torch.from_numpy(np.ascontiguousarray(arr))
+        tensor = from_numpy(arr)
     if tensor.dtype in (torch.float64, torch.bool):
         tensor = tensor.to(torch.float32)
     if tensor.is_complex():
@@ -118,7 +137,7 @@ def to_features(X: Any) -> Any:
             X = X.astype(np.float32)
         return X
     if is_dataframe(X):
-        return torch.from_numpy(_dataframe_to_array(X))
+        return from_numpy(_dataframe_to_array(X))
     return to_tensor(X, "X")
 
 

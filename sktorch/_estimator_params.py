@@ -12,7 +12,7 @@ from typing import Any
 
 from sklearn.base import BaseEstimator
 
-from sktorch import _builtin, _params
+from sktorch import _builtin, _callback_params, _params
 
 __all__ = ["ParamsMixin", "public_signature"]
 
@@ -35,7 +35,7 @@ class ParamsMixin:
             found: set[str] = set()
             for klass in cls.__mro__:
                 if issubclass(klass, ParamsMixin) and "__init__" in vars(klass):
-                    found.update(BaseEstimator._get_param_names.__func__(klass))
+                    found.update(_init_param_names(klass))
             names = _PARAM_NAMES[cls] = tuple(sorted(found))
         return list(names)
 
@@ -59,52 +59,84 @@ class ParamsMixin:
     def set_params(self, **params: Any) -> ParamsMixin:
         _params.check_param_names(self, list(params))
         own = set(self._get_param_names())
+        before = dict(vars(self)), dict(self._kwargs)
         for key, value in params.items():
             if key in own:
                 setattr(self, key, value)
-            elif not self._set_callback_param(key, value):
+            else:
                 self._set_kwarg(key, value)
+        if any(k == "callbacks" or k.startswith("callbacks__") for k in params):
+            try:
+                _callback_params.check_callback_names(self)
+            except ValueError:  # leave the net as it was
+                vars(self).clear()
+                vars(self).update(before[0])
+                self._kwargs = before[1]
+                raise
         if getattr(self, "initialized_", False):
             self._reinitialize_for(set(params))
         return self
 
-    def _set_callback_param(self, key: str, value: Any) -> bool:
-        """Set ``callbacks__<name>__<param>`` on a user callback instance, if one matches."""
-        parts = key.split("__")
-        if parts[0] != "callbacks" or len(parts) != 3:
-            return False
-        for name, callback in _params._user_callbacks(self):
-            if name == parts[1]:
-                callback.set_params(**{parts[2]: value})
-                return True
-        return False
+    def __sklearn_clone__(self) -> ParamsMixin:
+        # scikit-learn clones each callback on its own; callbacks that refer to other
+        # callbacks (LoadInitState -> Checkpoint) are linked to the clone's copies again.
+        cloned = super().__sklearn_clone__()
+        _callback_params.rebind_cloned_callbacks(self, cloned)
+        return cloned
 
     def _reinitialize_for(self, keys: set[str]) -> None:
         """Rebuild what the changed parameters affect; ``lr`` is applied in place."""
+        from sktorch import _components
+
         module_args = set(_params.init_defaults(_params.module_class(self.module)))
-        if any(k in ("module", "compile") or k.startswith("module__") or k in module_args
-               for k in keys):
-            if self.module is None:  # sized from the data: rebuilt with the data's sizes
-                _builtin.rebuild_module(self)
-            else:
-                self.initialize_module()
-                self.initialize_optimizer()
-        if any(k in ("criterion", "loss_function") or k.startswith(("criterion__",
-               "loss_function__")) for k in keys):
-            self.initialize_criterion()
-        opt_keys = {k for k in keys if k == "optimizer" or k.startswith("optimizer__")}
-        if opt_keys:
-            self.initialize_optimizer()
-        elif "lr" in keys and self.optimizer_ is not None:
+        changed: dict[str, list[str]] = {kind: [] for kind in _components.KINDS}
+        for key in sorted(keys):
+            prefix = key.split("__", 1)[0]
+            if key in ("module", "compile") or key in module_args:
+                changed["module"].append(key)
+            elif key == "optimizer":
+                changed["optimizer"].append(key)
+            elif key in ("criterion", "loss_function"):
+                changed["criterion"].append(key)
+            elif "__" in key and (kind := _components.kind_of_prefix(self, prefix)):
+                changed[kind].append(key)
+        if changed["module"] and self.module is None:  # sized from the data: keep its sizes
+            self._say_reinit("module", changed["module"])
+            _builtin.rebuild_module(self)
+        elif changed["module"] and getattr(self, "module_", None) is not None:
+            self._say_reinit("module", changed["module"])
+            _components.run_initializer(self, "module")
+            changed["optimizer"] = changed["optimizer"] or ["(new module parameters)"]
+        if changed["criterion"]:
+            self._say_reinit("criterion", changed["criterion"])
+            _components.run_initializer(self, "criterion")
+            if any(True for _ in getattr(self.criterion_, "parameters", list)()):
+                changed["optimizer"] = changed["optimizer"] or ["(criterion parameters)"]
+        rebuilt = bool(changed["module"] or changed["criterion"])
+        if changed["optimizer"] and not rebuilt and _components.set_in_place(
+                self, changed["optimizer"]):
+            changed["optimizer"] = []  # hyperparameters set on the live optimizer: state kept
+        if changed["optimizer"] and getattr(self, "module_", None) is not None:
+            self._say_reinit("optimizer", changed["optimizer"])
+            _components.run_initializer(self, "optimizer")
+        elif "lr" in keys and getattr(self, "optimizer_", None) is not None:
             optimizer, lr = _builtin.optimizer_and_lr(self)
             if self.module is None and type(self.optimizer_) is not optimizer:
-                self.initialize_optimizer()  # e.g. lr=0.01 again: back to the recipe's Adam
+                _components.run_initializer(self, "optimizer")  # the recipe's Adam, or not
             else:
                 for group in self.optimizer_.param_groups:
                     group["lr"] = lr
         if any(k == "callbacks" or k.startswith("callbacks__") for k in keys) or (
                 "max_epochs" in keys and _builtin.plateau_stop_changed(self)):
             self.initialize_callbacks()
+
+    def _say_reinit(self, kind: str, keys: list[str]) -> None:
+        if not self.verbose:
+            return
+        named = [k for k in keys if not k.startswith("(")]
+        reason = (" because the following parameters were re-set: " + ", ".join(named)
+                  if named else "")
+        print(f"Re-initializing {kind}{reason}.")
 
     def __repr__(self) -> str:
         defaults: dict[str, Any] = {}
@@ -119,6 +151,20 @@ class ParamsMixin:
         return f"{type(self).__name__}({', '.join(shown)})"
 
 
+def _init_param_names(klass: type) -> list[str]:
+    """Named parameters of ``klass.__init__``.
+
+    Unlike scikit-learn, ``*args`` is allowed (and skipped): skorch's customization
+    guide subclasses nets as ``__init__(self, *args, extra=1, **kwargs)``, passing
+    everything on to ``super().__init__``; clone and set_params use keywords only.
+    """
+    params = list(inspect.signature(klass.__init__).parameters.values())[1:]
+    return [p.name for p in params if p.kind not in _VARIADIC]
+
+
+_VARIADIC = (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
+
+
 def public_signature(cls: type) -> inspect.Signature:
     """The constructor's signature without ``self`` and ``**kwargs``.
 
@@ -126,13 +172,12 @@ def public_signature(cls: type) -> inspect.Signature:
     class's signature as a parameter; the routed ``**kwargs`` are not one.
     """
     signature = inspect.signature(cls.__init__)
-    params = [p for p in list(signature.parameters.values())[1:]
-              if p.kind is not inspect.Parameter.VAR_KEYWORD]
+    params = [p for p in list(signature.parameters.values())[1:] if p.kind not in _VARIADIC]
     seen = {p.name for p in params}
     for klass in cls.__mro__[1:]:  # parameters passed on through **kwargs: keyword-only
         if issubclass(klass, ParamsMixin) and "__init__" in vars(klass):
             for p in list(inspect.signature(klass.__init__).parameters.values())[1:]:
-                if p.name not in seen and p.kind is not inspect.Parameter.VAR_KEYWORD:
+                if p.name not in seen and p.kind not in _VARIADIC:
                     params.append(p.replace(kind=inspect.Parameter.KEYWORD_ONLY))
                     seen.add(p.name)
     return signature.replace(parameters=params)

@@ -9,11 +9,12 @@ for in-memory data, a ``DataLoader`` otherwise). Conversion itself lives in
 from __future__ import annotations
 
 import copy
+from numbers import Integral
 from typing import Any
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, IterableDataset
 
 from sktorch import _builtin, _params
 from sktorch._data import TensorBatches, all_finite, move, to_tensor
@@ -28,7 +29,7 @@ class DataMixin:
     """Datasets, splits and batch iterators of a net (mixed into ``NeuralNet``)."""
 
     def _data_shape(self, dataset: Any) -> dict[str, int]:
-        X = dataset.X if isinstance(dataset, Dataset) else dataset[0][0]
+        X = dataset.X if isinstance(dataset, Dataset) else _first_row(dataset)[0]
         if not isinstance(X, dict) and hasattr(X, "shape"):  # a Dataset's item has no row axis
             ndim = len(X.shape) + (0 if isinstance(dataset, Dataset) else 1)
             _builtin.check_2d(self, ndim, X.shape)
@@ -36,13 +37,13 @@ class DataMixin:
         return {"input_units": n_features, "output_units": self._n_outputs(dataset)}
 
     def _n_outputs(self, dataset: Any) -> int:
-        y = dataset.y if isinstance(dataset, Dataset) else dataset[0][1]
+        y = dataset.y if isinstance(dataset, Dataset) else _first_row(dataset)[1]
         return 1 if y is None or y.ndim < 2 else int(y.shape[-1])
 
     def get_dataset(self, X: Any, y: Any = None) -> Any:
         """Wrap ``(X, y)`` in ``dataset``; a torch ``Dataset`` X is used as it is."""
         if isinstance(X, SliceDataset):
-            return X.rows()
+            return X.dataset_with(y)
         if isinstance(X, torch.utils.data.Dataset):
             return X
         kwargs = _params.params_for("dataset", self._kwargs)
@@ -60,6 +61,8 @@ class DataMixin:
         """Validate y at fit; subclasses also learn from it (e.g. ``classes_``)."""
         if not isinstance(y, torch.Tensor):
             y = np.asarray(y) if not hasattr(y, "__len__") or not hasattr(y, "shape") else y
+        if isinstance(y, torch.Tensor) and y.requires_grad:
+            y = y.detach()
         if not all_finite(y if isinstance(y, torch.Tensor) else np.asarray(y)):
             raise ValueError("Input y contains NaN or infinity; drop or impute those rows.")
         return y
@@ -72,33 +75,86 @@ class DataMixin:
 
     def get_split_datasets(self, dataset: Any, y: Any = None, seed: int | None = None):
         """Split into ``(dataset_train, dataset_valid)`` with ``train_split``."""
-        if self.train_split is None:
+        if self.train_split is None or self.train_split is False:  # False: skorch's "no split"
             return dataset, None
         split = self.train_split
+        if isinstance(split, ValidSplit) and isinstance(dataset, IterableDataset):
+            raise ValueError(
+                "ValidSplit cannot split a torch IterableDataset (its rows are only known "
+                "by reading them); pass train_split=None, or "
+                "train_split=predefined_split(valid_dataset) to validate on another one."
+            )
         if isinstance(split, ValidSplit) and split.random_state is None and seed is not None:
             split = copy.copy(split)
             split.random_state = seed
-        dataset_train, dataset_valid = split(dataset, y)
+        try:
+            dataset_train, dataset_valid = split(dataset, y)
+        except ValueError as exc:
+            if not isinstance(split, ValidSplit):
+                raise
+            raise ValueError(_split_hint(split, len(dataset), exc)) from exc
         if isinstance(dataset_valid, Dataset):  # e.g. from predefined_split
             dataset_valid = dataset_valid.to(self.device)
         return dataset_train, dataset_valid
 
+    def check_train_split(self, n_samples: int, y: Any = None) -> None:
+        """Raise before training when ``train_split`` cannot split ``n_samples`` rows.
+
+        Only a :class:`~sktorch.dataset.ValidSplit` is tried, and only when cheap rules
+        say it may fail (a fold split then runs twice: it is tiny data). Whether a split
+        is possible does not depend on its shuffling.
+        """
+        split = self.train_split
+        if not isinstance(split, ValidSplit) or not _split_may_fail(self, split, n_samples, y):
+            return
+        try:
+            split.split_indices(n_samples, y)
+        except ValueError as exc:
+            raise ValueError(_split_hint(split, n_samples, exc)) from exc
+
+    def _fit_iterators(self, dataset_train: Any, dataset_valid: Any, seed: int | None):
+        """The training and validation batch sources of a fit, via ``get_iterator``."""
+        # get_iterator keeps skorch's signature (dataset, training); the fit's shuffling
+        # generator reaches the default implementation through this attribute.
+        self._fit_generator = None if seed is None else torch.Generator().manual_seed(seed)
+        try:
+            train_batches = self.get_iterator(dataset_train, training=True)
+        finally:
+            del self._fit_generator
+        valid_batches = None if dataset_valid is None else self.get_iterator(
+            dataset_valid, training=False)
+        return train_batches, valid_batches
+
     def get_iterator(self, dataset: Any, training: bool = False,
                      generator: torch.Generator | None = None) -> Any:
-        """Batches of ``dataset``: tensor slices for in-memory data, else a DataLoader."""
+        """Batches of ``dataset``: tensor slices for in-memory data, else a DataLoader.
+
+        ``fit`` calls ``get_iterator(dataset, training=True)`` and
+        ``get_iterator(dataset, training=False)``, so an override with skorch's
+        signature works. Training batches are shuffled (seeded by ``random_state``),
+        except for a torch ``IterableDataset``, which streams in its own order.
+        """
         prefix = "iterator_train" if training else "iterator_valid"
         iterator = self.iterator_train if training else self.iterator_valid
         kwargs = _params.params_for(prefix, self._kwargs)
         batch_size = kwargs.pop("batch_size", None)
         if batch_size is None:  # the built-in model's recipe sizes training batches
             batch_size = _builtin.batch_size(self, dataset) if training else self.batch_size
-        shuffle = kwargs.pop("shuffle", training)
+        streaming = isinstance(dataset, IterableDataset)
+        shuffle = kwargs.pop("shuffle", training and not streaming)
+        if generator is None and training:
+            generator = getattr(self, "_fit_generator", None)
         if isinstance(dataset, Dataset) and iterator is DataLoader and not kwargs:
             weights = getattr(dataset, "sample_weight", None)
             tensors = (dataset.X, dataset.y) + (() if weights is None else (weights,))
             return TensorBatches(tensors, batch_size, shuffle, generator,
                                  sparse_device=self.device)
         if batch_size == -1:
+            if streaming and not hasattr(dataset, "__len__"):
+                raise ValueError(
+                    "batch_size=-1 needs the dataset's length, but this IterableDataset has "
+                    "no __len__; pass a batch size, e.g. batch_size=128."
+                )
             batch_size = len(dataset)
         if iterator is DataLoader and shuffle and generator is not None:
             kwargs.setdefault("generator", generator)
@@ -119,6 +175,35 @@ class DataMixin:
         return y.detach().cpu().numpy() if isinstance(y, torch.Tensor) else np.asarray(y)
 
 
+def _split_may_fail(net: Any, split: ValidSplit, n_samples: int, y: Any) -> bool:
+    cv = split.cv
+    if not isinstance(cv, Integral) or isinstance(cv, bool):
+        return True  # a fraction: shuffle splits are cheap and never warn
+    if cv < 2 or n_samples < cv:
+        return True
+    if not split.stratified:
+        return False
+    # stratified folds fail only when every class has fewer than cv samples
+    classes = getattr(net, "classes_", None)
+    n_classes = len(classes) if classes is not None else (
+        len(np.unique(np.asarray(y))) if y is not None else 1)
+    return n_samples < int(cv) * n_classes
+
+
+def _split_hint(split: ValidSplit, n_samples: int, exc: Exception) -> str:
+    return (
+        f"train_split={split!r} cannot split {n_samples} samples into training and "
+        f"validation data: {exc} Pass train_split=None to train on all samples without "
+        "validation, or a smaller cv, e.g. train_split=ValidSplit(2) or ValidSplit(0.5)."
+    )
+
+def _first_row(dataset: Any) -> Any:
+    """The first row of a torch Dataset (a streamed one is iterated for it)."""
+    if isinstance(dataset, IterableDataset):
+        return next(iter(dataset))
+    return dataset[0]
+
+
 class _OnDevice:
     """Move each batch of an iterator to the device."""
 
@@ -127,7 +212,7 @@ class _OnDevice:
         self.device = device
 
     def __len__(self) -> int:
-        return len(self.loader)
+        return len(self.loader)  # a TypeError for an IterableDataset without __len__
 
     def __iter__(self):
         for batch in self.loader:

@@ -26,6 +26,7 @@ PREFIXES = (
     "iterator_valid",
     "dataset",
     "callbacks",
+    "compile",
 )
 
 # Arguments that the net supplies itself and that users do not set through a prefix.
@@ -85,36 +86,59 @@ def _bare_module_names(net: Any) -> set[str]:
     return set(init_defaults(cls)) - set(net._get_param_names())
 
 
-def check_param_names(net: Any, names: list[str]) -> None:
-    """Raise ``ValueError`` for names that are neither net, prefixed nor module parameters."""
+def _known_prefixes(net: Any) -> set[str]:
+    from sktorch._components import registered
+
+    names = set(getattr(net, "prefixes_", PREFIXES))  # a subclass may list more (skorch)
+    for kind_names in registered(net).values():
+        names.update(kind_names)
+    return names
+
+
+def check_param_names(net: Any, names: list[str], final: bool = False) -> None:
+    """Raise ``ValueError`` for names that are neither net, prefixed nor module parameters.
+
+    A prefix may also name a component that a subclass registers in its
+    ``initialize_*`` override (``module2__``); such names are checked once the
+    components exist (``final=True``, at ``initialize``).
+    """
     own = set(net._get_param_names())
     bare = _bare_module_names(net)
+    prefixes = _known_prefixes(net)
+    defer = not final and getattr(net, "_may_register_components", lambda: False)()
     unknown = [
         name
         for name in names
         if name not in own
         and name not in bare
-        and not any(name.startswith(p + "__") for p in PREFIXES)
+        and name.split("__", 1)[0] not in prefixes
+        and not (defer and "__" in name)
     ]
     if not unknown:
         return
-    candidates = sorted(own | bare | {f"{p}__" for p in PREFIXES})
+    candidates = sorted(own | bare | {f"{p}__" for p in prefixes})
     hints = []
     for name in unknown:
-        close = difflib.get_close_matches(name, candidates, n=3, cutoff=0.6)
-        hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+        head, sep, rest = name.partition("__")
+        if sep:  # a misspelled prefix: suggest the whole name with the right one
+            close = [f"{c}__{rest}" for c in difflib.get_close_matches(
+                head, sorted(prefixes), n=3, cutoff=0.6)]
+        else:
+            close = difflib.get_close_matches(name, candidates, n=3, cutoff=0.6)
+        hint = f" (did you mean {' or '.join(repr(c) for c in close)}?)" if close else ""
         hints.append(f"{name!r}{hint}")
     module_note = ""
     if net.module is not None and module_class(net.module) is None:
         module_note = (
-            " Module arguments can only be routed when `module` is a class; "
-            "an instance is used as given."
+            " With a module instance, arguments are passed as module__<name> (the module "
+            "is then built again from its class with them)."
         )
     raise ValueError(
         f"{type(net).__name__} got unknown parameter(s): {', '.join(hints)}. "
         "Valid are the net's own parameters, arguments of the module's __init__, and "
-        f"parameters prefixed with one of {', '.join(p + '__' for p in PREFIXES)}."
-        + module_note
+        f"parameters prefixed with one of {', '.join(sorted(p + '__' for p in prefixes))}. "
+        "A subclass that builds its own components (self.module2_ = ... in "
+        "initialize_module) makes their prefix (module2__) valid." + module_note
     )
 
 
@@ -136,25 +160,16 @@ def deep_params(net: Any) -> dict[str, Any]:
             key = f"{prefix}__{name}"
             if key not in set_values and not (prefix == "module" and name in set_values):
                 out[key] = routed.get(name, default)
-    for name, callback in getattr(net, "callbacks_", None) or _user_callbacks(net):
-        if hasattr(callback, "get_params"):
-            out[f"callbacks__{name}"] = callback
-            for key, value in callback.get_params().items():
-                out[f"callbacks__{name}__{key}"] = value
-    return out
+    from sktorch._callback_params import callback_entries
 
-
-def _user_callbacks(net: Any) -> list:
-    from sktorch.callbacks._checks import check_callback_entry
-
-    callbacks = net.callbacks
-    if not isinstance(callbacks, (list, tuple)):
-        return []
-    out = []
-    for entry in callbacks:
-        try:
-            name, callback, _ = check_callback_entry(entry)
-        except TypeError:
+    try:
+        entries = callback_entries(net)
+    except (TypeError, ValueError):  # a bad callbacks entry: reported at fit
+        entries = []
+    for name, callback in entries:
+        if inspect.isclass(callback) or not hasattr(callback, "get_params"):
             continue
-        out.append((name, callback))
+        out[f"callbacks__{name}"] = callback
+        for key, value in callback.get_params().items():
+            out[f"callbacks__{name}__{key}"] = value
     return out

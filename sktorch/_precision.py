@@ -14,7 +14,7 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-from sktorch._data import is_dataframe
+from sktorch._data import from_numpy, is_dataframe
 
 __all__ = ["to_float64", "dataset_to_float64"]
 
@@ -27,7 +27,7 @@ def to_float64(data: Any) -> Any:
         return sp.csr_matrix(data, dtype=np.float64) if data.dtype.kind in "fb" else data
     if is_dataframe(data):
         data = data.to_numpy()
-    tensor = data if isinstance(data, torch.Tensor) else torch.as_tensor(np.asarray(data))
+    tensor = data.detach() if isinstance(data, torch.Tensor) else from_numpy(np.asarray(data))
     if tensor.is_floating_point() or tensor.dtype == torch.bool:
         return tensor.to(torch.float64)
     return tensor

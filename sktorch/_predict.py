@@ -7,7 +7,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 import numpy as np
@@ -16,15 +16,69 @@ import torch
 from sktorch._data import move
 from sktorch._validation import check_X_y
 
-__all__ = ["PredictMixin", "concat_batches"]
+__all__ = ["PredictMixin", "concat_batches", "first_output", "loss_input", "detach_output"]
 
 
 _MERGE_EVERY = 64
 
 
+def first_output(y_pred: Any) -> Any:
+    """The prediction in a module's output: the output itself, or a tuple's first element.
+
+    A module may return ``(prediction, extra, ...)``; the default losses and
+    ``predict``/``predict_proba`` use the first element (an overridden ``get_loss``
+    receives the whole tuple). A dict has no first element, so it is refused.
+    """
+    if isinstance(y_pred, tuple):
+        return y_pred[0]
+    if isinstance(y_pred, Mapping):
+        raise TypeError(
+            f"The module returned a dict (keys {list(y_pred)}); sktorch takes the prediction "
+            "from a tensor or from the first element of a tuple. Return "
+            "(prediction, other_outputs) from forward, or override get_loss (and "
+            "predict_proba) to pick the entry you need."
+        )
+    return y_pred
+
+
+def loss_input(criterion: Any, y_pred: Any) -> Any:
+    """What the default ``get_loss`` gives the criterion for a module's output.
+
+    torch's own losses take a tensor: they get the prediction (a tuple's first
+    element; a dict is refused). A loss of the user's own gets the output as it is,
+    as in skorch, so that it can use every element.
+    """
+    if isinstance(y_pred, torch.Tensor) or not type(criterion).__module__.startswith("torch."):
+        return y_pred
+    return first_output(y_pred)
+
+
+def detach_output(y_pred: Any) -> Any:
+    """``detach`` a module's output: a tensor, or tensors inside a tuple, list or dict."""
+    if isinstance(y_pred, torch.Tensor):
+        return y_pred.detach()
+    if isinstance(y_pred, Mapping):
+        return {key: detach_output(value) for key, value in y_pred.items()}
+    if isinstance(y_pred, (tuple, list)):
+        return type(y_pred)(detach_output(value) for value in y_pred)
+    return y_pred
+
+
+def _cat_part(parts: list) -> Any:
+    """Concatenate one output of several batches; what has no rows stays a list."""
+    if all(isinstance(p, torch.Tensor) and p.ndim > 0 for p in parts):
+        return torch.cat(parts)
+    if all(isinstance(p, list) for p in parts):  # merged before: keep merging
+        return [v for p in parts for v in p]
+    return list(parts)  # e.g. a per-batch scalar such as an auxiliary loss
+
+
 def _cat(outputs: list) -> Any:
-    if isinstance(outputs[0], tuple):  # a module returning several tensors
-        return tuple(torch.cat(parts) for parts in zip(*outputs))
+    first = outputs[0]
+    if isinstance(first, tuple):  # a module returning several outputs
+        return tuple(_cat_part(list(parts)) for parts in zip(*outputs))
+    if isinstance(first, Mapping):
+        return {key: _cat_part([o[key] for o in outputs]) for key in first}
     return torch.cat(outputs)
 
 
@@ -71,7 +125,7 @@ class PredictMixin:
         self.check_is_fitted()
         X, _ = check_X_y(self, X, None, fitting=False)
         dataset = self.get_dataset(X)
-        self.module_.train(training)  # once per call: train() walks every submodule
+        self._set_training(training)  # once per call: train() walks every submodule
         for batch in self.get_iterator(dataset, training=False):
             y_pred = self.evaluation_step(batch, training=training)
             yield y_pred if device is None else move(y_pred, device)
@@ -94,9 +148,7 @@ class PredictMixin:
     def predict_proba(self, X: Any) -> np.ndarray:
         """The module's output after ``predict_nonlinearity``, as a numpy array."""
         with torch.no_grad():
-            y_out = self.forward(X, device=None)
-            if isinstance(y_out, tuple):
-                y_out = y_out[0]
+            y_out = first_output(self.forward(X, device=None))
             y_out = self._predict_nonlinearity()(y_out)
             dtype = torch.float64 if self.precision == "64" else torch.float32
             return y_out.to(dtype).cpu().numpy()

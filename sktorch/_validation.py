@@ -7,6 +7,7 @@ look inside them without reading every row.
 
 from __future__ import annotations
 
+import copy
 import inspect
 from numbers import Integral, Real
 from typing import Any, Callable
@@ -17,7 +18,6 @@ import torch
 from sklearn.utils import get_tags
 from sklearn.utils.validation import check_consistent_length, validate_data
 
-from sktorch._builtin import check_2d
 from sktorch._data import _dataframe_to_array, all_finite, is_dataframe
 from sktorch._weights import check_class_weight
 
@@ -51,8 +51,8 @@ _RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "predict_nonlinearity": (lambda v: v is None or v == "auto" or callable(v),
                              "'auto', None or a callable"),
     "optimizer": (callable, "a torch.optim.Optimizer class, e.g. torch.optim.Adam"),
-    "train_split": (lambda v: v is None or callable(v),
-                    "None or a callable such as ValidSplit(5)"),
+    "train_split": (lambda v: v is None or v is False or callable(v),
+                    "None (or False) or a callable such as ValidSplit(5)"),
     "callbacks": (lambda v: v is None or v == "disable" or isinstance(v, (list, tuple)),
                   "None, 'disable' or a list of callbacks"),
     "device": (lambda v: v is None or isinstance(v, (str, torch.device)),
@@ -92,6 +92,8 @@ def _check_loss_alias(net: Any) -> None:
 
 
 def _check_tensor(net: Any, X: torch.Tensor, reset: bool) -> torch.Tensor:
+    if X.requires_grad:  # the data is no part of the graph (backward would reach it)
+        X = X.detach()
     if X.ndim < 2:
         raise ValueError(
             f"Expected a 2D X, got a {X.ndim}D tensor of shape {tuple(X.shape)}; reshape it, "
@@ -139,6 +141,71 @@ def _check_array(net: Any, X: Any, reset: bool) -> Any:
     return X
 
 
+def _dict_value(key: Any, value: Any) -> Any:
+    """One array of a dict X, validated like an array X (numeric, finite, not 0-d)."""
+    where = f"X[{key!r}]"
+    if isinstance(value, torch.Tensor):
+        value = value.detach() if value.requires_grad else value
+        data = value
+    elif sp.issparse(value):
+        data = value.data
+    elif is_dataframe(value):
+        value = data = _dataframe_to_array(value)
+    else:
+        value = data = np.asarray(value)
+        if value.dtype.kind in "USV":
+            raise ValueError(
+                f"{where} holds strings (dtype {value.dtype}); encode them as numbers "
+                "first, e.g. with sklearn.preprocessing.OrdinalEncoder."
+            )
+        if value.dtype.kind == "O":
+            try:
+                value = data = value.astype(np.float32)
+            except (TypeError, ValueError):
+                raise ValueError(
+                    f"{where} has dtype object with values that are not numbers; encode "
+                    "them as numbers first."
+                ) from None
+    if data.ndim == 0 and not sp.issparse(value):
+        raise ValueError(f"{where} is a scalar; every array of a dict X needs one row per "
+                         "sample.")
+    if data.is_complex() if isinstance(data, torch.Tensor) else np.iscomplexobj(data):
+        raise ValueError(f"{where} holds complex numbers; pass real-valued features.")
+    if not all_finite(data if isinstance(data, torch.Tensor) else np.asarray(data)):
+        raise ValueError(f"{where} contains NaN or infinity; impute or drop those values "
+                         "first.")
+    return value
+
+
+def _check_dict(X: dict) -> dict:
+    """Validate each array of a dict X; return the dict (a new one when a value changed)."""
+    if not X:
+        raise ValueError(
+            "X is an empty dict; pass a dict of arrays, one per argument of the module's "
+            "forward, e.g. X={'x': features}."
+        )
+    checked = {key: _dict_value(key, value) for key, value in X.items()}
+    lengths = {key: value.shape[0] for key, value in checked.items()}
+    if len(set(lengths.values())) > 1:
+        raise ValueError(
+            f"The arrays in the dict X have different lengths: {lengths}; every array "
+            "needs one row per sample."
+        )
+    if all(checked[key] is X[key] for key in X):
+        return X
+    if type(X) is dict:
+        return checked
+    rebuilt = copy.copy(X)  # e.g. a SliceDict: keep the type scikit-learn indexes
+    rebuilt.update(checked)
+    return rebuilt
+
+
+def _n_samples(X: Any) -> int:
+    if isinstance(X, dict):
+        return next(iter(X.values())).shape[0]
+    return X.shape[0] if hasattr(X, "shape") else len(X)
+
+
 def _check_y_given(net: Any, y: Any) -> None:
     if y is None and get_tags(net).target_tags.required:
         raise ValueError(
@@ -161,9 +228,7 @@ def check_X_y(net: Any, X: Any, y: Any, fitting: bool) -> tuple[Any, Any]:
     if fitting:
         _check_y_given(net, y)
     if isinstance(X, dict) and not sp.issparse(X):  # a dok_matrix is a dict too
-        lengths = {k: len(v) for k, v in X.items()}
-        if len(set(lengths.values())) > 1:
-            raise ValueError(f"The arrays in the dict X have different lengths: {lengths}.")
+        X = _check_dict(X)
     elif isinstance(X, torch.Tensor):
         X = _check_tensor(net, X, reset)
     elif X is None:
@@ -178,7 +243,14 @@ def check_X_y(net: Any, X: Any, y: Any, fitting: bool) -> tuple[Any, Any]:
         X = _check_array(net, X, reset)
     if fitting and y is not None:
         y = net._check_y(y)
-        n_x = next(iter(X.values())).shape[0] if isinstance(X, dict) else X.shape[0]
+        n_x = _n_samples(X)
         check_consistent_length(np.empty((n_x, 0)), y if not isinstance(y, torch.Tensor)
                                 else np.empty((len(y), 0)))
     return X, y
+
+
+def check_2d(net: Any, ndim: int, shape: Any) -> None:
+    """The built-in MLP takes 2-D X (see ``sktorch._builtin.check_2d``)."""
+    from sktorch._builtin import check_2d as check  # _builtin imports the callbacks
+
+    check(net, ndim, shape)

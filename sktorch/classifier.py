@@ -12,6 +12,8 @@ from sklearn.exceptions import DataConversionWarning
 from sklearn.utils.multiclass import check_classification_targets
 
 from sktorch._data import to_tensor
+from sktorch._fit_data import check_classes
+from sktorch._predict import first_output, loss_input
 from sktorch.callbacks import EpochScoring
 from sktorch.dataset import ValidSplit
 from sktorch.net import NeuralNet
@@ -32,6 +34,33 @@ def _labels_1d(y: Any) -> np.ndarray:
             f"shape {y.shape}. Multi-output targets need NeuralNet with a suitable criterion."
         )
     return y
+
+
+def encode_labels(classes: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """The index of each label in ``classes`` (int64); unknown labels raise ``ValueError``.
+
+    ``classes`` is sorted (``classes_`` always is), so a binary search finds them.
+    """
+    index = np.searchsorted(classes, labels)
+    found = index < len(classes)
+    found[found] = classes[index[found]] == labels[found]
+    if not found.all():
+        unknown = np.unique(labels[~found])
+        raise ValueError(
+            f"y has labels {unknown.tolist()} that are not among the classes "
+            f"{classes.tolist()}; pass classes=[...] with all labels, or fit from scratch."
+        )
+    return index.astype(np.int64)
+
+
+def _labels_of(net: Any, index: np.ndarray) -> np.ndarray:
+    """Labels of class indices; the indices themselves when no labels are known.
+
+    A net trained on a torch Dataset without y or ``classes`` never saw the labels;
+    as in skorch, its predictions are then class indices.
+    """
+    classes = getattr(net, "classes_", None)
+    return index if classes is None else classes[index]
 
 
 def _single_output(y_pred: torch.Tensor) -> bool:
@@ -56,7 +85,9 @@ class NeuralNetClassifier(ClassifierMixin, NeuralNet):
     criterion : loss class, default=torch.nn.NLLLoss
     train_split : callable or None, default=ValidSplit(5, stratified=True)
     classes : array-like, optional
-        All labels, when y may not show all of them (e.g. for ``partial_fit``).
+        All labels, when y may not show all of them (e.g. for ``partial_fit``), in any
+        order: ``classes_`` holds them sorted, as scikit-learn does, and the columns of
+        ``predict_proba`` (and of the module's output) follow ``classes_``.
     class_weight : None, 'balanced' or dict, default=None
         Weights of the classes in the training and validation losses, as in
         scikit-learn: ``'balanced'`` weighs each class by
@@ -107,8 +138,9 @@ class NeuralNetClassifier(ClassifierMixin, NeuralNet):
     def initialize(self) -> NeuralNetClassifier:
         super().initialize()
         vars(self).pop("classes_", None)
-        if self.classes is not None:
-            self.classes_ = np.asarray(self.classes)
+        classes = check_classes(self.classes)
+        if classes is not None:
+            self.classes_ = classes
         return self
 
     def _check_y(self, y: Any) -> np.ndarray:
@@ -145,12 +177,11 @@ class NeuralNetClassifier(ClassifierMixin, NeuralNet):
         if y is None:
             return None, None
         labels = _labels_1d(y)
-        index = np.searchsorted(self.classes_, labels)
-        return to_tensor(index.astype(np.int64), "y"), labels
+        return to_tensor(encode_labels(self.classes_, labels), "y"), labels
 
     def decode_y(self, y: Any) -> np.ndarray:
         index = y.detach().cpu().numpy() if isinstance(y, torch.Tensor) else np.asarray(y)
-        return self.classes_[index.astype(np.int64)]
+        return _labels_of(self, index.astype(np.int64))
 
     def _default_output_nonlin(self) -> Any:
         return torch.nn.Softmax(dim=-1) if isinstance(self.criterion_, torch.nn.NLLLoss) else None
@@ -160,19 +191,20 @@ class NeuralNetClassifier(ClassifierMixin, NeuralNet):
 
     def get_loss(self, y_pred: Any, y_true: Any, X: Any = None, training: bool = False):
         criterion = self.criterion_
+        if not isinstance(criterion, (torch.nn.NLLLoss, *_BCE)):
+            return criterion(loss_input(criterion, y_pred), y_true)
+        y_pred = first_output(y_pred)  # transformed below: the prediction tensor
         if isinstance(criterion, torch.nn.NLLLoss):
             probs = y_pred
             if _single_output(y_pred):
                 p1 = y_pred.reshape(-1)
                 probs = torch.stack([1 - p1, p1], dim=1)
             return criterion(torch.log(probs.clamp_min(_EPS)), y_true)
-        if isinstance(criterion, _BCE):
-            if _single_output(y_pred):
-                target = y_true.to(y_pred.dtype).reshape(y_pred.shape)
-            else:
-                target = torch.nn.functional.one_hot(y_true, y_pred.shape[-1]).to(y_pred.dtype)
-            return criterion(y_pred, target)
-        return criterion(y_pred, y_true)
+        if _single_output(y_pred):
+            target = y_true.to(y_pred.dtype).reshape(y_pred.shape)
+        else:
+            target = torch.nn.functional.one_hot(y_true, y_pred.shape[-1]).to(y_pred.dtype)
+        return criterion(y_pred, target)
 
     def predict_proba(self, X: Any) -> np.ndarray:
         """Class probabilities, shape ``(n_samples, n_classes)``."""
@@ -185,7 +217,7 @@ class NeuralNetClassifier(ClassifierMixin, NeuralNet):
     def predict(self, X: Any) -> np.ndarray:
         """Predicted labels, taken from ``classes_``."""
         self.check_is_fitted()
-        return self.classes_[self.predict_proba(X).argmax(axis=1)]
+        return _labels_of(self, self.predict_proba(X).argmax(axis=1))
 
 
 class NeuralNetBinaryClassifier(NeuralNetClassifier):
@@ -242,8 +274,29 @@ class NeuralNetBinaryClassifier(NeuralNetClassifier):
     def _n_outputs(self, dataset: Any) -> int:
         return 1
 
+    @staticmethod
+    def _check_one_logit(shape: tuple) -> None:
+        if not (len(shape) == 1 or (len(shape) == 2 and shape[1] == 1)):
+            raise ValueError(
+                f"NeuralNetBinaryClassifier expects the module to output one logit per "
+                f"sample, shape (n,) or (n, 1); got shape {tuple(shape)}. Give the "
+                "module a single output, or use NeuralNetClassifier (e.g. with "
+                "criterion=torch.nn.CrossEntropyLoss) for one output per class."
+            )
+
+    def get_loss(self, y_pred: Any, y_true: Any, X: Any = None, training: bool = False):
+        self._check_one_logit(tuple(first_output(y_pred).shape))
+        return super().get_loss(y_pred, y_true, X=X, training=training)
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """Probabilities of ``classes_[0]`` and ``classes_[1]``, shape ``(n_samples, 2)``."""
+        proba = NeuralNet.predict_proba(self, X)
+        self._check_one_logit(proba.shape)
+        p1 = proba.reshape(-1)
+        return np.stack([1 - p1, p1], axis=1)
+
     def predict(self, X: Any) -> np.ndarray:
         """Labels: ``classes_[1]`` where ``predict_proba(X)[:, 1] > threshold``."""
         self.check_is_fitted()
         positive = self.predict_proba(X)[:, 1] > self.threshold
-        return self.classes_[positive.astype(np.int64)]
+        return _labels_of(self, positive.astype(np.int64))

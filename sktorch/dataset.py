@@ -17,7 +17,7 @@ from torch.utils.data import Subset
 
 from sktorch._data import move, n_rows, take, to_features, to_tensor
 
-__all__ = ["Dataset", "ValidSplit"]
+__all__ = ["Dataset", "DatasetSubset", "ValidSplit"]
 
 
 class Dataset(TorchDataset):
@@ -92,6 +92,46 @@ class Dataset(TorchDataset):
         return new
 
 
+class DatasetSubset(Dataset, Subset):
+    """Rows of a :class:`Dataset`: a ``torch.utils.data.Subset`` that holds its rows.
+
+    ``dataset`` and ``indices`` are the parent and the row numbers, as in any
+    ``Subset`` (what skorch hands callbacks as ``dataset_train``/``dataset_valid``);
+    the rows themselves are gathered once into ``X``/``y`` tensors, so batches are
+    still slices.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> parent = Dataset(np.arange(8.0).reshape(4, 2), np.arange(4))
+    >>> part = DatasetSubset.of(parent, np.array([3, 1]))
+    >>> part.dataset is parent, part.indices.tolist(), part.y.tolist()
+    (True, [3, 1], [3, 1])
+    """
+
+    @classmethod
+    def of(cls, dataset: Dataset, indices: Any) -> DatasetSubset:
+        """The rows of ``dataset`` at ``indices`` (an index array)."""
+        part = dataset.subset(indices)
+        new = object.__new__(cls)
+        new.__dict__.update(part.__dict__)
+        new.dataset = dataset
+        new.indices = np.asarray(indices)
+        return new
+
+    def __getitem__(self, i: int) -> tuple:
+        return Dataset.__getitem__(self, i)
+
+    def __len__(self) -> int:
+        return Dataset.__len__(self)
+
+    def subset(self, index: Any) -> DatasetSubset:
+        """Rows of these rows; ``indices`` still count rows of ``dataset``."""
+        new = Dataset.subset(self, index)
+        new.indices = self.indices[np.asarray(index)]
+        return new
+
+
 def _labels(y: Any) -> np.ndarray | None:
     if y is None:
         return None
@@ -100,14 +140,26 @@ def _labels(y: Any) -> np.ndarray | None:
     return np.asarray(y)
 
 
+def _flat_labels(labels: np.ndarray | None) -> np.ndarray | None:
+    if labels is not None and labels.ndim > 1 and labels.shape[1] == 1:
+        return labels.reshape(-1)
+    return labels
+
+
+def _is_split_iterable(cv: Any) -> bool:
+    return (not isinstance(cv, (Real, str, bytes)) and hasattr(cv, "__iter__"))
+
+
 class ValidSplit:
     """Split a dataset into training and validation parts.
 
     Parameters
     ----------
-    cv : int or float, default=5
+    cv : int, float, splitter or iterable, default=5
         An int ``k`` holds out the first of ``k`` folds (a fifth for 5); a float in
-        (0, 1) holds out that fraction, drawn at random.
+        (0, 1) holds out that fraction, drawn at random; a scikit-learn splitter
+        (``KFold(4)``, ``GroupKFold()``, ...) or an iterable of ``(train, valid)``
+        index pairs gives the split with its first pair. Only one split is made.
     stratified : bool, default=False
         Keep class proportions in both parts (classifiers use ``True``).
     random_state : int, RandomState or None
@@ -144,7 +196,8 @@ class ValidSplit:
             cls = StratifiedShuffleSplit if self.stratified else ShuffleSplit
             return cls(n_splits=1, test_size=float(cv), random_state=self.random_state)
         raise ValueError(
-            f"ValidSplit's cv must be an int >= 2 or a float in (0, 1); got {cv!r}."
+            f"ValidSplit's cv must be an int >= 2, a float in (0, 1), a scikit-learn "
+            f"splitter such as KFold(5) or an iterable of (train, valid) indices; got {cv!r}."
         )
 
     def split_indices(self, n_samples: int, y: Any = None, groups: Any = None):
@@ -156,12 +209,20 @@ class ValidSplit:
         y_split = labels if self.stratified else None
         if y_split is not None and y_split.ndim > 1:
             y_split = y_split.reshape(len(y_split), -1)[:, 0] if y_split.shape[1] == 1 else None
+        if hasattr(self.cv, "get_n_splits"):  # a scikit-learn splitter: it stratifies or not
+            y_split = _flat_labels(labels)
+            return next(iter(self.cv.split(X_dummy, y_split, groups)))
+        if _is_split_iterable(self.cv):
+            train, valid = next(iter(self.cv))
+            return np.asarray(train), np.asarray(valid)
         train, valid = next(iter(self._splitter().split(X_dummy, y_split, groups)))
         return train, valid
 
     def __call__(self, dataset: Any, y: Any = None, groups: Any = None):
         """Split ``dataset`` into ``(dataset_train, dataset_valid)``."""
         train, valid = self.split_indices(len(dataset), y, groups)
+        if type(dataset) is Dataset:
+            return DatasetSubset.of(dataset, train), DatasetSubset.of(dataset, valid)
         if isinstance(dataset, Dataset):
             return dataset.subset(train), dataset.subset(valid)
         return Subset(dataset, train.tolist()), Subset(dataset, valid.tolist())

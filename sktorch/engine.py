@@ -19,7 +19,7 @@ import torch
 from sktorch._divergence import DivergenceGuard
 from sktorch.callbacks.base import CallbackList
 
-__all__ = ["Engine", "StopFlag"]
+__all__ = ["Engine", "StopFlag", "run_pass"]
 
 
 class StopFlag:
@@ -131,15 +131,23 @@ class Engine:
         history.record("epoch", len(history))
         notify("on_epoch_begin", net, **datasets)
         self.guard.epoch_begin()
-        net.module_.train()
+        net._set_training(True)
+        # run_single_epoch is the net's (overridable, as in skorch); by default it is
+        # run_pass below. An override returns None: its rows may hold tensors.
         with torch.enable_grad():
-            tensors = self._pass(train_batches, True, net.train_step, fit_params)
+            tensors = net.run_single_epoch(train_batches, training=True, prefix="train",
+                                           step_fn=net.train_step, **fit_params) is not False
         if valid_batches is not None and self.stop.reason is None:
-            net.module_.eval()
+            net._set_training(False)
             with torch.no_grad():
-                tensors |= self._pass(valid_batches, False, net.validation_step, fit_params)
+                tensors |= net.run_single_epoch(
+                    valid_batches, training=False, prefix="valid",
+                    step_fn=net.validation_step, **fit_params) is not False
         if tensors:
             _materialize(history[-1]["batches"])
+        sync = getattr(history, "sync", None)
+        if sync is not None:  # e.g. DistributedHistory: share the batch rows across processes
+            sync()
         diverged = self.guard.check_epoch()  # raises, or restores the weights: on_nan
         if diverged is not None:
             self.stop.request(diverged)
@@ -151,44 +159,49 @@ class Engine:
             return
         notify("on_epoch_end", net, **datasets)
 
-    def _pass(self, batches, training: bool, step, fit_params) -> bool:
-        """Run one pass; True when its batch rows may hold tensors (see _materialize)."""
-        net, history, stop = self.net, self.net.history, self.stop
-        loss_key = "train_loss" if training else "valid_loss"
-        size_key = "train_batch_size" if training else "valid_batch_size"
-        begin = self.callbacks.has("on_batch_begin")
-        end = self.callbacks.has("on_batch_end")
-        notify = self.callbacks.notify
-        rows = history[-1]["batches"]
-        tensors = False
-        for batch in batches:
-            row: dict = {}
-            rows.append(row)  # before the hooks, so that they can write to the batch's row
-            if begin:
-                notify("on_batch_begin", net, batch=batch, training=training)
-            out = step(batch, **fit_params)
-            loss = out["loss"]
-            # On an accelerator the loss stays there until the epoch's one sync (see
-            # _materialize). On the CPU reading it costs no sync, and keeping thousands
-            # of small loss tensors alive until the epoch ends fragments the C heap
-            # between the larger activation buffers (peak RSS 1.6x a hand loop's on
-            # 200k rows), so it is read at once.
-            if loss.is_cpu:
-                row[loss_key] = loss.item()
-            else:
-                row[loss_key] = loss.detach()
-                tensors = True
-            row[size_key] = _n_samples(batch)
-            if end:
-                notify(
-                    "on_batch_end", net, batch=batch, training=training,
-                    loss=loss.detach(), y_pred=out.get("y_pred"),
-                )
-            if len(row) > 2:  # a hook or an overridden step wrote to the row: maybe tensors
-                tensors = True
-            if stop.reason is not None:  # Ctrl-C or a callback: end after this batch
-                break
-        return tensors
+
+def run_pass(net: Any, callbacks: CallbackList, stop: StopFlag, batches: Iterable,
+             training: bool, step: Any, fit_params: dict) -> bool:
+    """Run one pass; True when its batch rows may hold tensors (see _materialize)."""
+    history = net.history
+    loss_key = "train_loss" if training else "valid_loss"
+    size_key = "train_batch_size" if training else "valid_batch_size"
+    begin = callbacks.has("on_batch_begin")
+    end = callbacks.has("on_batch_end")
+    notify = callbacks.notify
+    rows = history[-1]["batches"]
+    tensors = False
+    n_before = len(rows)
+    for batch in batches:
+        row: dict = {}
+        rows.append(row)  # before the hooks, so that they can write to the batch's row
+        if begin:
+            notify("on_batch_begin", net, batch=batch, training=training)
+        out = step(batch, **fit_params)
+        loss = out["loss"]
+        # On an accelerator the loss stays there until the epoch's one sync (see
+        # _materialize). On the CPU reading it costs no sync, and keeping thousands
+        # of small loss tensors alive until the epoch ends fragments the C heap
+        # between the larger activation buffers (peak RSS 1.6x a hand loop's on
+        # 200k rows), so it is read at once.
+        if loss.is_cpu:
+            row[loss_key] = loss.item()
+        else:
+            row[loss_key] = loss.detach()
+            tensors = True
+        row[size_key] = _n_samples(batch)
+        if end:
+            notify(
+                "on_batch_end", net, batch=batch, training=training,
+                loss=loss.detach(), y_pred=out.get("y_pred"),
+            )
+        if len(row) > 2:  # a hook or an overridden step wrote to the row: maybe tensors
+            tensors = True
+        if stop.reason is not None:  # Ctrl-C or a callback: end after this batch
+            break
+    history.record("train_batch_count" if training else "valid_batch_count",
+                   len(rows) - n_before)
+    return tensors
 
 
 def _materialize(rows: list) -> None:

@@ -1,4 +1,8 @@
-"""Exceptions and warnings raised by sktorch."""
+"""Exceptions and warnings raised by sktorch.
+
+skorch's names (``SkorchException``, ``SkorchWarning``, ...) are aliases of sktorch's,
+so ``except skorch_name`` clauses in migrated code catch sktorch's errors.
+"""
 
 from sklearn.exceptions import NotFittedError
 
@@ -7,8 +11,15 @@ __all__ = [
     "NotInitializedError",
     "DeviceWarning",
     "SktorchWarning",
+    "SktorchAttributeError",
+    "SktorchTrainingImpossibleError",
+    "LowProbabilityError",
     "TrainingDivergedError",
     "VersionMismatchWarning",
+    "SkorchException",
+    "SkorchWarning",
+    "SkorchAttributeError",
+    "SkorchTrainingImpossibleError",
 ]
 
 
@@ -18,6 +29,18 @@ class SktorchException(Exception):
 
 class NotInitializedError(SktorchException, NotFittedError):
     """The net was used before ``fit``/``initialize``; a scikit-learn ``NotFittedError``."""
+
+
+class SktorchAttributeError(SktorchException, AttributeError):
+    """An attribute of a net or callback was set in a way that cannot work."""
+
+
+class SktorchTrainingImpossibleError(SktorchException):
+    """The net cannot be trained in its configuration (e.g. a zero-shot model)."""
+
+
+class LowProbabilityError(SktorchException):
+    """A language-model classifier gave every label a very low probability."""
 
 
 class TrainingDivergedError(SktorchException, FloatingPointError):
@@ -34,3 +57,10 @@ class DeviceWarning(SktorchWarning):
 
 class VersionMismatchWarning(SktorchWarning):
     """A saved net was written by another sktorch or torch version."""
+
+
+# skorch's names, for code migrated by changing the import.
+SkorchException = SktorchException
+SkorchWarning = SktorchWarning
+SkorchAttributeError = SktorchAttributeError
+SkorchTrainingImpossibleError = SktorchTrainingImpossibleError

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["History"]
+__all__ = ["History", "DistributedHistory"]
 
 
 def _select(rows: list, key: Any, rest: tuple) -> Any:
@@ -97,3 +97,87 @@ class History(list):
         history = cls()
         history.extend(rows)
         return history
+
+
+class DistributedHistory(History):
+    """A history whose batch rows are shared by the processes of a distributed fit.
+
+    Each process of a data-parallel fit (``DistributedDataParallel``, accelerate)
+    sees only its own batches, so plain histories diverge, and decisions made from
+    them (early stopping, checkpoints) could differ between processes. At the end
+    of each epoch's passes, this history publishes its process's batch rows to a
+    torch distributed key-value store, waits for every other process's rows, and
+    replaces the epoch's ``'batches'`` with all of them in rank order; epoch scores
+    computed from the batches then agree. Epoch-level values recorded by each
+    process (e.g. ``'dur'``) may still differ.
+
+    Pass it to the net as ``history=``; every process must create one with its own
+    ``rank`` and the same ``store`` and ``world_size``.
+
+    Parameters
+    ----------
+    *args
+        Initial epoch rows, as for a list.
+    store : torch.distributed.Store
+        E.g. ``torch.distributed.TCPStore`` or ``FileStore``.
+    rank : int
+        This process's rank, from 0 to ``world_size - 1``.
+    world_size : int
+        The number of processes.
+
+    Notes
+    -----
+    If training hangs, check ``rank`` and ``world_size``: each process waits for the
+    rows of every rank. Pickled, the history keeps its rows but not the store;
+    ``sync`` then does nothing.
+
+    Examples
+    --------
+    >>> import torch.distributed as dist
+    >>> history = DistributedHistory(store=dist.HashStore(), rank=0, world_size=1)
+    >>> history.new_epoch(); history.new_batch(); history.record_batch('train_loss', 0.5)
+    >>> history.sync()
+    >>> history[-1, 'batches', :, 'train_loss']
+    [0.5]
+    """
+
+    def __init__(self, *args: Any, store: Any, rank: int, world_size: int):
+        super().__init__(*args)
+        if not 0 <= rank < world_size:
+            raise ValueError(
+                f"DistributedHistory needs 0 <= rank < world_size; got rank={rank}, "
+                f"world_size={world_size}."
+            )
+        self.store = store
+        self.rank = rank
+        self.world_size = world_size
+        self._n_syncs = 0  # never reset: keys of earlier fits must not be read again
+
+    def sync(self) -> None:
+        """Replace the current epoch's batch rows with those of all processes."""
+        if not self or self.store is None:
+            return
+        import pickle
+
+        prefix = f"sktorch-history/{self._n_syncs}"
+        self._n_syncs += 1
+        self.store.set(f"{prefix}/{self.rank}", pickle.dumps(self[-1]["batches"]))
+        rows: list = []
+        for rank in range(self.world_size):
+            rows.extend(pickle.loads(self.store.get(f"{prefix}/{rank}")))
+        self[-1]["batches"] = rows
+
+    def __getstate__(self) -> dict:
+        state = dict(vars(self))
+        state["store"] = None  # a store holds sockets or files of this process
+        return state
+
+    def __reduce_ex__(self, protocol: Any) -> Any:
+        return (_rebuild_distributed, (list(self), self.__getstate__()))
+
+
+def _rebuild_distributed(rows: list, state: dict) -> DistributedHistory:
+    history = DistributedHistory.__new__(DistributedHistory)
+    list.extend(history, rows)
+    vars(history).update(state)
+    return history

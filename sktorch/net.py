@@ -16,17 +16,23 @@ from sklearn.base import BaseEstimator
 from sklearn.utils import check_random_state
 from torch.utils.data import DataLoader
 
-from sktorch import _builtin, _params, _weights
+from sktorch import _builtin, _callback_params, _components, _params, _weights
+from sktorch._components import ComponentsMixin
 from sktorch._estimator_params import ParamsMixin
+from sktorch._fit_data import check_fit_data
 from sktorch._net_data import DataMixin
-from sktorch._predict import PredictMixin
-from sktorch._validation import check_net_params, check_X_y
+from sktorch._net_hooks import HooksMixin, with_own_hooks
+from sktorch._predict import PredictMixin, loss_input
+from sktorch._random import loop_draws_globally
+from sktorch._random import seeded as _seeded
+from sktorch._validation import check_net_params
 from sktorch.callbacks import EpochTimer, PassthroughScoring, PrintLog
-from sktorch.callbacks.base import CallbackList, name_callbacks
+from sktorch.callbacks.base import CallbackList
 from sktorch.dataset import Dataset, ValidSplit
 from sktorch.engine import Engine, StopFlag
 from sktorch.exceptions import NotInitializedError
 from sktorch.history import History
+from sktorch.model_selection import _cache as _fit_cache
 from sktorch.persistence import PersistenceMixin
 
 __all__ = ["NeuralNet"]
@@ -35,7 +41,8 @@ _AUTOCAST = {"bf16": torch.bfloat16, "16-mixed": torch.float16}
 _NO_AUTOCAST = contextlib.nullcontext()  # reusable: no new object per step
 
 
-class NeuralNet(ParamsMixin, DataMixin, PredictMixin, PersistenceMixin, BaseEstimator):
+class NeuralNet(ParamsMixin, ComponentsMixin, HooksMixin, DataMixin, PredictMixin,
+                PersistenceMixin, BaseEstimator):
     """Wrap a ``torch.nn.Module`` as a scikit-learn estimator.
 
     Parameters
@@ -43,7 +50,8 @@ class NeuralNet(ParamsMixin, DataMixin, PredictMixin, PersistenceMixin, BaseEsti
     module : nn.Module class, instance, or None
         The model. A class (or factory) is built at ``initialize`` with the
         ``module__*`` parameters; an instance is copied at each fit unless
-        ``warm_start=True``; ``None`` builds a one-hidden-layer MLP sized from the data.
+        ``warm_start=True`` (with ``module__*`` parameters it is built again from its
+        class); ``None`` builds a one-hidden-layer MLP sized from the data.
     criterion : loss class or instance
         The loss; ``criterion__*`` parameters go to its constructor.
     optimizer : torch.optim.Optimizer class, default=SGD
@@ -60,10 +68,12 @@ class NeuralNet(ParamsMixin, DataMixin, PredictMixin, PersistenceMixin, BaseEsti
         ``iterator_train__shuffle=False``.
     dataset : class, default=sktorch.dataset.Dataset
         Wraps ``(X, y)``; ``dataset__*`` parameters go to it.
-    train_split : callable or None, default=ValidSplit(5)
-        Splits off validation data; ``None`` trains on everything.
+    train_split : callable, None or False, default=ValidSplit(5)
+        Splits off validation data; ``None`` (or ``False``) trains on everything.
     callbacks : list, 'disable' or None
-        Callbacks or ``(name, callback)`` pairs, added to the defaults.
+        Callbacks, callback classes or ``(name, callback)`` pairs, added to the
+        defaults. ``callbacks__<name>__<param>`` configures a copy of one at
+        ``initialize``; ``callbacks__<name>=None`` removes one.
     predict_nonlinearity : 'auto', callable or None, default='auto'
         Applied to outputs in ``predict_proba``: softmax after ``CrossEntropyLoss``,
         sigmoid after ``BCEWithLogitsLoss``, nothing otherwise.
@@ -95,8 +105,10 @@ class NeuralNet(ParamsMixin, DataMixin, PredictMixin, PersistenceMixin, BaseEsti
         the optimizer state per epoch on the device.
     **kwargs
         Routed parameters (``module__hidden_units=20``, ``optimizer__momentum=0.9``,
-        ``callbacks__print_log__sink=...``) and bare arguments of the module's
-        ``__init__`` (``hidden_units=20``).
+        ``callbacks__print_log__sink=...``, ``compile__mode=...``) and bare arguments
+        of the module's ``__init__`` (``hidden_units=20``). ``history=`` gives the
+        history object to record into (e.g. a
+        :class:`~sktorch.history.DistributedHistory`); it is not a parameter.
 
     Examples
     --------
@@ -112,6 +124,7 @@ class NeuralNet(ParamsMixin, DataMixin, PredictMixin, PersistenceMixin, BaseEsti
 
     prefixes_ = _params.PREFIXES
     _weighted = False  # set per fit: whether sample weights come with the batches
+    _extra_optimizers: tuple = ()  # registered optimizers besides optimizer_ (optimizer2_)
     _default_criterion: Any = None
 
     def __init__(
@@ -159,6 +172,7 @@ class NeuralNet(ParamsMixin, DataMixin, PredictMixin, PersistenceMixin, BaseEsti
         self.loss_function = loss_function
         self.on_nan = on_nan
         self._kwargs = {}
+        self._history_given = kwargs.pop("history", None)
         _params.check_param_names(self, list(kwargs))
         for key, value in kwargs.items():
             self._set_kwarg(key, value)
@@ -173,33 +187,45 @@ class NeuralNet(ParamsMixin, DataMixin, PredictMixin, PersistenceMixin, BaseEsti
         return int(self._random_state.randint(np.iinfo(np.int32).max))
 
     def initialize(self) -> NeuralNet:
-        """Build callbacks, criterion, module and optimizer; reset the history."""
+        """Build callbacks, criterion, module and optimizer; reset the history.
+
+        With ``verbose``, re-initializing an initialized net says so
+        ("Re-initializing module." ...), as skorch does on a second ``fit``.
+        """
         check_net_params(self)
+        if getattr(self, "initialized_", False) and self.verbose:
+            for kind in _components.KINDS:
+                print(f"Re-initializing {kind}.")
         for attr in ("n_features_in_", "feature_names_in_"):  # learned again from the data
             vars(self).pop(attr, None)
         self._random_state = check_random_state(self.random_state) if (
             self.random_state is not None) else None
+        _components.reset(self)
         self.initialize_callbacks()
-        self.initialize_criterion()
+        _components.run_initializer(self, "criterion")
         self.module_ = None
         self.optimizer_ = None
         if self.module is not None:
-            self.initialize_module()
-            self.initialize_optimizer()
-        self.history_ = History()
+            self._initialize_module_and_optimizer()
+        self.initialize_history()
         self.initialized_ = True
         return self
 
+    def _initialize_module_and_optimizer(self, data_shape: dict | None = None) -> None:
+        _components.run_initializer(self, "module", data_shape)
+        _components.run_initializer(self, "optimizer")
+        # All components are known now: prefixes that still name none are typos.
+        _params.check_param_names(self, list(self._kwargs), final=True)
+
     def initialize_callbacks(self) -> NeuralNet:
-        """Resolve and initialize the callbacks (defaults plus user callbacks)."""
-        defaults = [] if self.callbacks == "disable" else self.get_default_callbacks()
-        user = [] if self.callbacks == "disable" else self.callbacks
-        named = name_callbacks(defaults, user)
-        callback_params = _params.params_for("callbacks", self._kwargs)
-        for name, callback in named:
-            own = _params.params_for(name, callback_params)
-            if own:
-                callback.set_params(**own)
+        """Resolve, configure and initialize the callbacks (defaults plus user callbacks).
+
+        ``callbacks__<name>__<param>`` values configure a copy of the named callback
+        (the user's object stays as it is); ``callbacks__<name>=None`` removes one.
+        ``PrintLog`` runs last, after every callback that records values.
+        """
+        named = _callback_params.configure_callbacks(self)
+        for _, callback in named:
             callback.initialize()
         self.callbacks_ = named
         self._callback_list = CallbackList(named)
@@ -245,37 +271,43 @@ class NeuralNet(ParamsMixin, DataMixin, PredictMixin, PersistenceMixin, BaseEsti
         return None
 
     def initialize_module(self, data_shape: dict | None = None) -> NeuralNet:
-        """Build ``module_``: a new module from a class, or a copy of an instance."""
+        """Build ``module_``: a new module from a class, or a copy of an instance.
+
+        An instance given together with ``module__*`` arguments is built again from
+        its class with those arguments (as skorch does).
+        """
         factory = _params.module_class(self.module)
         kwargs = self._module_kwargs(data_shape)
+        if factory is None and kwargs:
+            factory = type(self.module)
         with _seeded(self._seed() if self._random_state is not None else None):
             if factory is None:
-                if kwargs:
-                    raise ValueError(
-                        "module is an instance, so module arguments "
-                        f"{sorted(kwargs)} cannot be applied; pass the class instead, "
-                        "e.g. module=MyModule, module__hidden_units=20."
-                    )
                 module = self.module if self.warm_start else copy.deepcopy(self.module)
             else:
                 module = factory(**kwargs)
         if self.precision == "64":
             module = module.to(torch.float64)
         self.module_ = module.to(self.device) if self.device is not None else module
-        self._forward_module = torch.compile(self.module_) if self.compile else self.module_
+        self._forward_module = self.torch_compile(self.module_, name="module")
         return self
 
     def initialize_optimizer(self) -> NeuralNet:
-        """Build ``optimizer_`` over the module's parameters."""
-        kwargs = _params.params_for("optimizer", self._kwargs)
+        """Build ``optimizer_`` over the learnable parameters of modules and criteria."""
+        args, kwargs = self.get_params_for_optimizer("optimizer", self.get_all_learnable_params())
         optimizer, lr = _builtin.optimizer_and_lr(self)  # the built-in model's recipe
-        kwargs.setdefault("lr", lr)
-        self.optimizer_ = optimizer(self.module_.parameters(), **kwargs)
+        if optimizer is not self.optimizer:
+            kwargs["lr"] = lr
+        self.optimizer_ = optimizer(*args, **kwargs)
+        self._optimizer_ready()
+        return self
+
+    def _optimizer_ready(self) -> None:
+        """Derived step settings; also run after a subclass's ``initialize_optimizer``."""
         self._needs_closure = isinstance(self.optimizer_, torch.optim.LBFGS)
         use_scaler = self.precision == "16-mixed" and torch.device(
             self.device or "cpu").type == "cuda"
         self._grad_scaler = torch.amp.GradScaler("cuda") if use_scaler else None
-        return self
+        self._extra_optimizers = _components.extra_optimizers(self)
 
     def __sklearn_is_fitted__(self) -> bool:
         return bool(getattr(self, "initialized_", False)) and (
@@ -338,56 +370,86 @@ class NeuralNet(ParamsMixin, DataMixin, PredictMixin, PersistenceMixin, BaseEsti
         >>> net.fit(X, y, sample_weight=weights).n_features_in_
         3
         """
-        if not self.warm_start or not getattr(self, "initialized_", False):
-            self.initialize()
-        return self.partial_fit(X, y, sample_weight=sample_weight, **fit_params)
+        if _fit_cache.active and _fit_cache.serve(self, X, y, sample_weight, fit_params):
+            return self  # a search trained this fit ahead (fused), see model_selection
+        fresh = not self.warm_start or not getattr(self, "initialized_", False)
+        # Validated before initialize(): a rejected fit leaves a fitted net as it was.
+        data = check_fit_data(self, X, y, sample_weight, fresh=fresh)
+        # A fresh fit that fails before its first epoch ends (the module rejects the
+        # data, a callback raises) gives the fitted net back too: its old module,
+        # optimizer and history are other objects than the new ones.
+        before = dict(vars(self)) if fresh and self.__sklearn_is_fitted__() else None
+        try:
+            if fresh:
+                self.initialize()
+            self._with_fit_data(data, self.partial_fit, data.X, data.y,
+                                sample_weight=sample_weight, **fit_params)
+        except BaseException:
+            if before is not None and len(self.history) <= 1:
+                vars(self).clear()
+                vars(self).update(before)
+            raise
+        return self
 
     def partial_fit(self, X: Any, y: Any = None, classes: Any = None,
                     sample_weight: Any = None, **fit_params: Any) -> NeuralNet:
         """Train the current model for ``max_epochs`` more epochs.
 
         ``classes`` (classifiers) names every label up front, for data that arrives
-        in chunks which may not each contain all labels. ``sample_weight`` and the
-        other arguments are as in :meth:`fit`.
+        in chunks which may not each contain all labels; ``classes_`` is sorted, as
+        in scikit-learn. ``sample_weight`` and the other arguments are as in :meth:`fit`.
         """
-        if not getattr(self, "initialized_", False):
+        data = getattr(self, "_fit_data", None)
+        if data is not None and data.matches(X, y) and classes is None:
+            self.fit_loop(X, y, sample_weight=sample_weight, **fit_params)
+            return self
+        fresh = not getattr(self, "initialized_", False)
+        data = check_fit_data(self, X, y, sample_weight, classes=classes, fresh=fresh)
+        if fresh:
             self.initialize()
-        if classes is not None and not hasattr(self, "classes_"):
-            self.classes_ = np.asarray(classes)
-        self.fit_loop(X, y, sample_weight=sample_weight, **fit_params)
+        self._with_fit_data(data, self.fit_loop, data.X, data.y,
+                            sample_weight=sample_weight, **fit_params)
         return self
+
+    def _with_fit_data(self, data: Any, method: Any, *args: Any, **kwargs: Any) -> Any:
+        """Learn from validated data, then call ``method`` (which skips validating it again)."""
+        data.learn(self)
+        self._fit_data = data
+        try:
+            return method(*args, **kwargs)
+        finally:
+            self._fit_data = None
 
     def fit_loop(self, X: Any, y: Any = None, epochs: int | None = None,
                  sample_weight: Any = None, **fit_params: Any) -> NeuralNet:
         """Run the training loop for ``epochs`` (default ``max_epochs``)."""
-        X, y = check_X_y(self, X, y, fitting=True)
+        data = getattr(self, "_fit_data", None)
+        if data is None or not data.matches(X, y):
+            data = check_fit_data(self, X, y, sample_weight)
+            data.learn(self)
+        X, y = data.X, data.y
         dataset = self.get_dataset(X, y)
-        weights = _weights.fit_weights(self, sample_weight, y, len(dataset))
+        weights = data.weights  # only with an sktorch Dataset (checked with the data)
         if weights is not None:
-            if not isinstance(dataset, Dataset):
-                raise ValueError(
-                    "sample_weight and class_weight need in-memory X (arrays, tensors, "
-                    "DataFrames); with a torch Dataset, return the weights from it and "
-                    "weight the loss in an overridden get_loss."
-                )
             dataset.sample_weight = weights
         self._weighted = weights is not None
         built = self.module_ is None
         if built:
-            self.initialize_module(self._data_shape(dataset))
-            self.initialize_optimizer()
+            self._initialize_module_and_optimizer(self._data_shape(dataset))
         seed = self._seed() if self._random_state is not None else None
-        generator = None if seed is None else torch.Generator().manual_seed(seed)
         dataset_train, dataset_valid = self.get_split_datasets(dataset, y, seed=seed)
         if built and self.module is None:  # the built-in model learns the data's statistics
             _builtin.fit_statistics(self, dataset_train)
-        train_batches = self.get_iterator(dataset_train, training=True, generator=generator)
-        valid_batches = None if dataset_valid is None else self.get_iterator(
-            dataset_valid, training=False)
+        train_batches, valid_batches = self._fit_iterators(dataset_train, dataset_valid, seed)
+        self._callback_list = with_own_hooks(self, self._callback_list)
         engine = Engine(self, self._callback_list)
         self._stop_flag = engine.stop
         n_epochs = _builtin.max_epochs(self) if epochs is None else epochs
-        with _seeded(seed, self.device):
+        # Dropout and the like draw from torch's global generator: seeded, and locked
+        # against other threads, whenever the loop may draw from it (see _random).
+        global_draws = seed is not None and loop_draws_globally(
+            self, train_batches, valid_batches)
+        with _seeded(seed, self.device) if global_draws else contextlib.nullcontext():
             engine.run(train_batches, valid_batches, n_epochs, dataset_train, dataset_valid,
                        X=X, y=y, **fit_params)
         return self
@@ -428,18 +490,26 @@ class NeuralNet(ParamsMixin, DataMixin, PredictMixin, PersistenceMixin, BaseEsti
 
             def closure():
                 optimizer.zero_grad()
+                for extra in self._extra_optimizers:
+                    extra.zero_grad()
                 result.update(self.train_step_single(batch, **fit_params))
                 return result["loss"]
 
             optimizer.step(closure)
+            for extra in self._extra_optimizers:
+                extra.step()
             return result
         optimizer.zero_grad(set_to_none=True)
+        for extra in self._extra_optimizers:  # a subclass's own optimizers (optimizer2_)
+            extra.zero_grad(set_to_none=True)
         result = self.train_step_single(batch, **fit_params)
         if self._grad_scaler is not None:
             self._grad_scaler.step(optimizer)
             self._grad_scaler.update()
         else:
             optimizer.step()
+        for extra in self._extra_optimizers:
+            extra.step()
         return result
 
     def validation_step(self, batch: Any, **fit_params: Any) -> dict[str, Any]:
@@ -460,7 +530,7 @@ class NeuralNet(ParamsMixin, DataMixin, PredictMixin, PersistenceMixin, BaseEsti
         """The module's output for one batch (gradients only when ``training``)."""
         Xi = batch[0] if isinstance(batch, (tuple, list)) else batch
         if self.module_.training != training:  # forward_iter set every submodule once
-            self.module_.train(training)
+            self._set_training(training)
         if torch.is_grad_enabled() == training and self.precision not in _AUTOCAST:
             return self.infer(Xi)  # e.g. under predict_proba's no_grad: no context to enter
         with torch.set_grad_enabled(training), self._autocast():
@@ -473,21 +543,12 @@ class NeuralNet(ParamsMixin, DataMixin, PredictMixin, PersistenceMixin, BaseEsti
         return self._forward_module(x, **fit_params)
 
     def get_loss(self, y_pred: Any, y_true: Any, X: Any = None, training: bool = False):
-        """The criterion applied to predictions and targets."""
-        return self.criterion_(y_pred, y_true)
+        """The criterion applied to predictions and targets.
 
-
-@contextlib.contextmanager
-def _seeded(seed: int | None, device: Any = None):
-    """Run with torch's global generators seeded, restoring their state afterwards."""
-    if seed is None:
-        yield
-        return
-    dev = torch.device(device or "cpu")
-    devices = [dev.index or 0] if dev.type == "cuda" else []
-    with torch.random.fork_rng(devices=devices):
-        torch.manual_seed(seed)
-        yield
+        torch's losses get a tuple output's first element, losses of your own the
+        whole output (see :func:`~sktorch._predict.loss_input`).
+        """
+        return self.criterion_(loss_input(self.criterion_, y_pred), y_true)
 
 
 def _on_cpu(device: Any) -> bool:

@@ -29,7 +29,8 @@ PathOrFile = Union[str, os.PathLike, BinaryIO, None]
 # Fitted attributes serialized with torch (they may hold CUDA tensors).
 _TORCH_ATTRS = ("module_", "criterion_", "optimizer_", "_grad_scaler")
 # Attributes rebuilt after loading instead of pickled.
-_TRANSIENT = ("_forward_module", "_stop_flag", "_callback_list", "_cached_y_preds")
+_TRANSIENT = ("_forward_module", "_stop_flag", "_callback_list", "_cached_y_preds",
+              "_extra_optimizers", "_fit_data")
 
 
 @contextmanager
@@ -101,7 +102,10 @@ class PersistenceMixin:
 
     def __getstate__(self) -> dict:
         state = {k: v for k, v in self.__dict__.items() if k not in _TRANSIENT}
-        torch_state = {k: state.pop(k) for k in _TORCH_ATTRS if k in state}
+        # A subclass's own components (module2_, optimizer2_) go with the others, so
+        # that an optimizer and the parameters it updates stay one set of objects.
+        extra = [f"{n}_" for names in vars(self).get("_components", {}).values() for n in names]
+        torch_state = {k: state.pop(k) for k in (*_TORCH_ATTRS, *extra) if k in state}
         buffer = io.BytesIO()
         torch.save(torch_state, buffer)
         state["_torch_state"] = buffer.getvalue()
@@ -131,13 +135,15 @@ class PersistenceMixin:
         self._restore_transient()
 
     def _restore_transient(self) -> None:
+        from sktorch._components import extra_optimizers
         from sktorch.callbacks.base import CallbackList
 
         if getattr(self, "callbacks_", None) is not None:
             self._callback_list = CallbackList(self.callbacks_)
+        self._extra_optimizers = extra_optimizers(self)
         module = getattr(self, "module_", None)
         if module is not None:
-            self._forward_module = torch.compile(module) if self.compile else module
+            self._forward_module = self.torch_compile(module, name="module")
 
     def save_params(
         self,

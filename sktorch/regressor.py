@@ -10,9 +10,13 @@ from sklearn.base import RegressorMixin
 from sklearn.utils.validation import check_array
 
 from sktorch._data import to_tensor
+from sktorch._predict import loss_input
 from sktorch.net import NeuralNet
 
 __all__ = ["NeuralNetRegressor"]
+
+_CLASSIFICATION_LOSSES = (torch.nn.CrossEntropyLoss, torch.nn.NLLLoss)
+_Y_NDIM_KEY = "sktorch_y_ndim"  # in the weights file's state-dict metadata
 
 
 class _Unavailable:
@@ -30,11 +34,11 @@ class _Unavailable:
 class NeuralNetRegressor(RegressorMixin, NeuralNet):
     """A torch module as a scikit-learn regressor.
 
-    y may be 1-D or 2-D; it trains as float32 (float64 with ``precision='64'``).
-    A 1-D y with a module of one output column is aligned to the output's shape in
-    the loss (no silent broadcasting), and ``predict`` then returns a 1-D array.
-    Predictions have the float dtype of the y given to fit (float64 for integer
-    y), as scikit-learn's regressors. ``score`` is R².
+    y may be 1-D or 2-D; float64 becomes float32. A 1-D y with a module of one
+    output column is aligned to the output's shape in the loss (no silent
+    broadcasting), and ``predict`` then returns a 1-D array (also after
+    ``initialize()`` + ``load_params``). ``score`` is R². A module may return a
+    tuple whose first element is the prediction.
 
     Parameters
     ----------
@@ -78,17 +82,76 @@ class NeuralNetRegressor(RegressorMixin, NeuralNet):
         return (tensor if tensor.is_floating_point() else tensor.float()), None
 
     def get_loss(self, y_pred: Any, y_true: Any, X: Any = None, training: bool = False):
+        y_pred = loss_input(self.criterion_, y_pred)
+        if isinstance(self.criterion_, _CLASSIFICATION_LOSSES) and isinstance(
+                y_pred, torch.Tensor) and (y_pred.ndim == 1 or y_pred.shape[-1] == 1):
+            raise ValueError(
+                f"{type(self.criterion_).__name__} over a single output column is 0 for every "
+                "sample (the softmax of one value is 1), so the net would learn nothing. "
+                "For regression use a regression loss, e.g. criterion=torch.nn.MSELoss; to "
+                "classify, use NeuralNetClassifier."
+            )
         if (isinstance(y_pred, torch.Tensor) and y_pred.shape != y_true.shape
                 and y_pred.numel() == y_true.numel()):
             y_true = y_true.reshape(y_pred.shape)
         return self.criterion_(y_pred, y_true)
+
+    def save_params(self, *args: Any, **kwargs: Any) -> None:
+        """As :meth:`NeuralNet.save_params`; the weights file also records y's shape.
+
+        The shape goes into the state dict's metadata (torch format), so a net restored
+        with ``initialize()`` + ``load_params`` predicts the shape the fitted one did.
+        """
+        y_ndim = vars(self).get("_y_ndim")
+        module = getattr(self, "module_", None)
+        if y_ndim is None or module is None:
+            return super().save_params(*args, **kwargs)
+
+        def record(module, state_dict, prefix, local_metadata):
+            if prefix == "":
+                local_metadata[_Y_NDIM_KEY] = y_ndim
+
+        register = getattr(module, "register_state_dict_post_hook", None) or (
+            module._register_state_dict_hook)  # torch < 2.5: the same hook, private
+        handle = register(record)
+        try:
+            return super().save_params(*args, **kwargs)
+        finally:
+            handle.remove()
+
+    def load_params(self, *args: Any, **kwargs: Any) -> None:
+        """As :meth:`NeuralNet.load_params`; restores y's shape recorded by ``save_params``."""
+        module = getattr(self, "module_", None)
+        if module is None:
+            return super().load_params(*args, **kwargs)
+        found = {}
+
+        def read(module, state_dict, prefix, local_metadata, *args):
+            if prefix == "" and _Y_NDIM_KEY in local_metadata:
+                found["y_ndim"] = int(local_metadata[_Y_NDIM_KEY])
+
+        handle = module.register_load_state_dict_pre_hook(read)
+        try:
+            result = super().load_params(*args, **kwargs)
+        finally:
+            handle.remove()
+        if "y_ndim" in found:
+            self._y_ndim = found["y_ndim"]
+        return result
 
     # A regressor has no probabilities: scikit-learn tells regressors from classifiers
     # by the absence of predict_proba.
     predict_proba = _Unavailable("predict_proba", "a regressor has no probabilities; use predict")
 
     def predict(self, X: Any) -> np.ndarray:
-        """Predictions in the float dtype of fit's y; 1-D when that y was 1-D."""
+        """Predictions, shaped like the y of ``fit``, in its float dtype.
+
+        A single output column gives a 1-D array when the net was fitted on a 1-D y.
+        ``save_params`` records y's shape in the weights file (torch format), so
+        ``initialize()`` + ``load_params`` restores it. A net that never saw y (fitted
+        on a torch Dataset, or weights saved with safetensors) predicts the module's
+        output as it is, as skorch does.
+        """
         y_pred = NeuralNet.predict_proba(self, X)
         if getattr(self, "_y_ndim", 2) == 1 and y_pred.ndim == 2 and y_pred.shape[1] == 1:
             y_pred = y_pred[:, 0]

@@ -199,12 +199,16 @@ def make_classifier(output_nonlin: nn.Module = nn.Softmax(dim=-1), **kwargs: Any
 def make_binary_classifier(squeeze_output: bool = True, **kwargs: Any):
     """An ``MLPModule`` factory for binary classification: one logit per sample.
 
+    ``output_units`` defaults to 1 and may be given (as skorch's examples do, e.g.
+    ``make_binary_classifier(input_units=20, output_units=1)``).
+
     Examples
     --------
     >>> make_binary_classifier(input_units=4)()(torch.zeros(2, 4)).shape
     torch.Size([2])
     """
-    return partial(MLPModule, output_units=1, squeeze_output=squeeze_output, **kwargs)
+    kwargs.setdefault("output_units", 1)
+    return partial(MLPModule, squeeze_output=squeeze_output, **kwargs)
 
 
 def make_regressor(output_units: int = 1, **kwargs: Any):

@@ -142,7 +142,9 @@ def test_lr_scheduler_kwargs_clone_and_route():
     assert "step_size=3" in repr(copy)
     net = NeuralNetRegressor(callbacks=[("lr_scheduler", sched)], verbose=0)
     net.set_params(callbacks__lr_scheduler__gamma=0.1, callbacks__lr_scheduler__last_epoch=-1)
-    assert sched.gamma == 0.1 and sched.kwargs["last_epoch"] == -1
+    assert sched.gamma == 0.5  # the user's object stays as it is; the net configures a copy
+    configured = dict(net.initialize().callbacks_)["lr_scheduler"]
+    assert configured.gamma == 0.1 and configured.kwargs["last_epoch"] == -1
     assert clone(net).get_params()["callbacks__lr_scheduler__gamma"] == 0.1
     with pytest.raises(ValueError, match="Did you mean 'StepLR'"):
         NeuralNetRegressor(callbacks=[LRScheduler("StepLr")]).initialize()

@@ -85,11 +85,12 @@ def test_criterion_parameters_are_routed(reg_data):
     assert net.criterion_.delta == 0.5
 
 
-def test_module_arguments_for_an_instance_are_rejected(clf_data):
+def test_module_arguments_for_an_instance_rebuild_it_from_its_class(clf_data):
+    # skorch's rule: an instance with module__* arguments is built again from its class.
     X, y = clf_data
     net = NeuralNetClassifier(SimpleClassifier(), module__hidden_units=3, verbose=0)
-    with pytest.raises(ValueError, match="pass the class instead"):
-        net.fit(X, y)
+    net.fit(X, y)
+    assert net.module_.hidden.out_features == 3
 
 
 def test_repr_shows_only_changed_parameters():

@@ -6,6 +6,7 @@ overrides are never called, so an absent feature costs nothing per batch.
 
 from __future__ import annotations
 
+import difflib
 import inspect
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -82,9 +83,11 @@ class Callback(BaseEstimator):
         valid = set(self._get_param_names())
         for key, value in params.items():
             if key not in valid:
+                close = difflib.get_close_matches(key, sorted(valid), n=1, cutoff=0.6)
+                hint = f" Did you mean {close[0]!r}?" if close else ""
                 raise ValueError(
                     f"{type(self).__name__} has no parameter {key!r}; "
-                    f"its parameters are {sorted(valid)}."
+                    f"its parameters are {sorted(valid)}.{hint}"
                 )
             setattr(self, key, value)
         return self
@@ -132,14 +135,19 @@ def name_callbacks(defaults: Iterable, user: Any) -> list[tuple[str, Any]]:
 
     User-given names must be unique; automatic names (the class name) get a
     numeric suffix when they repeat. A user callback whose name matches a default
-    replaces it.
+    replaces it; ``(name, None)`` removes it. A callback class stays a class here:
+    it is instantiated when the net configures its callbacks.
     """
     from sktorch.callbacks._checks import check_callback_entry
 
     named: dict[str, Any] = dict(defaults)
     seen_user: set[str] = set()
     for entry in user or []:
-        name, callback, explicit = check_callback_entry(entry)
+        if _is_named_class_or_none(entry):
+            name, callback, explicit = (*entry, True) if isinstance(entry, tuple) else (
+                entry.__name__, entry, False)
+        else:
+            name, callback, explicit = check_callback_entry(entry)
         if explicit:
             if name in seen_user:
                 raise ValueError(
@@ -154,3 +162,12 @@ def name_callbacks(defaults: Iterable, user: Any) -> list[tuple[str, Any]]:
         seen_user.add(name)
         named[name] = callback
     return [(n, cb) for n, cb in named.items() if cb is not None]
+
+
+def _is_named_class_or_none(entry: Any) -> bool:
+    """A callback class, a ``(name, class)`` pair, or ``(name, None)``."""
+    if isinstance(entry, tuple) and len(entry) == 2 and isinstance(entry[0], str):
+        entry = entry[1]
+        if entry is None:
+            return True
+    return inspect.isclass(entry) and issubclass(entry, Callback)

@@ -32,9 +32,13 @@ class EpochTimer(Callback):
 class PrintLog(Callback):
     """Print one table row per epoch; the best value of each score is marked ``*``.
 
-    Columns are ``epoch``, the recorded scores in the order they appear, then
-    ``dur``. Keys ending in ``_best``, starting with ``event_``, and ``batches``
-    are not shown. When training stops early, the reason is printed.
+    The net runs ``PrintLog`` after every other callback, so the row holds all that
+    was recorded in the epoch. Columns: ``epoch`` first, then the recorded values
+    sorted by name (e.g. ``train_loss``, ``valid_acc``, ``valid_loss``), then the
+    ``event_*`` keys under their short name (``event_cp`` as ``cp``, shown ``+``
+    when true; ``event_lr`` as ``lr``), and ``dur`` last. Keys ending in ``_best``
+    or ``_batch_count``, ``batches`` and ``stop_reason`` are not shown. When
+    training stops early, the reason is printed.
 
     Parameters
     ----------
@@ -48,8 +52,10 @@ class PrintLog(Callback):
     Examples
     --------
     >>> from sktorch.callbacks import PrintLog
-    >>> PrintLog(keys_ignored='dur').keys_ignored
-    'dur'
+    >>> log = PrintLog(keys_ignored='dur').initialize()
+    >>> log.columns({'epoch': 1, 'valid_loss': 0.5, 'train_loss': 0.6, 'dur': 0.1,
+    ...              'valid_acc': 0.9, 'event_cp': True, 'train_batch_count': 4})
+    ['epoch', 'train_loss', 'valid_acc', 'valid_loss', 'event_cp']
     """
 
     def __init__(
@@ -68,23 +74,26 @@ class PrintLog(Callback):
         self.ignored_ = {ignored} if isinstance(ignored, str) else set(ignored or ())
         return self
 
-    def _columns(self, row: dict) -> list[str]:
-        keys = [
-            k
-            for k in row
-            if k not in ("epoch", "dur", "batches", "stop_reason")
-            and not k.endswith("_best")
-            and not k.startswith("event_")
-            and k not in self.ignored_
-        ]
-        cols = ["epoch", *keys]
+    def _shown(self, key: str) -> bool:
+        return key not in self.ignored_ and key not in _NEVER_SHOWN and not key.endswith(
+            ("_best", "_batch_count"))
+
+    def columns(self, row: dict) -> list[str]:
+        """The history keys of ``row`` that the table shows, in column order."""
+        keys = sorted(k for k in row if isinstance(k, str) and self._shown(k))
+        plain = [k for k in keys if not k.startswith("event_")]
+        events = [k for k in keys if k.startswith("event_")]
+        cols = [] if "epoch" in self.ignored_ else ["epoch"]
+        cols += plain + events
         if "dur" in row and "dur" not in self.ignored_:
             cols.append("dur")
         return cols
 
     def _cell(self, row: dict, key: str) -> str:
         value = row.get(key, "")
-        if isinstance(value, float) and not isinstance(value, bool):
+        if isinstance(value, bool) or value is None:
+            text = "+" if value else ""
+        elif isinstance(value, float):
             text = format(value, self.floatfmt)
         else:
             text = str(value)
@@ -92,13 +101,16 @@ class PrintLog(Callback):
 
     def on_epoch_end(self, net, **kwargs) -> None:
         row = net.history[-1]
-        cols = self._columns(row)
+        cols = self.columns(row)
+        heads = [c[len("event_"):] if c.startswith("event_") else c for c in cols]
         cells = [self._cell(row, c) for c in cols]
-        widths = [max(len(c), len(v), 7) for c, v in zip(cols, cells)]
         if self.first_iteration_:
-            self.sink("  ".join(c.rjust(w) for c, w in zip(cols, widths)))
-            self.sink("  ".join("-" * w for w in widths))
+            # Column widths are fixed by the header row, so later rows line up under it.
+            self.widths_ = [max(len(h), len(v), 7) for h, v in zip(heads, cells)]
+            self.sink("  ".join(h.rjust(w) for h, w in zip(heads, self.widths_)))
+            self.sink("  ".join("-" * w for w in self.widths_))
             self.first_iteration_ = False
+        widths = self.widths_ + [7] * (len(cells) - len(self.widths_))
         self.sink("  ".join(v.rjust(w) for v, w in zip(cells, widths)))
         if self.sink is print:
             sys.stdout.flush()
@@ -106,3 +118,6 @@ class PrintLog(Callback):
     def on_train_end(self, net, **kwargs) -> None:
         if net.history and "stop_reason" in net.history[-1]:
             self.sink(f"Stopping: {net.history[-1]['stop_reason']}")
+
+
+_NEVER_SHOWN = frozenset({"epoch", "dur", "batches", "stop_reason"})

@@ -9,6 +9,7 @@ import numpy as np
 import torch
 from sklearn.metrics import check_scoring, get_scorer
 
+from sktorch._predict import detach_output
 from sktorch.callbacks.base import Callback
 
 __all__ = ["EpochScoring", "BatchScoring", "PassthroughScoring"]
@@ -156,7 +157,7 @@ class EpochScoring(_RecordsBest):
 
     def on_batch_end(self, net, batch=None, training=None, y_pred=None, **kwargs) -> None:
         if self.use_caching and training == self.on_train and y_pred is not None:
-            self.y_preds_.append(y_pred.detach())
+            self.y_preds_.append(detach_output(y_pred))
             if self.on_train:  # training batches are shuffled: keep their targets in order
                 self.y_trues_.append(batch[1])
 
@@ -219,7 +220,7 @@ class BatchScoring(_RecordsBest):
         if training != self.on_train:
             return
         Xb, yb = batch
-        with net.cached_forward([y_pred.detach()]):
+        with net.cached_forward([detach_output(y_pred)]):
             value = _scorer(net, self.scoring)(net, Xb, self.target_extractor(net.decode_y(yb)))
         net.history.record_batch(self.name_, float(value))
 

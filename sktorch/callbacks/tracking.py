@@ -30,7 +30,7 @@ def _require(package: str, owner: str, alternative: str) -> None:
 def _loggable(row: dict, ignored: set) -> Iterable[tuple[str, float]]:
     """Numeric values of a history row, without bookkeeping keys."""
     for key, value in row.items():
-        if (key in ignored or key in ("epoch", "batches") or key.endswith("_best")
+        if (key in ignored or key in ("epoch", "batches") or key.endswith(("_best", "_batch_count"))
                 or key.startswith("event_") or isinstance(value, bool)):
             continue
         if isinstance(value, torch.Tensor) and value.numel() == 1:

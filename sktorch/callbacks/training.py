@@ -36,7 +36,7 @@ def check_monitor_has_data(net: Any, monitor: Any, owner: str) -> None:
     """Raise if ``monitor`` reads validation scores that the fit will not produce."""
     if not isinstance(monitor, str) or not monitor.startswith("valid_"):
         return
-    if getattr(net, "train_split", None) is None:
+    if getattr(net, "train_split", None) in (None, False):
         raise ValueError(
             f"{owner} monitors {monitor!r}, but train_split=None, so there is no validation "
             "data and no validation score. Set a train_split (e.g. "

@@ -1,0 +1,221 @@
+"""Fused hyperparameter search, end to end (splits, training, scoring, refit).
+
+Usage: ``python benchmarks/fused_search.py [--quick] [--only seed,demo,scaling]
+[--no-skorch]`` (``benchmarks/run.py`` runs it as its ``fused`` section).
+
+- seed: the seed-sized search — 2,000 × 20 binary data, ``lr`` ∈ {0.01, 0.1} ×
+  hidden units ∈ {10, 20}, 5 folds, 10 epochs, batch 128, Adam — with sktorch fused,
+  sktorch ``fuse=False``, skorch and scikit-learn's ``MLPClassifier``, run in turn;
+  times, ratios to the fused search and the best cross-validated accuracy of each.
+- demo: the ``make demo`` digits search, fused against ``fuse=False``.
+- scaling: a ``RandomizedSearchCV`` of 1 to 500 members (one train/test split, so
+  members = candidates), seconds per member fused and not.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT / "benchmarks"), str(ROOT / "examples"), str(ROOT)]
+
+import harness  # noqa: E402
+import report  # noqa: E402
+
+SECTIONS = ("seed", "demo", "scaling")
+GRID_LR, GRID_HIDDEN, EPOCHS, BATCH = [0.01, 0.1], [10, 20], 10, 128
+
+
+class SimpleClassifier(nn.Module):
+    """A user's module: 20 → hidden → 2 with softmax outputs (NLLLoss, skorch's default)."""
+
+    def __init__(self, hidden_units: int = 10):
+        super().__init__()
+        self.hidden = nn.Linear(20, hidden_units)
+        self.output = nn.Linear(hidden_units, 2)
+
+    def forward(self, X):
+        return torch.softmax(self.output(torch.relu(self.hidden(X))), dim=-1)
+
+
+def seed_data():
+    from sklearn.datasets import make_classification
+
+    X, y = make_classification(2_000, 20, n_informative=10, random_state=0)
+    return X.astype(np.float32), y.astype(np.int64)
+
+
+def seed_search(impl: str):
+    """The seed-sized search for one implementation, unfitted."""
+    from sklearn import model_selection as sk
+
+    if impl == "sklearn":
+        from sklearn.neural_network import MLPClassifier
+
+        est = MLPClassifier(solver="adam", batch_size=BATCH, max_iter=EPOCHS, tol=0.0,
+                            n_iter_no_change=EPOCHS + 1, random_state=0)
+        grid = {"learning_rate_init": GRID_LR, "hidden_layer_sizes": [(h,) for h in GRID_HIDDEN]}
+        return sk.GridSearchCV(est, grid, cv=5)
+    kwargs = dict(optimizer=torch.optim.Adam, max_epochs=EPOCHS, batch_size=BATCH,
+                  train_split=None, verbose=0)
+    if impl == "skorch":
+        import skorch
+
+        net = skorch.NeuralNetClassifier(SimpleClassifier, **kwargs)
+        return sk.GridSearchCV(net, {"lr": GRID_LR, "module__hidden_units": GRID_HIDDEN}, cv=5)
+    import sktorch
+    from sktorch.model_selection import GridSearchCV
+
+    module = None if impl.endswith("builtin") else SimpleClassifier
+    net = sktorch.NeuralNetClassifier(module, random_state=0, **kwargs)
+    fuse = "auto" if impl.startswith("fused") else False
+    return GridSearchCV(net, {"lr": GRID_LR, "hidden_units": GRID_HIDDEN}, cv=5, fuse=fuse)
+
+
+def bench_seed(quick: bool, skorch: bool) -> list[dict]:
+    X, y = seed_data()
+    impls = ["fused", "unfused", "fused_builtin", "unfused_builtin", "sklearn"] + (
+        ["skorch"] if skorch else [])
+    best = {}
+
+    def run(impl):
+        best[impl] = seed_search(impl).fit(X, y).best_score_
+
+    med = harness.time_alternating({impl: (lambda i=impl: run(i)) for impl in impls},
+                                   1 if quick else 3)
+    rows = []
+    for module, suffix in (("user module (20→h→2 softmax)", ""), ("built-in MLP", "_builtin")):
+        fused = med[f"fused{suffix}"]
+        row = {"search": f"seed search, {module}", "fused_s": fused,
+               "unfused_s": med[f"unfused{suffix}"], "best_fused": best[f"fused{suffix}"],
+               "best_unfused": best[f"unfused{suffix}"]}
+        for other in ("sklearn", "skorch"):
+            if other in med:
+                row[f"{other}_s"] = med[other]
+                row[f"best_{other}"] = best[other]
+        for key in ("unfused", "sklearn", "skorch"):
+            if f"{key}_s" in row:
+                row[f"{key}_ratio"] = row[f"{key}_s"] / fused
+        rows.append(row)
+    return rows
+
+
+def bench_demo(quick: bool) -> list[dict]:
+    import demo
+
+    X_train, _, y_train, _ = demo.digits_data()
+    scores = {}
+
+    def run(fuse):
+        search = demo.digits_search(fuse)
+        search.fit(X_train, y_train)
+        scores[fuse] = search.best_score_
+
+    med = harness.time_alternating({"fused": lambda: run("auto"), "unfused": lambda: run(False)},
+                                   1 if quick else 2)
+    return [{"search": "make demo: digits, 8 candidates × 5 folds, Pipeline", "fused_s":
+             med["fused"], "unfused_s": med["unfused"], "unfused_ratio": med["unfused"] /
+             med["fused"], "best_fused": scores["auto"], "best_unfused": scores[False]}]
+
+
+def scaling_search(n_members: int, fuse):
+    from scipy.stats import loguniform
+    from sklearn.model_selection import ShuffleSplit
+
+    import sktorch
+    from sktorch.model_selection import RandomizedSearchCV
+
+    net = sktorch.NeuralNetClassifier(SimpleClassifier, optimizer=torch.optim.Adam,
+                                      max_epochs=EPOCHS, batch_size=BATCH, train_split=None,
+                                      verbose=0, random_state=0, hidden_units=20)
+    dists = {"lr": loguniform(1e-3, 1e-1), "optimizer__weight_decay": loguniform(1e-6, 1e-2)}
+    return RandomizedSearchCV(net, dists, n_iter=n_members, random_state=0, fuse=fuse,
+                              cv=ShuffleSplit(1, test_size=0.2, random_state=0), refit=False)
+
+
+def bench_scaling(quick: bool) -> list[dict]:
+    X, y = seed_data()
+    sizes = (1, 10, 100) if quick else (1, 10, 100, 500)
+    unfused_sizes = (1, 10) if quick else (1, 10, 100)
+    rows = []
+    for n in sizes:
+        row = {"members": n}
+        for fuse, key in (("auto", "fused"), (False, "unfused")):
+            if fuse is False and n not in unfused_sizes:
+                continue
+            scaling_search(min(n, 2), fuse).fit(X, y)  # warm-up
+            start = time.perf_counter()
+            search = scaling_search(n, fuse).fit(X, y)
+            row[f"{key}_per_member"] = (time.perf_counter() - start) / n
+            if fuse == "auto":
+                row["fused_groups"] = sum(1 for g in search.fuse_report_ if g.fused)
+        if "unfused_per_member" in row:
+            row["unfused_ratio"] = row["unfused_per_member"] / row["fused_per_member"]
+        rows.append(row)
+        print(f"  scaling {n}: {json.dumps({k: round(v, 4) for k, v in row.items()})}",
+              file=sys.stderr)
+    return rows
+
+
+SEED_COLUMNS = [("search", "search", ""), ("fused_s", "fused", " s"),
+                ("unfused_s", "fuse=False", " s"), ("sklearn_s", "sklearn MLPClassifier", " s"),
+                ("skorch_s", "skorch", " s"), ("unfused_ratio", "fuse=False / fused", "×"),
+                ("sklearn_ratio", "sklearn / fused", "×"), ("skorch_ratio", "skorch / fused", "×"),
+                ("best_fused", "best acc fused", ""), ("best_unfused", "fuse=False", ""),
+                ("best_sklearn", "sklearn", ""), ("best_skorch", "skorch", "")]
+SCALING_COLUMNS = [("members", "members", ""), ("fused_per_member", "fused s/member", " s"),
+                   ("unfused_per_member", "fuse=False s/member", " s"),
+                   ("unfused_ratio", "fuse=False / fused", "×"),
+                   ("fused_groups", "fused groups", "")]
+
+
+def sections(quick: bool, skorch: bool, only: list[str], echo: bool = True
+             ) -> list[tuple[str, str]]:
+    """(heading, Markdown table) for each section in ``only``."""
+    steps = {
+        "seed": ("Fused search: the seed-sized search, end to end",
+                 lambda: report.table(bench_seed(quick, skorch), SEED_COLUMNS)),
+        "demo": ("Fused search: the make demo search",
+                 lambda: report.table(bench_demo(quick), SEED_COLUMNS[:3] + SEED_COLUMNS[5:6]
+                                      + SEED_COLUMNS[8:10])),
+        "scaling": ("Fused search: seconds per member (RandomizedSearchCV, one split)",
+                    lambda: report.table(bench_scaling(quick), SCALING_COLUMNS)),
+    }
+    out = []
+    for key in only:
+        if key in steps:
+            print(f"running fused {key} ...", file=sys.stderr)
+            heading, step = steps[key]
+            out.append((heading, step()))
+            if echo:
+                print(f"## {heading}\n\n{out[-1][1]}\n", flush=True)
+    return out
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer repeats and members")
+    parser.add_argument("--only", default=",".join(SECTIONS), help=f"sections of {SECTIONS}")
+    parser.add_argument("--no-skorch", action="store_true", help="leave skorch out")
+    args = parser.parse_args(argv)
+    warnings.filterwarnings("ignore")  # ConvergenceWarning of the 10-epoch MLPClassifier
+    try:
+        import skorch  # noqa: F401
+        has_skorch = not args.no_skorch
+    except ImportError:
+        has_skorch = False
+    print(report.machine() + "\n", flush=True)
+    sections(args.quick, has_skorch, args.only.split(","))
+
+
+if __name__ == "__main__":
+    main()

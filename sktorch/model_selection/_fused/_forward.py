@@ -1,0 +1,197 @@
+"""The stacked forward pass: all members' outputs for their own batches in one call.
+
+Two ways, chosen per structure:
+
+- **layers**: the module is traced with ``torch.fx``; when every step is a layer
+  with a batched form (``Linear`` as one ``baddbmm`` over members, activations and
+  dropout element-wise on the stacked activations, softmax on a shifted dim) and a
+  few tensor methods, the graph is replayed on ``(n_members, batch, ...)`` tensors.
+  This is ~3x faster than ``vmap`` for small MLPs (sktorch's built-in MLP, an
+  ``nn.Sequential`` of such layers).
+- **vmap**: any other module runs through ``torch.func.functional_call`` under
+  ``torch.func.vmap`` (dropout masks differ per member: ``randomness='different'``).
+
+Either way :func:`check_forward` compares the stacked output with each member's own
+module before training; a module that disagrees (or that vmap cannot run) is not fused.
+"""
+
+from __future__ import annotations
+
+import copy
+import operator
+from typing import Any, Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+__all__ = ["make_forward", "check_forward"]
+
+_ELEMENTWISE = (nn.ReLU, nn.Tanh, nn.Sigmoid, nn.LeakyReLU, nn.ELU, nn.GELU, nn.SiLU,
+                nn.Softplus, nn.Identity, nn.Hardtanh, nn.ReLU6, nn.Mish, nn.SELU, nn.CELU,
+                nn.Tanhshrink, nn.Softsign, nn.Hardsigmoid, nn.Hardswish, nn.LogSigmoid)
+_FUNCTIONS = {torch.relu, torch.tanh, torch.sigmoid, F.relu, F.gelu, F.silu, F.elu,
+              F.leaky_relu, F.softplus, operator.add, operator.mul, operator.sub,
+              operator.truediv, torch.add, torch.mul}
+_METHODS = {"relu", "tanh", "sigmoid", "exp", "abs"}
+
+
+def _shift_dim(dim: Any) -> Any:
+    """A dim of one member's tensor as a dim of the stacked tensor."""
+    return dim if dim < 0 else dim + 1
+
+
+def _layer(module: nn.Module, name: str) -> Callable | None:
+    """The batched form of one leaf module, as ``fn(params, x, training)``; None if none."""
+    if type(module) is nn.Linear:
+        weight, bias = f"{name}.weight", f"{name}.bias"
+        if module.bias is None:
+            return lambda params, x, training: torch.bmm(x, params[weight].transpose(1, 2))
+        return lambda params, x, training: torch.baddbmm(
+            params[bias].unsqueeze(1), x, params[weight].transpose(1, 2))
+    if type(module) in _ELEMENTWISE:
+        return lambda params, x, training: module(x)
+    if type(module) in (nn.Dropout, nn.AlphaDropout) and not module.inplace:
+        p, fn = module.p, F.dropout if type(module) is nn.Dropout else F.alpha_dropout
+        return lambda params, x, training: fn(x, p, training)
+    if type(module) in (nn.Softmax, nn.LogSoftmax) and module.dim is not None:
+        dim = _shift_dim(module.dim)
+        fn = F.softmax if type(module) is nn.Softmax else F.log_softmax
+        return lambda params, x, training: fn(x, dim=dim)
+    return None
+
+
+def _squeeze_args(node: Any) -> bool:
+    args = node.args[1:] + tuple(node.kwargs.values())
+    return len(args) == 1 and isinstance(args[0], int) and args[0] < 0
+
+
+def _layers_program(module: nn.Module) -> list | None:
+    """The module's fx graph as a list of batched steps, or None when it has no batched form."""
+    try:
+        graph = torch.fx.symbolic_trace(module).graph
+    except Exception:  # not traceable (data-dependent control flow, ...): use vmap
+        return None
+    program, placeholders = [], 0
+    for node in graph.nodes:
+        if node.op == "placeholder":
+            placeholders += 1
+            if placeholders > 1:
+                return None
+            program.append(("input", node.name, None, ()))
+        elif node.op == "call_module":
+            fn = _layer(module.get_submodule(node.target), node.target)
+            if fn is None or len(node.args) != 1 or node.kwargs:
+                return None
+            program.append(("layer", node.name, fn, (node.args[0].name,)))
+        elif node.op == "call_method" and node.target == "squeeze" and _squeeze_args(node):
+            dim = (node.args[1:] + tuple(node.kwargs.values()))[0]
+            program.append(("call", node.name, lambda x, d=dim: x.squeeze(d),
+                            (node.args[0].name,)))
+        elif node.op == "call_method" and node.target in _METHODS and len(node.args) == 1:
+            program.append(("call", node.name, getattr(torch, node.target),
+                            (node.args[0].name,)))
+        elif node.op == "call_function" and node.target in _FUNCTIONS and not node.kwargs:
+            if not all(isinstance(a, (torch.fx.Node, int, float)) for a in node.args):
+                return None
+            program.append(("call_args", node.name, node.target, node.args))
+        elif node.op == "output":
+            if not isinstance(node.args[0], torch.fx.Node):
+                return None
+            program.append(("output", node.name, None, (node.args[0].name,)))
+        else:
+            return None
+    return program
+
+
+def _run_program(program: list, params: dict, x: torch.Tensor, training: bool) -> Any:
+    env: dict[str, Any] = {}
+    for kind, name, fn, args in program:
+        if kind == "input":
+            env[name] = x
+        elif kind == "layer":
+            env[name] = fn(params, env[args[0]], training)
+        elif kind == "call":
+            env[name] = fn(env[args[0]])
+        elif kind == "call_args":
+            env[name] = fn(*[env[a.name] if isinstance(a, torch.fx.Node) else a
+                             for a in args])
+        else:
+            return env[args[0]]
+    raise RuntimeError("the traced graph has no output")
+
+
+class StackedForward:
+    """``forward(params, x, training)``: outputs of every member, shape ``(n_members, batch, ...)``.
+
+    Parameters
+    ----------
+    module : nn.Module
+        One member's module (all members share its structure).
+    buffers : dict of name -> Tensor of shape (n_members, ...)
+        The members' buffers, stacked (vmap path only).
+    """
+
+    def __init__(self, module: nn.Module, buffers: dict[str, torch.Tensor]):
+        self.program = None if buffers else _layers_program(module)
+        self.kind = "layers" if self.program is not None else "vmap"
+        self.buffers = buffers
+        if self.program is None:
+            self.template = copy.deepcopy(module)
+            self._vmapped = {}
+
+    def keep(self, rows: torch.Tensor) -> None:
+        self.buffers = {k: v[rows] for k, v in self.buffers.items()}
+
+    def __call__(self, params: dict, x: torch.Tensor, training: bool) -> Any:
+        if self.program is not None:
+            return _run_program(self.program, params, x, training)
+        if self.template.training != training:
+            self.template.train(training)
+        fn = self._vmapped.get(training)
+        if fn is None:
+            template = self.template
+
+            def one(p, b, xi):
+                return torch.func.functional_call(template, (p, b), (xi,))
+
+            fn = self._vmapped[training] = torch.func.vmap(
+                one, in_dims=(0, 0, 0), randomness="different" if training else "error")
+        return fn(params, self.buffers, x)
+
+
+def make_forward(modules: list[nn.Module]) -> StackedForward:
+    """The stacked forward for ``modules`` (one structure); buffers are stacked once."""
+    names = [name for name, _ in modules[0].named_buffers()]
+    buffers = {name: torch.stack([dict(m.named_buffers())[name] for m in modules])
+               for name in names}
+    return StackedForward(modules[0], buffers)
+
+
+def check_forward(forward: StackedForward, params: dict, modules: list[nn.Module],
+                  x: torch.Tensor) -> str:
+    """Compare the stacked output with each module's own on ``x``; '' when they agree.
+
+    Runs in eval mode (no dropout), so outputs are deterministic. Also runs one
+    training-mode call, so that a module vmap cannot run is found before training.
+    """
+    stacked_x = x.unsqueeze(0).expand(len(modules), *x.shape)
+    try:
+        with torch.no_grad():
+            forward(params, stacked_x, training=True)
+            out = forward(params, stacked_x, training=False)
+    except Exception as exc:
+        return f"the stacked forward ({forward.kind}) failed: {type(exc).__name__}: {exc}"
+    if not isinstance(out, torch.Tensor):
+        return "the module returns something other than one tensor"
+    with torch.no_grad():
+        for i, module in enumerate(modules):
+            was_training = module.training
+            module.eval()
+            own = module(x)
+            module.train(was_training)
+            if not isinstance(own, torch.Tensor) or own.shape != out[i].shape or not (
+                    torch.allclose(own, out[i], rtol=1e-4, atol=1e-5)):
+                return ("the stacked forward differs from a member's own module (its "
+                        "output depends on more than its parameters and buffers)")
+    return ""

@@ -1,0 +1,198 @@
+"""Grouping members by structure, sizing chunks to the memory budget, and falling back.
+
+A member that cannot fuse (see the reasons in ``_prepare`` and ``check_forward``)
+is fitted with ``net.fit`` and reported with its reason; so is a member alone in
+its group (one member gains nothing from stacking).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+import numpy as np
+import torch
+from sklearn.base import clone
+
+from sktorch.model_selection._fused._forward import check_forward, make_forward
+from sktorch.model_selection._fused._loop import FusedRun
+from sktorch.model_selection._fused._members import GroupReport, Member, fit_sequential
+from sktorch.model_selection._fused._optim import make_optimizer
+from sktorch.model_selection._fused._prepare import (
+    Prepared,
+    prepare,
+    prepared_reason,
+    restore_random_state,
+    static_reason,
+    structure_key,
+)
+from sktorch.model_selection._fused._stack import FlatStack
+
+__all__ = ["fit_all", "default_budget", "member_bytes"]
+
+_ALONE = "alone in its structure group (nothing to fuse with)"
+
+
+def default_budget(device: Any) -> int:
+    """Half the free memory of ``device``: CUDA's free memory, else available RAM."""
+    dev = torch.device(device or "cpu")
+    if dev.type == "cuda" and torch.cuda.is_available():
+        free, _ = torch.cuda.mem_get_info(dev)
+        return free // 2
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024 // 2
+    except OSError:
+        pass
+    return 2 * 2**30
+
+
+def member_bytes(p: Prepared) -> int:
+    """Estimated bytes one member adds to a stacked model.
+
+    Parameters, gradient, optimizer state and temporaries of the update (~8 copies
+    of the parameters), plus the activations autograd saves for one training batch,
+    measured on the member's own module.
+    """
+    module = p.net.module_
+    n_params = sum(t.numel() * t.element_size() for t in module.parameters())
+    saved = [0]
+
+    def pack(tensor):
+        saved[0] += tensor.numel() * tensor.element_size()
+        return tensor
+
+    rows = p.train_rows[: max(1, p.train_batch)]
+    x = p.dataset.X[rows.to(p.dataset.X.device)]
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        out = module(x)
+    out_bytes = out.numel() * out.element_size() if isinstance(out, torch.Tensor) else 0
+    return 8 * n_params + 2 * saved[0] + 4 * out_bytes + 2 * x.numel() * x.element_size()
+
+
+def canary_reason(member: Member, p: Prepared) -> str:
+    """Whether ``prepare`` reproduced the initial module of the net's own ``fit_loop``.
+
+    A twin of the member (a clone, seeded alike) runs ``fit_loop`` for zero epochs;
+    its module (parameters and buffers) must equal the prepared one. This guards
+    the equivalence against changes to ``fit_loop``'s set-up (e.g. statistics a
+    built-in module learns from the data) that ``prepare`` does not mirror yet.
+    Members seeded with ``None`` or a RandomState instance are not compared.
+    """
+    state = p.net.random_state
+    if p.seed is None or not isinstance(state, (int, np.integer)):
+        return ""
+    try:
+        twin = clone(p.net).set_params(verbose=0)
+        twin.initialize()
+        twin.fit_loop(member.X, member.y, epochs=0, sample_weight=member.sample_weight)
+    except Exception as exc:  # its own fit will say what is wrong
+        return f"setting up the net's own fit raised {type(exc).__name__}"
+    ours, theirs = p.net.module_.state_dict(), twin.module_.state_dict()
+    if ours.keys() != theirs.keys() or any(
+            not torch.equal(ours[k], theirs[k].to(ours[k].device)) for k in ours):
+        return ("the fused set-up does not reproduce this net's initial module (its fit "
+                "set-up changed); fitted one by one")
+    return ""
+
+
+def _sequential(members: list[Member], indices: list[int], reason: str) -> GroupReport:
+    report = GroupReport(list(indices), fused=False, reason=reason,
+                         chunks=[[i] for i in indices])
+    for i in indices:
+        restore_random_state(members[i].net)
+        error = fit_sequential(members[i])
+        if error is not None:
+            report.errors[i] = error
+    return report
+
+
+def _prepare_all(members: list[Member]) -> tuple[list[Prepared], dict[str, list[int]]]:
+    prepared, fallback = [], defaultdict(list)
+    cache: dict = {}
+    for i, m in enumerate(members):
+        reason = static_reason(m.net, m.X, m.y, m.fit_params)
+        if not reason:
+            try:
+                p = prepare(i, m, cache)
+            except Exception as exc:  # the sequential fit raises it again, per member
+                reason = f"preparing the fit raised {type(exc).__name__}"
+            else:
+                reason = prepared_reason(p)
+                if not reason:
+                    prepared.append(p)
+        if reason:
+            fallback[reason].append(i)
+    return prepared, fallback
+
+
+def _build(chunk: list[Prepared]) -> tuple[FusedRun | None, str]:
+    modules = [p.net.module_ for p in chunk]
+    params = [id(t) for m in modules for t in m.parameters()]
+    if len(set(params)) != len(params):
+        return None, "members share parameters (one module instance in several nets)"
+    forward = make_forward(modules)
+    stack = FlatStack(modules)
+    p0 = chunk[0]
+    x = p0.dataset.X[p0.train_rows[:2].to(p0.dataset.X.device)]
+    reason = check_forward(forward, stack.views(), modules, x)
+    if reason:
+        for i in range(len(chunk)):
+            stack.release(i)
+        return None, reason
+    optimizer = make_optimizer([p.net.optimizer_ for p in chunk], stack.flat)
+    return FusedRun(chunk, forward, stack, optimizer), ""
+
+
+def _chunks(group: list[Prepared], budget: int) -> list[list[Prepared]]:
+    size = max(1, budget // max(1, member_bytes(group[0])))
+    return [group[i:i + size] for i in range(0, len(group), size)]
+
+
+def fit_all(members: list[Member], memory_budget: int | None) -> list[GroupReport]:
+    """Implementation of :func:`~sktorch.model_selection._fused.fit_members`."""
+    prepared, fallback = _prepare_all(members)
+    groups: dict[tuple, list[Prepared]] = defaultdict(list)
+    for p in prepared:
+        groups[structure_key(p)].append(p)
+    reports = []
+    for group in groups.values():
+        if len(group) == 1:
+            fallback[_ALONE].append(group[0].index)
+            continue
+        reason = canary_reason(members[group[0].index], group[0])
+        if reason:
+            fallback[reason].extend(p.index for p in group)
+            continue
+        budget = memory_budget if memory_budget is not None else default_budget(
+            group[0].net.device)
+        report = GroupReport([p.index for p in group], fused=True)
+        refit = []
+        for chunk in _chunks(group, budget):
+            run, reason = _build(chunk)
+            if run is None:
+                fallback[reason].extend(p.index for p in chunk)
+                report.members = [i for i in report.members if i not in
+                                  {p.index for p in chunk}]
+                continue
+            report.chunks.append([p.index for p in chunk])
+            report.forward = run.forward.kind
+            try:
+                refit += run.run()
+            except Exception as exc:  # never leave a member half-trained: fit them alone
+                failed = run.abandon()
+                fallback[f"fused training raised {type(exc).__name__}: {exc}"].extend(
+                    p.index for p in failed)
+                report.members = [i for i in report.members if i not in
+                                  {p.index for p in failed}]
+        for p, reason in refit:
+            fallback[reason].append(p.index)
+        gone = {p.index for p, _ in refit}
+        report.members = [i for i in report.members if i not in gone]
+        if report.members:
+            reports.append(report)
+    for reason, indices in fallback.items():
+        reports.append(_sequential(members, sorted(indices), reason))
+    return reports

@@ -1,0 +1,152 @@
+"""One search's fit: fuse each batch of candidates, then let scikit-learn evaluate it.
+
+scikit-learn's ``BaseSearchCV.fit`` calls ``_run_search(evaluate_candidates)``, and
+``evaluate_candidates`` splits, fits, scores and builds ``cv_results_``. A
+:class:`SearchRun` wraps ``evaluate_candidates``: it makes the splits once, trains
+the batch's members with :func:`fit_members` (unless ``fuse=False``), opens a fit
+cache that hands the trained members to scikit-learn's own ``net.fit`` calls, and
+passes scikit-learn the very same splits. What it learns on the way (which members
+fused, each member's history, the fused training time) it keeps for the search.
+"""
+
+from __future__ import annotations
+
+from time import perf_counter
+from typing import Any
+
+from sklearn.base import clone, is_classifier
+from sklearn.model_selection import check_cv
+from sklearn.utils import indexable
+from sklearn.utils.validation import _check_method_params
+
+from sktorch.model_selection._cache import FitCache, bypass
+from sktorch.model_selection._members import Prepared, prepare_members
+from sktorch.model_selection._report import FuseGroup, FuseReport
+
+__all__ = ["FixedSplits", "SearchRun"]
+
+
+class FixedSplits:
+    """A splitter that yields splits made beforehand (so fused and scored folds agree)."""
+
+    def __init__(self, splits: list):
+        self.splits = splits
+
+    def split(self, X: Any = None, y: Any = None, groups: Any = None, **params: Any):
+        yield from self.splits
+
+    def get_n_splits(self, X: Any = None, y: Any = None, groups: Any = None, **params: Any):
+        return len(self.splits)
+
+
+class SearchRun:
+    """State of one ``search.fit``: the data, the report, histories and fused times."""
+
+    def __init__(self, search: Any, X: Any, y: Any, params: dict):
+        self.search = search
+        self._fit_args = (X, y, params)
+        self._data = None
+        self.report = FuseReport()
+        self.histories: list[list[Any]] = []  # [candidate][fold]
+        self.extra_fit_time: list[float] = []  # per scikit-learn fit, in its order
+        self.iteration = 0
+        fuse = search.fuse
+        self.fuse = fuse if isinstance(fuse, str) else bool(fuse)  # 'auto', True or False
+
+    def data(self) -> tuple[Any, Any, Any]:
+        """X, y and the routed fit parameters, as scikit-learn's ``fit`` computes them."""
+        if self._data is None:
+            X, y, params = self._fit_args
+            X, y = indexable(X, y)
+            params = _check_method_params(X, params=params)
+            self._data = X, y, self.search._get_routed_params_for_fit(params)
+        return self._data
+
+    def _default_cv(self, y: Any) -> Any:
+        """The splitter scikit-learn uses when ``evaluate_candidates`` gets none."""
+        checked = getattr(self.search, "_checked_cv_orig", None)  # scikit-learn >= 1.7
+        if checked is not None:
+            return checked
+        return check_cv(self.search.cv, y, classifier=is_classifier(self.search.estimator))
+
+    def wrap(self, evaluate_candidates: Any) -> Any:
+        """``evaluate_candidates`` that fuses each batch before scikit-learn fits it."""
+
+        def fused_evaluate(candidate_params, cv=None, more_results=None, **kwargs):
+            candidates = list(candidate_params)
+            X, y, routed = self.data()
+            cv = cv or self._default_cv(y)
+            splits = list(cv.split(X, y, **routed.splitter.split))
+            first = len(self.histories)
+            self.histories += [[None] * len(splits) for _ in candidates]
+            prepared = prepare_members(clone(self.search.estimator), candidates, splits, X, y,
+                                       routed.estimator.fit, first_candidate=first)
+            cache = FitCache()
+            seconds = self._train(prepared, cache)
+            self.extra_fit_time += [seconds.get((first + c, s), 0.0)
+                                    for c in range(len(candidates)) for s in range(len(splits))]
+            self.iteration += 1
+            with cache.open():
+                results = evaluate_candidates(candidates, FixedSplits(splits), more_results,
+                                              **kwargs)
+            for (candidate, fold), history in cache.histories.items():
+                self.histories[candidate][fold] = history
+            return results
+
+        return fused_evaluate
+
+    def _train(self, prepared: Prepared, cache: FitCache) -> dict:
+        """Train the members ahead (unless ``fuse=False``); seconds per member trained."""
+        for reason, ids in prepared.skipped.items():
+            self._add_group(ids, reason)
+        fuse = self.fuse
+        if fuse is False or not prepared.members:
+            for member_id, key in zip(prepared.ids, prepared.keys):
+                cache.expect(key, member_id)  # trained by scikit-learn's call; history kept
+            if prepared.ids:
+                self._add_group(prepared.ids, "fuse=False")
+            self._check_strict()
+            return {}
+        from sktorch.model_selection._fused import fit_members
+
+        start = perf_counter()
+        try:
+            with bypass():
+                groups = fit_members(prepared.members, self.search.fuse_memory_budget)
+        except Exception as exc:
+            if fuse is True:
+                raise
+            groups = None
+            reason = f"fused training raised {type(exc).__name__}: {exc}"
+        share = (perf_counter() - start) / len(prepared.members)
+        if groups is None:
+            for member_id, key in zip(prepared.ids, prepared.keys):
+                cache.expect(key, member_id)
+            self._add_group(prepared.ids, reason)
+            self._check_strict()
+            return {}
+        seconds = {}
+        for group in groups:
+            for i in group.members:
+                failed = i in group.errors
+                cache.expect(prepared.keys[i], prepared.ids[i],
+                             None if failed else prepared.members[i].net)
+                seconds[prepared.ids[i]] = 0.0 if failed else share
+            self._add_group([prepared.ids[i] for i in group.members],
+                            "" if group.fused else group.reason, group.fused,
+                            max(1, len(group.chunks)))
+        self._check_strict()
+        return seconds
+
+    def _add_group(self, ids: list, reason: str, fused: bool = False, n_chunks: int = 1) -> None:
+        self.report.append(FuseGroup(tuple(ids), fused, reason, self.iteration, n_chunks))
+
+    def _check_strict(self) -> None:
+        """``fuse=True``: every member must have fused."""
+        if self.fuse is not True or not self.report.fallback_reasons():
+            return
+        raise ValueError(
+            f"fuse=True requires every member to train fused, but {self.report.summary()}. "
+            "Pass fuse='auto' to train those members one by one (the search then warns), "
+            "or change what the reasons name."
+        )
