@@ -107,12 +107,14 @@ class SearchRun:
                 self._add_group(prepared.ids, "fuse=False")
             self._check_strict()
             return {}
-        from sktorch.model_selection._fused import fit_members
+        # scale-out hook: the members are split over n_jobs threads (see _parallel).
+        from sktorch.model_selection._parallel import fit_members_parallel
 
         start = perf_counter()
         try:
             with bypass():
-                groups = fit_members(prepared.members, self.search.fuse_memory_budget)
+                groups = fit_members_parallel(prepared.members, self.search.fuse_memory_budget,
+                                              self.search.n_jobs)
         except Exception as exc:
             if fuse is True:
                 raise

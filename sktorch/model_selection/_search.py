@@ -19,6 +19,7 @@ from sklearn import model_selection as sk
 from sklearn.experimental import enable_halving_search_cv  # noqa: F401 - defines Halving*
 from sklearn.utils._param_validation import Interval, StrOptions
 
+from sktorch.model_selection._parallel import thread_budget
 from sktorch.model_selection._run import SearchRun
 
 __all__ = ["GridSearchCV", "HalvingGridSearchCV", "HalvingRandomSearchCV",
@@ -110,8 +111,8 @@ class _FusedSearchMixin:
         Parameters and return value are those of scikit-learn's ``fit``.
         """
         self._fuse_run = SearchRun(self, X, y, params)
-        try:
-            with _threads(self.fuse):
+        try:  # scale-out hook: n_jobs workers share the cores (see _parallel.thread_budget)
+            with _threads(self.fuse), thread_budget(self.n_jobs):
                 return super().fit(X, y, **params)
         finally:
             del self._fuse_run
