@@ -8,8 +8,7 @@ from sklearn.model_selection import GridSearchCV as SkGridSearchCV
 
 from sktorch import NeuralNetClassifier
 from sktorch.callbacks import Callback
-from sktorch.model_selection import GridSearchCV, thread_budget
-from sktorch.model_selection import _parallel
+from sktorch.model_selection import GridSearchCV, _parallel, thread_budget
 
 SEEN_THREADS = []
 

@@ -97,6 +97,11 @@ class SearchRun:
 
     def _train(self, prepared: Prepared, cache: FitCache) -> dict:
         """Train the members ahead (unless ``fuse=False``); seconds per member trained."""
+        if getattr(self.search, "resume", False):  # scale-out hook: continued halving
+            from sktorch.model_selection._resume import check_resume, train_resumed
+
+            check_resume(self.search)
+            return train_resumed(self, prepared, cache)
         for reason, ids in prepared.skipped.items():
             self._add_group(ids, reason)
         fuse = self.fuse

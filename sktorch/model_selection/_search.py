@@ -20,6 +20,7 @@ from sklearn.experimental import enable_halving_search_cv  # noqa: F401 - define
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from sktorch.model_selection._parallel import thread_budget
+from sktorch.model_selection._resume import RESUME_DOC, with_resume_param
 from sktorch.model_selection._run import SearchRun
 
 __all__ = ["GridSearchCV", "HalvingGridSearchCV", "HalvingRandomSearchCV",
@@ -79,6 +80,9 @@ def _fusing_run_search(parent_run_search: Any) -> Any:
         run = self._fuse_run
         parent_run_search(self, run.wrap(evaluate_candidates), *args, **kwargs)
         self.fuse_report_ = run.report
+        store = getattr(run, "resume_store", None)  # scale-out hook: continued halving
+        if store is not None:
+            self.epochs_trained_ = store.epochs_trained
         self.cv_histories_ = run.histories
         if run.fuse == "auto" and run.report.fallback_reasons():
             warnings.warn(
@@ -182,11 +186,12 @@ class HalvingGridSearchCV(_FusedSearchMixin, sk.HalvingGridSearchCV):
     random_state, n_jobs, verbose
         As in :class:`sklearn.model_selection.HalvingGridSearchCV`; ``resource`` may
         be a net parameter such as ``'max_epochs'``.
-    """ + _FUSE_PARAMS_DOC
+    """ + RESUME_DOC + _FUSE_PARAMS_DOC
 
     _parameter_constraints = {**sk.HalvingGridSearchCV._parameter_constraints,
-                              **_FUSE_CONSTRAINTS}
-    __init__ = _with_fuse_params(sk.HalvingGridSearchCV.__init__)
+                              **_FUSE_CONSTRAINTS, "resume": ["boolean"]}
+    # scale-out hook: resume=True continues survivors between rounds (see _resume)
+    __init__ = with_resume_param(_with_fuse_params(sk.HalvingGridSearchCV.__init__))
     _run_search = _fusing_run_search(sk.HalvingGridSearchCV._run_search)
 
 
@@ -199,9 +204,10 @@ class HalvingRandomSearchCV(_FusedSearchMixin, sk.HalvingRandomSearchCV):
     min_resources, aggressive_elimination, cv, scoring, refit, error_score,
     return_train_score, random_state, n_jobs, verbose
         As in :class:`sklearn.model_selection.HalvingRandomSearchCV`.
-    """ + _FUSE_PARAMS_DOC
+    """ + RESUME_DOC + _FUSE_PARAMS_DOC
 
     _parameter_constraints = {**sk.HalvingRandomSearchCV._parameter_constraints,
-                              **_FUSE_CONSTRAINTS}
-    __init__ = _with_fuse_params(sk.HalvingRandomSearchCV.__init__)
+                              **_FUSE_CONSTRAINTS, "resume": ["boolean"]}
+    # scale-out hook: resume=True continues survivors between rounds (see _resume)
+    __init__ = with_resume_param(_with_fuse_params(sk.HalvingRandomSearchCV.__init__))
     _run_search = _fusing_run_search(sk.HalvingRandomSearchCV._run_search)
