@@ -19,10 +19,12 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
+from typing import Any
 
 import torch
 
-__all__ = ["fit_members_parallel", "n_workers", "thread_budget", "threads_per_worker"]
+__all__ = ["fit_members_parallel", "n_workers", "outer_backend", "thread_budget",
+           "threads_per_worker"]
 
 
 def n_workers(n_jobs: int | None) -> int:
@@ -127,27 +129,78 @@ def _fit_part(members: list, memory_budget: int | None) -> list:
         return fit_members(members, memory_budget)
 
 
-def fit_members_parallel(members: list, memory_budget: int | None,
-                         n_jobs: int | None) -> list:
-    """:func:`fit_members` with the members split over ``n_jobs`` threads.
+def outer_backend() -> tuple[Any, int | None]:
+    """joblib's active backend and its default ``n_jobs``, read before a search enters threads.
 
-    Each thread trains its part as ``fit_members`` would (fused groups, chunks,
+    A fused search runs scikit-learn's per-fit calls in threads (they read this
+    process's fit cache), so by the time it trains its members the active backend
+    is ``threading``; the backend the user chose (loky, ``dask``) is read here first.
+    """
+    from joblib.parallel import get_active_backend
+
+    return get_active_backend()
+
+
+def _in_processes(backend: Any) -> bool:
+    """Whether ``backend`` is a cluster backend (``dask``, ray, ...) that parts should go to.
+
+    On one machine (joblib's own loky, multiprocessing, threading backends) the
+    parts train in threads of this process: torch computes without the GIL, and
+    nothing is pickled. On a cluster each part is one task.
+    """
+    from joblib import _parallel_backends as local
+
+    own = tuple(getattr(local, name) for name in (
+        "SequentialBackend", "ThreadingBackend", "MultiprocessingBackend", "LokyBackend")
+        if hasattr(local, name))
+    return backend is not None and not isinstance(backend, own)
+
+
+def _fit_part_remote(members: list, memory_budget: int | None) -> tuple[list, list]:
+    """One part trained in a worker process; the fitted nets travel back with the reports."""
+    reports = _fit_part(members, memory_budget)
+    return [m.net for m in members], reports
+
+
+def fit_members_parallel(members: list, memory_budget: int | None, n_jobs: int | None,
+                         backend: tuple[Any, int | None] | None = None) -> list:
+    """:func:`fit_members` with the members split over ``n_jobs`` workers.
+
+    Each worker trains its part as ``fit_members`` would (fused groups, chunks,
     fallbacks); a member is trained the same way whichever part it lands in,
-    so the results equal ``n_jobs=1`` up to float round-off. The caller holds
-    the thread budget (:func:`thread_budget`). Returns the group reports with
-    member indices into ``members``.
+    so the results equal ``n_jobs=1`` up to float round-off. Under a thread
+    backend (the default) the parts train in threads of this process (the
+    caller holds the :func:`thread_budget`); under a cluster backend read by
+    :func:`outer_backend` (``dask``) each part is one task, and the fitted
+    nets replace ``members[i].net``. Returns the group reports with member
+    indices into ``members``.
     """
     from sktorch.model_selection._fused import fit_members
 
-    workers = n_workers(n_jobs)
+    remote = backend is not None and _in_processes(backend[0])
+    if remote:
+        jobs = n_jobs if n_jobs is not None else backend[1]
+        workers = max(1, int(backend[0].effective_n_jobs(jobs if jobs is not None else 1)))
+    else:
+        workers = n_workers(n_jobs)
     if workers <= 1 or len(members) < 2:
         return fit_members(members, memory_budget)
-    from joblib import Parallel, delayed
+    from joblib import Parallel, delayed, parallel_backend
 
     parts = _split(list(range(len(members))), workers)
     budget = None if memory_budget is None else max(1, memory_budget // len(parts))
-    results = Parallel(n_jobs=len(parts), backend="threading")(
-        delayed(_fit_part)([members[i] for i in part], budget) for part in parts)
+    if remote:
+        with parallel_backend(backend[0], n_jobs=len(parts)):
+            results = Parallel(n_jobs=len(parts))(
+                delayed(_fit_part_remote)([members[i] for i in part], budget)
+                for part in parts)
+        for part, (nets, _) in zip(parts, results):
+            for i, net in zip(part, nets):
+                members[i].net = net
+        results = [part_reports for _, part_reports in results]
+    else:
+        results = Parallel(n_jobs=len(parts), backend="threading")(
+            delayed(_fit_part)([members[i] for i in part], budget) for part in parts)
     reports = []
     for part, part_reports in zip(parts, results):
         for report in part_reports:

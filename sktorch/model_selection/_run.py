@@ -52,6 +52,10 @@ class SearchRun:
         self.iteration = 0
         fuse = search.fuse
         self.fuse = fuse if isinstance(fuse, str) else bool(fuse)  # 'auto', True or False
+        # scale-out hook: the joblib backend the user chose, before fit enters threads
+        from sktorch.model_selection._parallel import outer_backend
+
+        self.backend = outer_backend()
 
     def data(self) -> tuple[Any, Any, Any]:
         """X, y and the routed fit parameters, as scikit-learn's ``fit`` computes them."""
@@ -119,7 +123,7 @@ class SearchRun:
         try:
             with bypass():
                 groups = fit_members_parallel(prepared.members, self.search.fuse_memory_budget,
-                                              self.search.n_jobs)
+                                              self.search.n_jobs, self.backend)
         except Exception as exc:
             if fuse is True:
                 raise
