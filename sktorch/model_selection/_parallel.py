@@ -23,7 +23,7 @@ from typing import Any
 
 import torch
 
-__all__ = ["fit_members_parallel", "n_workers", "outer_backend", "thread_budget",
+__all__ = ["BackendRef", "fit_members_parallel", "n_workers", "outer_backend", "thread_budget",
            "threads_per_worker"]
 
 
@@ -129,16 +129,28 @@ def _fit_part(members: list, memory_budget: int | None) -> list:
         return fit_members(members, memory_budget)
 
 
-def outer_backend() -> tuple[Any, int | None]:
-    """joblib's active backend and its default ``n_jobs``, read before a search enters threads.
+class BackendRef:
+    """joblib's active backend and default ``n_jobs`` as a search saw them before its threads.
 
     A fused search runs scikit-learn's per-fit calls in threads (they read this
     process's fit cache), so by the time it trains its members the active backend
-    is ``threading``; the backend the user chose (loky, ``dask``) is read here first.
+    is ``threading``; the backend the user chose (``dask``) is read first and kept
+    here. It pickles as empty: a backend object must never travel inside a task
+    (a ``dask`` backend rebuilt on a worker finds no client there).
     """
+
+    def __init__(self, backend: Any = None, n_jobs: int | None = None):
+        self.backend, self.n_jobs = backend, n_jobs
+
+    def __reduce__(self) -> tuple:
+        return BackendRef, ()
+
+
+def outer_backend() -> BackendRef:
+    """The active joblib backend, kept by :class:`BackendRef`."""
     from joblib.parallel import get_active_backend
 
-    return get_active_backend()
+    return BackendRef(*get_active_backend())
 
 
 def _in_processes(backend: Any) -> bool:
@@ -163,7 +175,7 @@ def _fit_part_remote(members: list, memory_budget: int | None) -> tuple[list, li
 
 
 def fit_members_parallel(members: list, memory_budget: int | None, n_jobs: int | None,
-                         backend: tuple[Any, int | None] | None = None) -> list:
+                         backend: BackendRef | None = None) -> list:
     """:func:`fit_members` with the members split over ``n_jobs`` workers.
 
     Each worker trains its part as ``fit_members`` would (fused groups, chunks,
@@ -177,10 +189,10 @@ def fit_members_parallel(members: list, memory_budget: int | None, n_jobs: int |
     """
     from sktorch.model_selection._fused import fit_members
 
-    remote = backend is not None and _in_processes(backend[0])
+    remote = backend is not None and _in_processes(backend.backend)
     if remote:
-        jobs = n_jobs if n_jobs is not None else backend[1]
-        workers = max(1, int(backend[0].effective_n_jobs(jobs if jobs is not None else 1)))
+        jobs = n_jobs if n_jobs is not None else backend.n_jobs
+        workers = max(1, int(backend.backend.effective_n_jobs(jobs if jobs is not None else 1)))
     else:
         workers = n_workers(n_jobs)
     if workers <= 1 or len(members) < 2:
@@ -190,7 +202,7 @@ def fit_members_parallel(members: list, memory_budget: int | None, n_jobs: int |
     parts = _split(list(range(len(members))), workers)
     budget = None if memory_budget is None else max(1, memory_budget // len(parts))
     if remote:
-        with parallel_backend(backend[0], n_jobs=len(parts)):
+        with parallel_backend(backend.backend, n_jobs=len(parts)):
             results = Parallel(n_jobs=len(parts))(
                 delayed(_fit_part_remote)([members[i] for i in part], budget)
                 for part in parts)
