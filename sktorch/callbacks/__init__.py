@@ -4,6 +4,7 @@ from sktorch.callbacks.base import Callback
 from sktorch.callbacks.checkpoint import Checkpoint, LoadInitState, TrainEndCheckpoint
 from sktorch.callbacks.logging import EpochTimer, PrintLog
 from sktorch.callbacks.lr_scheduler import LRScheduler, WarmRestartLR
+from sktorch.callbacks.optuna import OptunaPruning
 from sktorch.callbacks.progress import ProgressBar
 from sktorch.callbacks.regularization import GradientNormClipping
 from sktorch.callbacks.scoring import BatchScoring, EpochScoring, PassthroughScoring
@@ -39,4 +40,5 @@ __all__ = [
     "InputShapeSetter",
     "TensorBoard",
     "MlflowLogger",
+    "OptunaPruning",
 ]
