@@ -3,15 +3,17 @@
 import os
 import warnings
 
+import joblib
 import numpy as np
 import pytest
+from torch import nn
+
+from sktorch import NeuralNetClassifier
+from sktorch.callbacks import Callback
+from sktorch.model_selection import GridSearchCV
+from sktorch.toy import MLPModule
 
 distributed = pytest.importorskip("distributed")
-import joblib  # noqa: E402
-
-from sktorch import NeuralNetClassifier  # noqa: E402
-from sktorch.callbacks import Callback  # noqa: E402
-from sktorch.model_selection import GridSearchCV  # noqa: E402
 
 # The workers import sktorch and this module (spawned workers inherit sys.path).
 GRID = {"lr": [0.05, 0.1, 0.2, 0.3]}
@@ -37,7 +39,8 @@ def data():
 
 
 def net(**kwargs):
-    return NeuralNetClassifier(max_epochs=4, batch_size=32, train_split=None, verbose=0,
+    return NeuralNetClassifier(MLPModule, module__input_units=6, criterion=nn.CrossEntropyLoss,
+                               max_epochs=4, batch_size=32, train_split=None, verbose=0,
                                random_state=0, **kwargs)
 
 

@@ -4,10 +4,12 @@ import warnings
 
 import numpy as np
 import pytest
+from torch import nn
 
 from sktorch import NeuralNetClassifier
 from sktorch.model_selection import HalvingGridSearchCV
 from sktorch.model_selection._resume import ResumeStore
+from sktorch.toy import MLPModule
 
 
 def data():
@@ -24,7 +26,8 @@ def net(**kwargs):
     params.update(kwargs)
     from torch.optim import SGD
 
-    return NeuralNetClassifier(optimizer=SGD, **params)
+    return NeuralNetClassifier(MLPModule, module__input_units=5, criterion=nn.CrossEntropyLoss,
+                               optimizer=SGD, **params)
 
 
 class Member:

@@ -5,10 +5,12 @@ import numpy as np
 import pytest
 import torch
 from sklearn.model_selection import GridSearchCV as SkGridSearchCV
+from torch import nn
 
 from sktorch import NeuralNetClassifier
 from sktorch.callbacks import Callback
 from sktorch.model_selection import GridSearchCV, _parallel, thread_budget
+from sktorch.toy import MLPModule
 
 SEEN_THREADS = []
 
@@ -44,7 +46,8 @@ def data():
 
 
 def net(**kwargs):
-    return NeuralNetClassifier(max_epochs=3, train_split=None, verbose=0, random_state=0,
+    return NeuralNetClassifier(MLPModule, module__input_units=6, criterion=nn.CrossEntropyLoss,
+                               max_epochs=3, train_split=None, verbose=0, random_state=0,
                                lr=0.1, **kwargs)
 
 
