@@ -23,9 +23,14 @@ def _digits(quick: bool):
 
 
 def _net(epochs: int):
-    from sktorch import NeuralNetClassifier
+    from torch import nn
 
-    return NeuralNetClassifier(max_epochs=epochs, batch_size=64, train_split=None, verbose=0,
+    from sktorch import NeuralNetClassifier
+    from sktorch.toy import MLPModule
+
+    return NeuralNetClassifier(MLPModule, module__input_units=64, module__output_units=10,
+                               module__hidden_units=32, criterion=nn.CrossEntropyLoss,
+                               max_epochs=epochs, batch_size=64, train_split=None, verbose=0,
                                random_state=0, lr=0.1)
 
 
