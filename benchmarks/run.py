@@ -21,7 +21,8 @@ import harness  # noqa: E402
 import report  # noqa: E402
 import workloads as wl  # noqa: E402
 
-SECTIONS = ("train", "defaults", "predict", "grid", "fused", "memory", "default_model")
+SECTIONS = ("train", "defaults", "predict", "grid", "fused", "memory", "default_model",
+            "scale_out")
 PREDICT_ROWS = 200_000
 
 
@@ -219,6 +220,8 @@ def main(argv: list[str] | None = None) -> None:
          lambda: report.table(bench_memory(args.quick, skorch), MEMORY_COLUMNS)),
         ("default_model", "Built-in model (module=None) vs scikit-learn's MLP, defaults",
          lambda: default_model.run(args.quick)),
+        ("scale_out", "Scaling a search out (n_jobs, continued halving, Dask)",
+         lambda: __import__("scale_out").sections(args.quick)),
     ]
     for key, heading, step in steps:
         if key in sections:

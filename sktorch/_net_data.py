@@ -17,6 +17,7 @@ import torch
 from torch.utils.data import DataLoader, IterableDataset
 
 from sktorch import _builtin, _params
+from sktorch._continuation import shuffle_generator
 from sktorch._data import TensorBatches, all_finite, move, to_tensor
 from sktorch._precision import dataset_to_float64
 from sktorch.dataset import Dataset, ValidSplit
@@ -116,7 +117,8 @@ class DataMixin:
         """The training and validation batch sources of a fit, via ``get_iterator``."""
         # get_iterator keeps skorch's signature (dataset, training); the fit's shuffling
         # generator reaches the default implementation through this attribute.
-        self._fit_generator = None if seed is None else torch.Generator().manual_seed(seed)
+        # shuffle_generator: a seeded generator, or one continued from an earlier fit.
+        self._fit_generator = shuffle_generator(seed)
         try:
             train_batches = self.get_iterator(dataset_train, training=True)
         finally:

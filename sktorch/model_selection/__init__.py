@@ -6,6 +6,7 @@ sktorch net (or a ``Pipeline`` ending in one) trains its members fused. See
 ``fuse_report_`` for what fused and ``cv_histories_`` for each member's history.
 """
 
+from sktorch.model_selection._parallel import thread_budget
 from sktorch.model_selection._report import FuseGroup, FuseReport
 from sktorch.model_selection._search import (
     GridSearchCV,
@@ -21,4 +22,5 @@ __all__ = [
     "HalvingRandomSearchCV",
     "FuseGroup",
     "FuseReport",
+    "thread_budget",
 ]

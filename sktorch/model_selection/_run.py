@@ -54,6 +54,10 @@ class SearchRun:
         self.progress = None  # a SearchProgress when the search's verbose >= 1
         fuse = search.fuse
         self.fuse = fuse if isinstance(fuse, str) else bool(fuse)  # 'auto', True or False
+        # scale-out hook: the joblib backend the user chose, before fit enters threads
+        from sktorch.model_selection._parallel import outer_backend
+
+        self.backend = outer_backend()
 
     def data(self) -> tuple[Any, Any, Any]:
         """X, y and the routed fit parameters, as scikit-learn's ``fit`` computes them."""
@@ -106,6 +110,11 @@ class SearchRun:
 
     def _train(self, prepared: Prepared, cache: FitCache) -> dict:
         """Train the members ahead (unless ``fuse=False``); seconds per member trained."""
+        if getattr(self.search, "resume", False):  # scale-out hook: continued halving
+            from sktorch.model_selection._resume import check_resume, train_resumed
+
+            check_resume(self.search)
+            return train_resumed(self, prepared, cache)
         for reason, ids in prepared.skipped.items():
             self._add_group(ids, reason)
         fuse = self.fuse
@@ -116,7 +125,8 @@ class SearchRun:
                 self._add_group(prepared.ids, "fuse=False")
             self._check_strict()
             return {}
-        from sktorch.model_selection._fused import fit_members
+        # scale-out hook: the members are split over n_jobs threads (see _parallel).
+        from sktorch.model_selection._parallel import fit_members_parallel
 
         on_done = None
         if self.progress is not None:
@@ -125,8 +135,8 @@ class SearchRun:
         start = perf_counter()
         try:
             with bypass():
-                groups = fit_members(prepared.members, self.search.fuse_memory_budget,
-                                     on_done)
+                groups = fit_members_parallel(prepared.members, self.search.fuse_memory_budget,
+                                              self.search.n_jobs, self.backend, on_done)
         except Exception as exc:
             if fuse is True:
                 raise

@@ -19,7 +19,9 @@ from sklearn import model_selection as sk
 from sklearn.experimental import enable_halving_search_cv  # noqa: F401 - defines Halving*
 from sklearn.utils._param_validation import Interval, StrOptions
 
+from sktorch.model_selection._parallel import thread_budget
 from sktorch.model_selection._progress import SearchProgress
+from sktorch.model_selection._resume import RESUME_DOC, with_resume_param
 from sktorch.model_selection._run import SearchRun
 
 __all__ = ["GridSearchCV", "HalvingGridSearchCV", "HalvingRandomSearchCV",
@@ -81,6 +83,9 @@ def _fusing_run_search(parent_run_search: Any) -> Any:
         if run.progress is not None:  # done before the refit
             run.progress.close()
         self.fuse_report_ = run.report
+        store = getattr(run, "resume_store", None)  # scale-out hook: continued halving
+        if store is not None:
+            self.epochs_trained_ = store.epochs_trained
         self.cv_histories_ = run.histories
         if run.fuse == "auto" and run.report.fallback_reasons():
             warnings.warn(
@@ -115,8 +120,8 @@ class _FusedSearchMixin:
         self._fuse_run = SearchRun(self, X, y, params)
         if self.verbose and self.verbose >= 1:
             self._fuse_run.progress = SearchProgress(type(self).__name__)
-        try:
-            with _threads(self.fuse):
+        try:  # scale-out hook: n_jobs workers share the cores (see _parallel.thread_budget)
+            with _threads(self.fuse), thread_budget(self.n_jobs):
                 return super().fit(X, y, **params)
         finally:
             if self._fuse_run.progress is not None:
@@ -188,11 +193,12 @@ class HalvingGridSearchCV(_FusedSearchMixin, sk.HalvingGridSearchCV):
     random_state, n_jobs, verbose
         As in :class:`sklearn.model_selection.HalvingGridSearchCV`; ``resource`` may
         be a net parameter such as ``'max_epochs'``.
-    """ + _FUSE_PARAMS_DOC
+    """ + RESUME_DOC + _FUSE_PARAMS_DOC
 
     _parameter_constraints = {**sk.HalvingGridSearchCV._parameter_constraints,
-                              **_FUSE_CONSTRAINTS}
-    __init__ = _with_fuse_params(sk.HalvingGridSearchCV.__init__)
+                              **_FUSE_CONSTRAINTS, "resume": ["boolean"]}
+    # scale-out hook: resume=True continues survivors between rounds (see _resume)
+    __init__ = with_resume_param(_with_fuse_params(sk.HalvingGridSearchCV.__init__))
     _run_search = _fusing_run_search(sk.HalvingGridSearchCV._run_search)
 
 
@@ -205,9 +211,10 @@ class HalvingRandomSearchCV(_FusedSearchMixin, sk.HalvingRandomSearchCV):
     min_resources, aggressive_elimination, cv, scoring, refit, error_score,
     return_train_score, random_state, n_jobs, verbose
         As in :class:`sklearn.model_selection.HalvingRandomSearchCV`.
-    """ + _FUSE_PARAMS_DOC
+    """ + RESUME_DOC + _FUSE_PARAMS_DOC
 
     _parameter_constraints = {**sk.HalvingRandomSearchCV._parameter_constraints,
-                              **_FUSE_CONSTRAINTS}
-    __init__ = _with_fuse_params(sk.HalvingRandomSearchCV.__init__)
+                              **_FUSE_CONSTRAINTS, "resume": ["boolean"]}
+    # scale-out hook: resume=True continues survivors between rounds (see _resume)
+    __init__ = with_resume_param(_with_fuse_params(sk.HalvingRandomSearchCV.__init__))
     _run_search = _fusing_run_search(sk.HalvingRandomSearchCV._run_search)

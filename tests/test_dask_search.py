@@ -1,0 +1,110 @@
+"""Searches on a Dask cluster through joblib (issue 14). Skipped without dask.distributed."""
+
+import os
+import warnings
+
+import joblib
+import numpy as np
+import pytest
+from torch import nn
+
+from sktorch import NeuralNetClassifier
+from sktorch.callbacks import Callback
+from sktorch.model_selection import GridSearchCV
+from sktorch.toy import MLPModule
+
+distributed = pytest.importorskip("distributed")
+
+# The workers import sktorch and this module (spawned workers inherit sys.path).
+GRID = {"lr": [0.05, 0.1, 0.2, 0.3]}
+
+
+@pytest.fixture(scope="module")
+def client():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        cluster = distributed.LocalCluster(n_workers=2, processes=True, threads_per_worker=1,
+                                           dashboard_address=None, silence_logs=50)
+        c = distributed.Client(cluster)
+    yield c
+    c.close()
+    cluster.close()
+
+
+def data():
+    rng = np.random.RandomState(0)
+    X = rng.randn(120, 6).astype("float32")
+    y = (X[:, 0] + X[:, 3] > 0).astype("int64")
+    return X, y
+
+
+def net(**kwargs):
+    return NeuralNetClassifier(MLPModule, module__input_units=6, criterion=nn.CrossEntropyLoss,
+                               max_epochs=4, batch_size=32, train_split=None, verbose=0,
+                               random_state=0, **kwargs)
+
+
+def task_names(stream):
+    return {task["key"].split("-")[0] if isinstance(task["key"], str) else str(task["key"])
+            for task in stream.data}
+
+
+def test_unfused_search_on_cluster_equals_n_jobs_1(client):
+    X, y = data()
+    local = GridSearchCV(net(), GRID, cv=2, fuse=False).fit(X, y)
+    with distributed.get_task_stream(client) as stream, joblib.parallel_backend("dask"):
+        remote = GridSearchCV(net(), GRID, cv=2, fuse=False).fit(X, y)
+    assert any("fit_and_score" in name for name in task_names(stream))
+    np.testing.assert_allclose(remote.cv_results_["mean_test_score"],
+                               local.cv_results_["mean_test_score"])
+    np.testing.assert_allclose(remote.predict_proba(X), local.predict_proba(X), atol=1e-6)
+
+
+def test_fused_search_sends_parts_to_the_workers(client):
+    X, y = data()
+    local = GridSearchCV(net(), GRID, cv=2, fuse=True).fit(X, y)
+    with distributed.get_task_stream(client) as stream, joblib.parallel_backend("dask"):
+        remote = GridSearchCV(net(), GRID, cv=2, fuse=True).fit(X, y)
+    assert any("fit_part_remote" in name for name in task_names(stream))
+    groups = list(remote.fuse_report_)
+    assert len(groups) == 2 and all(g.fused for g in groups)  # one fused part per worker
+    np.testing.assert_allclose(remote.cv_results_["mean_test_score"],
+                               local.cv_results_["mean_test_score"], atol=1e-6)
+    for c in range(len(GRID["lr"])):
+        for f in range(2):
+            np.testing.assert_allclose(remote.cv_histories_[c][f][:, "train_loss"],
+                                       local.cv_histories_[c][f][:, "train_loss"], rtol=1e-5)
+
+
+class KillOnce(Callback):
+    """Ends its worker process the first time any member trains (a crash mid-search)."""
+
+    def __init__(self, marker=None):
+        self.marker = marker
+
+    def on_train_begin(self, net, **kwargs):
+        if self.marker and not os.path.exists(self.marker):
+            open(self.marker, "w").close()
+            os._exit(1)
+
+
+def test_a_worker_killed_once_never_gives_partial_results(client, tmp_path):
+    """A worker dies mid-search: complete, correct results (task rerun) or an error.
+
+    With joblib 1.6's dask backend the dead worker's batch surfaces as an error
+    (``FutureCancelledError``) rather than a rerun; what must never happen is a
+    search that returns with some members missing or wrong.
+    """
+    X, y = data()
+    marker = str(tmp_path / "killed")
+    local = GridSearchCV(net(), GRID, cv=2, fuse=False).fit(X, y)
+    remote = GridSearchCV(net(callbacks=[KillOnce(marker)]), GRID, cv=2, fuse=False)
+    try:
+        with joblib.parallel_backend("dask"):
+            remote.fit(X, y)
+    except Exception:
+        assert not hasattr(remote, "cv_results_")  # nothing presented as complete
+    else:
+        np.testing.assert_allclose(remote.cv_results_["mean_test_score"],
+                                   local.cv_results_["mean_test_score"])
+    assert os.path.exists(marker)  # a worker did die
