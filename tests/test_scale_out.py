@@ -103,9 +103,9 @@ def test_fused_search_trains_its_parts_in_parallel_under_the_budget(four_threads
     seen = []
     fit_part = _parallel._fit_part
 
-    def recording(members, budget):
+    def recording(members, budget, on_done=None):
         seen.append((threading.get_ident(), torch.get_num_threads(), len(members)))
-        return fit_part(members, budget)
+        return fit_part(members, budget, on_done)
 
     monkeypatch.setattr(_parallel, "_fit_part", recording)
     X, y = data()
