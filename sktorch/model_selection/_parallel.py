@@ -18,6 +18,7 @@ that ``workers × threads ≤ cores``:
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -120,12 +121,20 @@ def _split(indices: list[int], n_parts: int) -> list[list[int]]:
     return parts
 
 
+_PART_LOCK = threading.Lock()
+
+
 def _fit_part(members: list, memory_budget: int | None, on_done: Any = None) -> list:
     """One worker's part; the fit cache is bypassed in this thread as in the caller's."""
     from sktorch.model_selection._cache import bypass
     from sktorch.model_selection._fused import fit_members
 
-    with bypass():
+    # One part at a time: fused set-up traces modules with torch.fx, which patches
+    # torch process-wide while it traces, so a part tracing while another trains
+    # breaks the other (NameError: module is not installed as a submodule). Until
+    # set-up is traced ahead in one thread, thread parts keep their thread budget
+    # but do not overlap.
+    with _PART_LOCK, bypass():
         return fit_members(members, memory_budget, on_done)
 
 
