@@ -1,0 +1,9 @@
+"""Doctest collection: modules of optional integrations are skipped without their package."""
+
+import importlib.util
+
+collect_ignore = []
+if importlib.util.find_spec("gpytorch") is None:
+    collect_ignore.append("sktorch/probabilistic.py")
+if importlib.util.find_spec("transformers") is None:
+    collect_ignore.append("sktorch/llm.py")
