@@ -16,6 +16,7 @@ import torch
 from sktorch import NeuralNetRegressor
 from sktorch.callbacks import NeptuneLogger, SacredLogger, WandbLogger
 
+
 def _data():
     rng = np.random.RandomState(0)
     X = rng.randn(60, 3).astype("float32")
