@@ -17,18 +17,75 @@ TEXTS = ["the movie was great", "great food", "awful movie", "the food was awful
 LABELS = np.array([1, 1, 0, 0, 1, 0] * 5)
 
 
-def test_import_without_transformers_names_the_extra():
+def test_fit_without_transformers_names_the_extra():
+    # sktorch.hf imports without the packages; fitting a tokenizer says what to install.
     code = (
         "import importlib.util\n"
         "real = importlib.util.find_spec\n"
         "importlib.util.find_spec = lambda n, *a: None if n == 'transformers' else real(n, *a)\n"
+        "from sktorch.hf import HuggingfaceTokenizer\n"
         "try:\n"
-        "    import sktorch.hf\n"
+        "    HuggingfaceTokenizer(object).fit(['a'])\n"
         "except ImportError as e:\n"
         "    print(e)\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout
+    assert "HuggingfaceTokenizer needs the transformers package" in out
     assert "pip install sktorch[hf]" in out
+
+
+class FakeHfApi:
+    """Records uploads as the Hub would store them: path -> bytes, per repository."""
+
+    def __init__(self):
+        self.files = {}
+        self.calls = []
+
+    def upload_file(self, path_or_fileobj, path_in_repo, repo_id, **kwargs):
+        self.files[(repo_id, path_in_repo)] = path_or_fileobj.read()
+        self.calls.append((path_in_repo, kwargs))
+        return f"https://huggingface.co/{repo_id}/blob/main/{path_in_repo}"
+
+
+def test_hub_storage_uploads_each_checkpoint_of_a_net(tmp_path):
+    import io
+
+    from sktorch import NeuralNetRegressor
+    from sktorch.callbacks import Checkpoint
+    from sktorch.hf import HfHubStorage
+
+    api = FakeHfApi()
+    storage = HfHubStorage(api, "params-{}.pt", repo_id="me/net", repo_type="model",
+                           local_storage=tmp_path / "latest.pt")
+    X = np.random.RandomState(0).randn(80, 3).astype("float32")
+    y = X @ np.array([1.0, -1.0, 2.0], dtype="float32")
+    checkpoint = Checkpoint(monitor="valid_loss_best", f_params=storage, f_optimizer=None,
+                            f_criterion=None, f_history=None)
+    net = NeuralNetRegressor(max_epochs=4, lr=0.05, verbose=0, random_state=0,
+                             callbacks=[checkpoint]).fit(X, y)
+    n_best = sum(bool(row["valid_loss_best"]) for row in net.history)
+    # One upload per improving epoch, each under its own name, with upload_file's options.
+    assert [path for path, _ in api.calls] == [f"params-{i}.pt" for i in range(n_best)]
+    assert all(kwargs == {"repo_type": "model"} for _, kwargs in api.calls)
+    assert storage.latest_url_.endswith(f"me/net/blob/main/params-{n_best - 1}.pt")
+    # The last upload holds the weights of the best epoch (the last one here).
+    assert net.history[-1, "valid_loss_best"]
+    latest = api.files[("me/net", f"params-{n_best - 1}.pt")]
+    state = torch.load(io.BytesIO(latest))
+    for key, value in net.module_.state_dict().items():
+        torch.testing.assert_close(state[key], value)
+    assert (tmp_path / "latest.pt").read_bytes() == latest
+
+
+def test_hub_storage_uploads_nothing_when_nothing_was_written():
+    from sktorch.hf import HfHubStorage
+
+    api = FakeHfApi()
+    storage = HfHubStorage(api, "a.pt", repo_id="me/net")
+    storage.flush()
+    storage.write("text")
+    storage.close()
+    assert api.calls == [("a.pt", {})] and api.files[("me/net", "a.pt")] == b"text"
 
 
 def _word_level():
