@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 TORCH_PIN := torch==2.13.0
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-integrations lint bench clean
+.PHONY: demo test test-integrations lint bench mutation clean
 
 $(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
@@ -31,9 +31,24 @@ test-integrations: $(STAMP)
 lint: $(STAMP)
 	$(PY) -m ruff check .
 
+# Mutation testing of the core modules ([tool.mutmut] in pyproject.toml; MUTATION.md).
+# Incremental: mutants already checked keep their result until their function changes.
+# Narrow it with MUTANTS, e.g. make mutation MUTANTS='sktorch._weights.*' (named mutants
+# are checked again).
+DEV_STAMP := $(VENV)/.installed-dev
+MUTANTS ?=
+
+$(DEV_STAMP): $(STAMP)
+	$(PY) -m pip install -q "$(TORCH_PIN)" -e ".[dev]"
+	touch $(DEV_STAMP)
+
+mutation: $(DEV_STAMP)
+	$(VENV)/bin/mutmut run $(MUTANTS) || true
+	$(PY) tools/mutation_report.py --survivors
+
 bench: $(STAMP)
 	$(PY) -m pip install -q "$(TORCH_PIN)" skorch || echo "skorch not installable: benchmarks run without it"
 	$(PY) benchmarks/run.py $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf $(VENV) build *.egg-info mutants

@@ -11,7 +11,7 @@ from torch import nn
 
 import sktorch.callbacks as cbs
 from sktorch import NeuralNetClassifier, NeuralNetRegressor
-from sktorch.callbacks import EarlyStopping, EpochScoring, LRScheduler
+from sktorch.callbacks import EarlyStopping, LRScheduler
 from sktorch.callbacks.base import HOOKS
 from sktorch.dataset import Dataset
 from sktorch.helper import predefined_split
@@ -56,13 +56,16 @@ def test_early_stopping_without_load_best_keeps_last_weights():
 
 def test_early_stopping_on_a_score_where_higher_is_better(clf_data):
     X, y = clf_data
-    net = NeuralNetClassifier(max_epochs=40, lr=0.0, verbose=0, random_state=0, callbacks=[
-        EpochScoring("accuracy", lower_is_better=False, name="valid_acc"),
-        EarlyStopping(monitor="valid_acc", lower_is_better=False, patience=2)])
-    net.fit(X, y)
-    assert "valid_acc" in net.history[-1]  # EpochScoring adds its column
-    assert len(net.history) == 3
-    assert net.history[-1]["stop_reason"].startswith("valid_acc did not improve")
+    es = EarlyStopping(monitor="valid_acc", lower_is_better=False, patience=3)
+    net = NeuralNetClassifier(max_epochs=40, lr=0.05, verbose=0, random_state=0,
+                              callbacks=[es]).fit(X, y)
+    accs = net.history[:, "valid_acc"]  # the classifier's default scoring
+    best = int(np.argmax(accs)) + 1  # the first epoch with the highest accuracy
+    assert accs[0] < max(accs) and best > 1  # the score moves up for a while
+    assert (es.best_score_, es.best_epoch_) == (max(accs), best)
+    assert len(net.history) == best + 3 < net.max_epochs  # 3 epochs without a higher score
+    assert net.history[-1]["stop_reason"] == (
+        f"valid_acc did not improve for 3 epochs (best {max(accs):.4g} at epoch {best})")
 
 
 def test_stop_reason_printed_once_with_verbose(capsys, reg_data):

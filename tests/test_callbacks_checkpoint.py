@@ -1,5 +1,6 @@
 """Checkpoints: what is saved when, resuming, atomic files and parallel clones."""
 
+import copy
 import os
 import pickle
 
@@ -10,7 +11,7 @@ from sklearn.model_selection import GridSearchCV
 
 import sktorch.persistence
 from sktorch import NeuralNetRegressor
-from sktorch.callbacks import Checkpoint, LoadInitState, TrainEndCheckpoint
+from sktorch.callbacks import Callback, Checkpoint, LoadInitState, TrainEndCheckpoint
 from sktorch.dataset import Dataset
 from sktorch.helper import predefined_split
 from tests.conftest import RegressorModule
@@ -30,18 +31,36 @@ def make_net(callbacks, **kwargs):
     return NeuralNetRegressor(callbacks=callbacks, **params)
 
 
+def noisy_valid_split():
+    """Validation data like the training data: with Adam at lr=0.2 the validation loss
+    falls with ups and downs, so some epochs are the best so far and some are not."""
+    rng = np.random.RandomState(1)
+    Xv = rng.randn(30, 8).astype(np.float32)
+    yv = (Xv[:, :1] + 0.5 * rng.randn(30, 1)).astype(np.float32)
+    return Xv, yv, predefined_split(Dataset(Xv, yv))
+
+
 def test_checkpoint_saves_at_best_epochs_with_formatted_names(data, tmp_path):
     X, y = data
+    Xv, yv, split = noisy_valid_split()
     cp = Checkpoint(dirname=str(tmp_path), f_params="params_{last_epoch[epoch]}.pt")
-    net = make_net([cp], max_epochs=5).fit(X, y)
+    net = make_net([cp], max_epochs=12, lr=0.2, train_split=split,
+                   optimizer=torch.optim.Adam).fit(X, y)
     saved = net.history[:, "event_cp"]
-    assert saved == net.history[:, "valid_loss_best"]
+    losses = net.history[:, "valid_loss"]
+    assert saved == [loss < min(losses[:i], default=np.inf) for i, loss in enumerate(losses)]
+    assert saved.count(True) > 1 and False in saved[:-1]  # best, not best, best again
+    assert saved[-1] is False  # the last file is not simply the last epoch's
     epochs = [row["epoch"] for row in net.history if row["event_cp"]]
     assert sorted(os.listdir(tmp_path)) == sorted(
         [f"params_{e}.pt" for e in epochs] + ["optimizer.pt", "criterion.pt", "history.json"])
     files = cp.get_formatted_files(net)
     assert files["f_params"] == str(tmp_path / f"params_{epochs[-1]}.pt")
     assert files["f_pickle"] is None
+    best = make_net([]).initialize()  # the last file holds the best epoch's weights
+    best.load_params(f_params=files["f_params"])
+    mse = float(((best.predict(Xv).reshape(-1, 1) - yv) ** 2).mean())
+    assert mse == pytest.approx(min(losses), rel=1e-5)
 
 
 def test_load_params_from_checkpoint_restores_that_epoch(data, tmp_path):
@@ -111,12 +130,41 @@ def test_train_end_checkpoint_saves_once(data, tmp_path):
     np.testing.assert_allclose(fresh.predict(X), net.predict(X))
 
 
+class StateAtTrainBegin(Callback):
+    """Copy the weights and optimizer state the fit starts from (after LoadInitState)."""
+
+    def on_train_begin(self, net, **kwargs):
+        self.weights_ = {k: v.clone() for k, v in net.module_.state_dict().items()}
+        self.optimizer_ = copy.deepcopy(net.optimizer_.state_dict())
+
+
+def assert_same_optimizer_state(a, b):
+    assert a["param_groups"] == b["param_groups"]
+    assert a["state"].keys() == b["state"].keys() and a["state"]
+    for param, values in a["state"].items():
+        assert values.keys() == b["state"][param].keys()
+        for key, value in values.items():
+            torch.testing.assert_close(value, b["state"][param][key], rtol=0, atol=0)
+
+
 def test_safetensors_checkpoint_round_trip(data, tmp_path):
+    from safetensors.torch import load_file
+
     X, y = data
     cp = Checkpoint(monitor=None, dirname=str(tmp_path), use_safetensors=True)
-    make_net([cp, LoadInitState(cp)]).fit(X, y)
-    net = make_net([cp, LoadInitState(cp)]).fit(X, y)
-    assert len(net.history) == 8
+    first = make_net([cp, LoadInitState(cp)], optimizer=torch.optim.Adam).fit(X, y)
+    weights = first.module_.state_dict()
+    on_disk = load_file(tmp_path / "params.pt")  # the weights file is safetensors
+    assert on_disk.keys() == weights.keys()
+    assert all(torch.equal(on_disk[k], weights[k]) for k in weights)
+
+    begin = StateAtTrainBegin()
+    second = make_net([cp, LoadInitState(cp), begin], optimizer=torch.optim.Adam).fit(X, y)
+    assert all(torch.equal(begin.weights_[k], weights[k]) for k in weights)
+    assert_same_optimizer_state(begin.optimizer_, first.optimizer_.state_dict())
+    assert second.history[:, "epoch"] == list(range(1, 9))
+    assert second.history[:4] == first.history[:4]  # the saved history, value for value
+    assert second.history[4]["train_loss"] < first.history[0]["train_loss"]
 
 
 def test_checkpoint_monitoring_train_loss_without_validation(data, tmp_path):

@@ -2,6 +2,7 @@
 
 import importlib.util
 import pickle
+import sys
 from types import SimpleNamespace
 
 import numpy as np
@@ -15,6 +16,7 @@ import sktorch.callbacks.tracking
 from sktorch import NeuralNetRegressor
 from sktorch.callbacks import (
     Callback,
+    EpochScoring,
     Freezer,
     GradientNormClipping,
     Initializer,
@@ -185,7 +187,7 @@ class FakeWriter:
         self.scalars, self.closed = [], False
 
     def add_scalar(self, tag, value, global_step=None):
-        self.scalars.append((tag, global_step))
+        self.scalars.append((tag, value, global_step))
 
     def close(self):
         self.closed = True
@@ -194,9 +196,15 @@ class FakeWriter:
 def test_tensorboard_logs_each_epoch_to_a_writer(data):
     X, y = data
     writer = FakeWriter()
-    make_net([TensorBoard(writer, keys_ignored=["dur"])], max_epochs=2).fit(X, y)
-    assert writer.scalars == [("Loss/train_loss", 1), ("Loss/valid_loss", 1),
-                              ("Loss/train_loss", 2), ("Loss/valid_loss", 2)]
+    scoring = EpochScoring("r2", lower_is_better=False, name="valid_r2")
+    net = make_net([scoring, TensorBoard(writer, keys_ignored=["dur"])], max_epochs=2).fit(X, y)
+    h = net.history
+    assert writer.scalars == [
+        ("Loss/train_loss", h[0, "train_loss"], 1), ("Loss/valid_loss", h[0, "valid_loss"], 1),
+        ("valid_r2", h[0, "valid_r2"], 1),
+        ("Loss/train_loss", h[1, "train_loss"], 2), ("Loss/valid_loss", h[1, "valid_loss"], 2),
+        ("valid_r2", h[1, "valid_r2"], 2)]
+    assert h[1, "train_loss"] < h[0, "train_loss"]  # the values differ by epoch
     assert writer.closed
 
 
@@ -217,18 +225,48 @@ def test_mlflow_logger_with_given_run_and_client(data):
     X, y = data
     logged = []
     client = SimpleNamespace(
-        log_metric=lambda run_id, key, value, step=None: logged.append((key, step)),
+        log_metric=lambda run_id, key, value, step=None: logged.append((run_id, key, value, step)),
         log_artifact=lambda run_id, path: logged.append(("artifact", path.rsplit("/", 1)[-1])),
         set_terminated=lambda run_id: logged.append(("terminated", run_id)))
     run = SimpleNamespace(info=SimpleNamespace(run_id="r1"))
     logger = MlflowLogger(run, client, keys_ignored="dur", log_on_batch_end=True)
-    make_net([logger], max_epochs=1, batch_size=32).fit(X, y)
-    assert ("train_loss_batch", 1) in logged and ("valid_loss_epoch", 1) in logged
+    net = make_net([logger], max_epochs=1, batch_size=32).fit(X, y)
+    row = net.history[0]
+    (t1, t2, v1) = row["batches"]  # 51 training rows in batches of 32 and 19, 13 valid rows
+    assert logged[:9] == [
+        ("r1", "train_loss_batch", t1["train_loss"], 1), ("r1", "train_batch_size_batch", 32, 1),
+        ("r1", "train_loss_batch", t2["train_loss"], 2), ("r1", "train_batch_size_batch", 19, 2),
+        ("r1", "valid_loss_batch", v1["valid_loss"], 3), ("r1", "valid_batch_size_batch", 13, 3),
+        ("r1", "train_loss_epoch", row["train_loss"], 1),
+        ("r1", "valid_loss_epoch", row["valid_loss"], 1),
+        ("artifact", "params.pt")]
+    assert row["train_loss"] == pytest.approx((32 * t1["train_loss"] + 19 * t2["train_loss"]) / 51)
     assert [e for e in logged if e[0] == "artifact"] == [
         ("artifact", "params.pt"), ("artifact", "optimizer.pt"), ("artifact", "criterion.pt"),
         ("artifact", "history.json")]
     assert logged[-1] == ("terminated", "r1")
 
 
-def test_tracking_modules_import_without_their_packages():
-    assert sktorch.callbacks.tracking.TensorBoard is TensorBoard
+def test_tracking_modules_import_without_their_packages(data, monkeypatch):
+    X, y = data
+    for name in ("tensorboard", "mlflow", "torch.utils.tensorboard"):
+        monkeypatch.setitem(sys.modules, name, None)  # hidden: import fails, find_spec is None
+    with pytest.raises(ImportError):
+        import mlflow  # noqa: F401
+    # A fresh copy of the module, executed while the packages are hidden: it must not
+    # import them at the top, and must say what to install when they are needed.
+    spec = importlib.util.spec_from_file_location(
+        "_tracking_without_packages", sktorch.callbacks.tracking.__file__)
+    tracking = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tracking)
+    with pytest.raises(ImportError, match=r"pip install tensorboard"):
+        tracking.TensorBoard("runs/")
+    with pytest.raises(ImportError, match=r"pip install mlflow.*pass both run and client"):
+        tracking.MlflowLogger()
+    writer = FakeWriter()  # objects given by the user need neither package
+    client = SimpleNamespace(log_metric=lambda *args, **kwargs: None,
+                             set_terminated=lambda run_id: None)
+    run = SimpleNamespace(info=SimpleNamespace(run_id="r1"))
+    make_net([tracking.TensorBoard(writer),
+              tracking.MlflowLogger(run, client, create_artifact=False)], max_epochs=1).fit(X, y)
+    assert [tag for tag, _, _ in writer.scalars] == ["dur", "Loss/train_loss", "Loss/valid_loss"]

@@ -3,6 +3,7 @@
 from functools import partial
 
 import numpy as np
+import pytest
 import scipy.sparse as sp
 import torch
 from sklearn.model_selection import GridSearchCV, cross_val_score
@@ -78,10 +79,36 @@ def test_explicit_dataloader_honours_batch_size_and_kwargs(clf_data):
     assert sizes == [64, 64, 64, 64]
 
 
-def test_fast_path_batches_cover_every_row_once_per_epoch(clf_data):
-    X, y = clf_data
-    net = _clf(batch_size=128, train_split=None).fit(X, y)
+class RowIdRecorder(nn.Module):
+    """A linear model that records feature 0 (the row id) of each training batch."""
+
+    def __init__(self):
+        super().__init__()
+        self.lin = nn.Linear(4, 1)
+        self.batches = []
+
+    def forward(self, X):
+        if self.training:
+            self.batches.append(X[:, 0].long().tolist())
+        return self.lin(X)
+
+
+@pytest.mark.parametrize("chunk_bytes", [None, 1000])  # None: one gather; 1000: per batch
+def test_fast_path_batches_cover_every_row_once_per_epoch(chunk_bytes, monkeypatch):
+    if chunk_bytes is not None:
+        monkeypatch.setattr("sktorch._data._CHUNK_BYTES", chunk_bytes)
+    X = np.random.RandomState(0).randn(300, 4).astype(np.float32)
+    X[:, 0] = np.arange(300)
+    y = X[:, 1].copy()
+    net = NeuralNetRegressor(RowIdRecorder, lr=0.0, max_epochs=2, batch_size=128,
+                             train_split=None, verbose=0, random_state=0).fit(X, y)
     assert net.history[-1, "batches", :, "train_batch_size"] == [128, 128, 44]
+    batches = net.module_.batches
+    assert [len(b) for b in batches] == [128, 128, 44] * 2
+    for epoch in (batches[:3], batches[3:]):
+        rows = sum(epoch, [])
+        assert sorted(rows) == list(range(300))  # each row once: no row drawn twice
+        assert rows != list(range(300))  # in a shuffled order
 
 
 def test_batch_size_minus_one_is_one_batch(clf_data):
@@ -90,13 +117,19 @@ def test_batch_size_minus_one_is_one_batch(clf_data):
     assert net.history[-1, "batches", :, "train_batch_size"] == [len(y)]
 
 
-def test_valid_split_sizes_and_stratification(clf_data):
-    X, y = clf_data
-    net = _clf(train_split=ValidSplit(0.2, stratified=True)).fit(X, y)
+@pytest.mark.parametrize("cv, random_state", [(5, None), (5, 0), (0.2, 0)])
+def test_valid_split_sizes_and_stratification(cv, random_state):
+    # Classes in blocks of 150, 90 and 60: an unshuffled unstratified fold is one class,
+    # a shuffled one (seed 0) is 29/23/8; a stratified fifth is exactly 30/18/12.
+    y = np.repeat([0, 1, 2], [150, 90, 60])
+    X = np.random.RandomState(0).randn(300, 4).astype(np.float32)
+    split = ValidSplit(cv, stratified=True, random_state=random_state)
+    train, valid = split.split_indices(len(y), y)
+    assert np.bincount(y[valid]).tolist() == [30, 18, 12]
+    assert np.bincount(y[train]).tolist() == [120, 72, 48]
+    assert sorted(np.r_[train, valid].tolist()) == list(range(300))  # a partition
+    net = small_classifier(max_epochs=1, train_split=split).fit(X, y)
     assert sum(net.history[-1, "batches", :, "valid_batch_size"]) == 60
-    train, valid = ValidSplit(5, stratified=True).split_indices(len(y), y)
-    assert len(valid) == 60 and abs(y[valid].mean() - y.mean()) < 0.05
-    assert not set(train) & set(valid)
 
 
 def test_predefined_split_validates_on_the_given_data(clf_data):

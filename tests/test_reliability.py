@@ -1,5 +1,6 @@
 """Diverging training, Ctrl-C during fit, and reproducibility with ``random_state``."""
 
+import copy
 import json
 import os
 import pickle
@@ -36,6 +37,7 @@ class PoisonWeights(Callback):
     def initialize(self):
         self.count_ = 0
         self.good_ = {}
+        self.good_optimizer_ = {}
         return self
 
     def on_epoch_begin(self, net, **kwargs):
@@ -44,6 +46,7 @@ class PoisonWeights(Callback):
     def on_epoch_end(self, net, **kwargs):
         epoch = net.history[-1, "epoch"]
         self.good_[epoch] = {k: v.clone() for k, v in net.module_.state_dict().items()}
+        self.good_optimizer_[epoch] = copy.deepcopy(net.optimizer_.state_dict())
 
     def on_batch_end(self, net, training=None, **kwargs):
         if not training:
@@ -72,19 +75,40 @@ def test_inf_loss_from_a_huge_learning_rate_raises():
         net.fit(X, Y_REG * 1e6)
 
 
-def test_on_nan_stop_keeps_the_last_finite_weights():
+def _optimizer_tensors(state_dict):
+    """The tensors of an optimizer's state (momentum buffers, Adam's moments and steps)."""
+    return {(param, key): value for param, values in state_dict["state"].items()
+            for key, value in values.items() if isinstance(value, torch.Tensor)}
+
+
+@pytest.mark.parametrize("optimizer, params", [
+    (torch.optim.SGD, {}),
+    (torch.optim.SGD, {"optimizer__momentum": 0.9}),
+    (torch.optim.Adam, {}),
+])
+def test_on_nan_stop_keeps_the_last_finite_weights(optimizer, params):
     poison = PoisonWeights(epoch=3, batch=2, value=float("inf"))
-    net = regressor(on_nan="stop", callbacks=[poison])
+    net = regressor(on_nan="stop", callbacks=[poison], optimizer=optimizer, lr=0.01, **params)
     with pytest.warns(SktorchWarning, match="inf at epoch 3.*weights from before that epoch"):
         net.fit(X, Y_REG)
     assert len(net.history) == 2  # the diverged epoch's record went with its weights
     assert "diverged" in net.history[-1, "stop_reason"]
     for key, value in net.module_.state_dict().items():
         torch.testing.assert_close(value, poison.good_[2][key], rtol=0, atol=0)
+    # The optimizer's state (momentum, Adam's moments) is epoch 2's too, not NaN.
+    state, good = _optimizer_tensors(net.optimizer_.state_dict()), _optimizer_tensors(
+        poison.good_optimizer_[2])
+    has_state = bool(params) or optimizer is torch.optim.Adam  # plain SGD keeps none
+    assert state.keys() == good.keys() and bool(state) == has_state
+    for key, value in state.items():
+        torch.testing.assert_close(value, good[key], rtol=0, atol=0)
     assert np.isfinite(net.predict(X)).all()
-    poison.epoch = 0  # no more poison
-    net.partial_fit(X, Y_REG)  # the optimizer state was restored too: training goes on
-    assert np.isfinite(net.predict(X)).all()
+    poison.epoch = 0  # no more poison: training goes on from the restored state
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", SktorchWarning)  # a NaN state would diverge again
+        net.partial_fit(X, Y_REG)
+    assert len(net.history) == 2 + 4
+    assert np.isfinite(net.history[:, "train_loss"]).all()
 
 
 def test_on_nan_stop_in_the_first_epoch_restores_the_initial_weights():

@@ -164,8 +164,9 @@ class EarlyStopping(Callback):
             return
         self.misses_ += 1
         if self.misses_ >= self.patience:
-            reason = (f"{self.monitor} did not improve for {self.misses_} epochs "
-                      f"(best {self.best_score_:.4g} at epoch {self.best_epoch_})")
+            best = ("no finite score yet" if self.best_score_ is None  # e.g. NaN so far
+                    else f"best {self.best_score_:.4g} at epoch {self.best_epoch_}")
+            reason = f"{self.monitor} did not improve for {self.misses_} epochs ({best})"
             net.request_stop(reason)
             if net.verbose and not (self.sink is print and _has_print_log(net)):
                 self.sink(f"Stopping: {reason}")

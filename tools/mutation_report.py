@@ -1,0 +1,78 @@
+"""Summarize a mutmut run per module: the table of MUTATION.md.
+
+Reads mutmut's result files (``mutants/**/*.py.meta``) and the mutants that
+MUTATION.md lists under its "Equivalent mutants" heading (lines
+``- `sktorch.<module>.<mutant>`: why``), and
+prints, per module, the counts of killed, timed-out, surviving, equivalent and
+unchecked mutants and the score: (killed + timeout) / (checked - equivalent).
+
+Usage: python tools/mutation_report.py [--survivors]
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from collections import Counter
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+STATUS = {1: "killed", 3: "killed", 0: "survived", 36: "timeout", 24: "timeout", -24: "timeout",
+          152: "timeout", 255: "timeout", None: "not checked", 5: "no tests", 33: "no tests"}
+
+
+def equivalent_mutants(path: Path = ROOT / "MUTATION.md") -> set[str]:
+    if not path.exists():
+        return set()
+    text = path.read_text()
+    section = re.search(r"^#+ Equivalent mutants\n(.*?)(?=^#|\Z)", text, re.M | re.S)
+    if section is None:
+        return set()
+    return set(re.findall(r"^- `(sktorch\.[^`]+__mutmut_\d+)`", section.group(1), re.M))
+
+
+def results() -> dict[str, dict[str, int | None]]:
+    by_module: dict[str, dict[str, int | None]] = {}
+    for meta in sorted((ROOT / "mutants").rglob("*.py.meta")):
+        module = str(meta.relative_to(ROOT / "mutants"))[: -len(".meta")]
+        by_module[module] = json.loads(meta.read_text())["exit_code_by_key"]
+    return by_module
+
+
+def main(argv: list[str]) -> int:
+    equivalent = equivalent_mutants()
+    rows, survivors = [], []
+    totals: Counter = Counter()
+    for module, codes in results().items():
+        counts: Counter = Counter()
+        for name, code in codes.items():
+            status = STATUS.get(code, "suspicious")
+            if status == "survived" and name in equivalent:
+                status = "equivalent"
+            counts[status] += 1
+            if status == "survived":
+                survivors.append(name)
+        totals.update(counts)
+        rows.append((module, counts))
+    rows.append(("total", totals))
+    header = ("module", "mutants", "killed", "timeout", "survived", "equivalent", "no tests",
+              "not checked", "score")
+    print("| " + " | ".join(header) + " |")
+    print("|" + "---|" * len(header))
+    for module, c in rows:
+        caught = c["killed"] + c["timeout"]
+        scored = caught + c["survived"] + c["no tests"] + c["suspicious"]
+        score = f"{100 * caught / scored:.1f}%" if scored else "-"
+        print(f"| {module} | {sum(c.values())} | {c['killed']} | {c['timeout']} | "
+              f"{c['survived']} | {c['equivalent']} | {c['no tests']} | {c['not checked']} | "
+              f"{score} |")
+    if "--survivors" in argv:
+        print()
+        for name in survivors:
+            print(name)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
