@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 TORCH_PIN := torch==2.13.0
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-integrations lint bench mutation clean
+.PHONY: demo test test-integrations lint bench mutation docs clean
 
 $(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
@@ -46,9 +46,20 @@ mutation: $(DEV_STAMP)
 	$(VENV)/bin/mutmut run $(MUTANTS) || true
 	$(PY) tools/mutation_report.py --survivors
 
+# The documentation site (MkDocs): its examples run while it builds; warnings are errors.
+DOCS_STAMP := $(VENV)/.installed-docs
+$(DOCS_STAMP): $(STAMP)
+	$(PY) -m pip install -q "$(TORCH_PIN)" -e ".[docs]"
+	touch $(DOCS_STAMP)
+
+docs: $(DOCS_STAMP)
+	rm -rf site
+	MPLBACKEND=Agg NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict --site-dir site
+	@echo "Documentation site: site/index.html"
+
 bench: $(STAMP)
 	$(PY) -m pip install -q "$(TORCH_PIN)" skorch || echo "skorch not installable: benchmarks run without it"
 	$(PY) benchmarks/run.py $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) build *.egg-info mutants
+	rm -rf $(VENV) build site *.egg-info mutants

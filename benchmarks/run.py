@@ -16,11 +16,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import default_model  # noqa: E402
 import harness  # noqa: E402
 import report  # noqa: E402
 import workloads as wl  # noqa: E402
 
-SECTIONS = ("train", "defaults", "predict", "grid", "fused", "memory")
+SECTIONS = ("train", "defaults", "predict", "grid", "fused", "memory", "default_model")
 PREDICT_ROWS = 200_000
 
 
@@ -216,6 +217,8 @@ def main(argv: list[str] | None = None) -> None:
          lambda: bench_fused(args.quick, skorch)),
         ("memory", "Peak memory (RSS, each run alone in a fresh process)",
          lambda: report.table(bench_memory(args.quick, skorch), MEMORY_COLUMNS)),
+        ("default_model", "Built-in model (module=None) vs scikit-learn's MLP, defaults",
+         lambda: default_model.run(args.quick)),
     ]
     for key, heading, step in steps:
         if key in sections:

@@ -8,6 +8,7 @@ held-out test data. The same search runs once more with ``fuse=False``
 (scikit-learn's one fit after another) for comparison.
 """
 
+import os
 import time
 
 import torch
@@ -87,6 +88,22 @@ def main() -> None:
     same = "the same" if unfused.best_params_ == search.best_params_ else "other"
     print(f"fuse=False found {same} best parameters, accuracy {unfused.best_score_:.4f} "
           "(with dropout, fused members draw other masks: scores agree statistically)")
+    save_search_figure(search)
+
+
+def save_search_figure(search, path: str = "build/demo_search.png") -> None:
+    """The search's learning curves and scores per parameter, when matplotlib is installed."""
+    try:
+        import matplotlib
+    except ImportError:
+        print("Install sktorch[plot] (matplotlib) to save the search's figure.")
+        return
+    matplotlib.use("Agg")
+    from sktorch.plotting import SearchDisplay
+
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    SearchDisplay.from_estimator(search).figure_.savefig(path, dpi=100, bbox_inches="tight")
+    print(f"Search figure (learning curves, score per parameter): {os.path.abspath(path)}")
 
 
 if __name__ == "__main__":

@@ -28,10 +28,14 @@ class StopFlag:
     def __init__(self) -> None:
         self.reason: str | None = None
         self.interrupted = False
+        # Raised by Engine.run once on_train_end has run for every callback.
+        self.raise_after: BaseException | None = None
 
-    def request(self, reason: str) -> None:
+    def request(self, reason: str, raise_after: BaseException | None = None) -> None:
         if self.reason is None:
             self.reason = reason
+        if raise_after is not None and self.raise_after is None:
+            self.raise_after = raise_after
 
 
 @contextlib.contextmanager
@@ -124,6 +128,8 @@ class Engine:
                     stacklevel=3,
                 )
             notify("on_train_end", net, X=X, y=y)
+        if self.stop.raise_after is not None:  # e.g. optuna.TrialPruned: files are complete
+            raise self.stop.raise_after
 
     def _epoch(self, train_batches, valid_batches, datasets, fit_params) -> None:
         net, notify, history = self.net, self.callbacks.notify, self.net.history

@@ -8,6 +8,7 @@ from sklearn.exceptions import NotFittedError
 
 __all__ = [
     "SktorchException",
+    "CheckpointError",
     "NotInitializedError",
     "DeviceWarning",
     "SktorchWarning",
@@ -29,6 +30,10 @@ class SktorchException(Exception):
 
 class NotInitializedError(SktorchException, NotFittedError):
     """The net was used before ``fit``/``initialize``; a scikit-learn ``NotFittedError``."""
+
+
+class CheckpointError(SktorchException, ValueError):
+    """A checkpoint or saved file is damaged, incomplete or not what it should be."""
 
 
 class SktorchAttributeError(SktorchException, AttributeError):

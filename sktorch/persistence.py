@@ -8,21 +8,31 @@ parameters never unpickles arbitrary objects: weights are read with
 
 from __future__ import annotations
 
+import copy
 import io
-import json
 import os
+import pickle
 import tempfile
 import warnings
+from collections.abc import Iterable
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, BinaryIO, Union
 
+import numpy as np
 import torch
 
+from sktorch import _param_files as files
+from sktorch._checkpoint_store import (
+    CheckpointError,
+    LoadedCheckpoint,
+    history_from_manifests,
+    json_safe,
+)
 from sktorch._version import __version__
 from sktorch.exceptions import DeviceWarning, VersionMismatchWarning
 
-__all__ = ["PersistenceMixin", "atomic_write"]
+__all__ = ["PersistenceMixin", "atomic_write", "CheckpointError"]
 
 PathOrFile = Union[str, os.PathLike, BinaryIO, None]
 
@@ -31,6 +41,12 @@ _TORCH_ATTRS = ("module_", "criterion_", "optimizer_", "_grad_scaler")
 # Attributes rebuilt after loading instead of pickled.
 _TRANSIENT = ("_forward_module", "_stop_flag", "_callback_list", "_cached_y_preds",
               "_extra_optimizers", "_fit_data")
+# save_params/load_params keys of the standard parts; ``f_<name>`` means ``<name>_``.
+_COMPONENTS = {"f_params": "module_", "f_optimizer": "optimizer_", "f_criterion": "criterion_"}
+# Learned from the data at fit and needed to predict; saved with checkpoints.
+_DATA_ATTRS = ("n_features_in_", "classes_", "feature_names_in_", "_y_ndim", "_y_dtype")
+_WHAT = {"f_params": "module weights", "f_optimizer": "optimizer state",
+         "f_criterion": "criterion state", "f_history": "history"}
 
 
 @contextmanager
@@ -52,34 +68,6 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb"):
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
-
-
-def _save(obj: Any, f: PathOrFile, use_safetensors: bool) -> None:
-    if use_safetensors:
-        from safetensors.torch import save as st_save
-
-        data = st_save({k: v.contiguous() for k, v in obj.items()})
-        if hasattr(f, "write"):
-            f.write(data)
-            return
-        with atomic_write(f) as handle:
-            handle.write(data)
-        return
-    if hasattr(f, "write"):
-        torch.save(obj, f)
-        return
-    with atomic_write(f) as handle:
-        torch.save(obj, handle)
-
-
-def _load(f: PathOrFile, map_location: Any, use_safetensors: bool) -> Any:
-    if use_safetensors:
-        from safetensors.torch import load as st_load
-
-        data = f.read() if hasattr(f, "read") else Path(f).read_bytes()
-        return {k: v.to(map_location) for k, v in st_load(data).items()}
-    # weights_only=True: tensors and plain containers only; a crafted pickle cannot run code.
-    return torch.load(f, map_location=map_location, weights_only=True)
 
 
 def _available_device(device: Any) -> Any:
@@ -106,6 +94,9 @@ class PersistenceMixin:
         # that an optimizer and the parameters it updates stay one set of objects.
         extra = [f"{n}_" for names in vars(self).get("_components", {}).values() for n in names]
         torch_state = {k: state.pop(k) for k in (*_TORCH_ATTRS, *extra) if k in state}
+        for key, value in torch_state.items():  # LBFGS: compact curvature pairs
+            if isinstance(value, torch.optim.Optimizer):
+                torch_state[key] = files.lean_optimizer(value)
         buffer = io.BytesIO()
         torch.save(torch_state, buffer)
         state["_torch_state"] = buffer.getvalue()
@@ -129,9 +120,10 @@ class PersistenceMixin:
         self.__dict__.update(state)
         if raw is not None:
             location = device if device is not None else "cpu"
-            self.__dict__.update(
-                torch.load(io.BytesIO(raw), map_location=location, weights_only=False)
-            )
+            loaded = torch.load(io.BytesIO(raw), map_location=location, weights_only=False)
+            for value in loaded.values():
+                files.restore_optimizer(value)
+            self.__dict__.update(loaded)
         self._restore_transient()
 
     def _restore_transient(self) -> None:
@@ -145,6 +137,99 @@ class PersistenceMixin:
         if module is not None:
             self._forward_module = self.torch_compile(module, name="module")
 
+    # ------------------------------------------------------------- encoding
+    def _part(self, key: str) -> Any:
+        """The object that ``key`` saves: ``f_params`` the module, ``f_<name>`` ``<name>_``."""
+        attr = _COMPONENTS.get(key, key[2:] + "_")
+        obj = vars(self).get(attr)
+        if obj is None and key == "f_optimizer" and self._is_trimmed():
+            raise ValueError(
+                "This net has no optimizer to save: trim_for_prediction() dropped it. Save "
+                "only what predicting needs (f_params=...), or save before trimming."
+            )
+        if obj is None or not hasattr(obj, "state_dict"):
+            have = sorted(k for k, v in vars(self).items()
+                          if k.endswith("_") and hasattr(v, "state_dict"))
+            raise ValueError(
+                f"{key}=... saves the net's attribute {attr!r}, but the net has "
+                f"{'no such attribute' if obj is None else 'no state_dict() on it'}. "
+                f"Attributes that can be saved: {have}; name them f_<name> without the "
+                "trailing underscore (f_params is module_, e.g. f_module2 for module2_)."
+            )
+        return obj
+
+    def _encode_parts(self, keys: Iterable[str], use_safetensors: bool) -> dict[str, bytes]:
+        """Serialize each part named by ``keys`` in memory, before any file is written."""
+        parts = {}
+        for key in keys:
+            if key == "f_history":
+                parts[key] = files.encode_history(self.history)
+            elif key == "f_pickle":
+                parts[key] = pickle.dumps(self)
+            else:
+                obj = self._part(key)
+                state = obj.state_dict()
+                if isinstance(obj, torch.optim.Optimizer):  # never safetensors: nested state
+                    parts[key] = files.encode_state(files.pack_optimizer_state(obj, state), False)
+                else:
+                    parts[key] = files.encode_state(state, use_safetensors)
+        return parts
+
+    def _data_attributes(self) -> dict:
+        """What predicting needs besides the weights (``classes_``, ...), as JSON."""
+        out = {}
+        for attr in _DATA_ATTRS:
+            if attr not in vars(self):
+                continue
+            value = vars(self)[attr]
+            try:
+                if isinstance(value, np.ndarray):
+                    out[attr] = {"array": json_safe(value.tolist()), "dtype": value.dtype.str}
+                elif isinstance(value, np.dtype):  # the regressor's prediction dtype
+                    out[attr] = {"numpy_dtype": value.str}
+                else:
+                    out[attr] = {"value": json_safe(value)}
+            except TypeError:
+                continue  # e.g. labels that are arbitrary objects: not restorable from JSON
+        module = vars(self).get("module_")
+        if self.module is None and hasattr(module, "input_units"):
+            out["module_shape"] = {"input_units": module.input_units,
+                                   "output_units": module.output_units}
+        return out
+
+    def _set_data_attributes(self, attributes: dict) -> None:
+        for attr in _DATA_ATTRS:
+            info = attributes.get(attr)
+            if info is None:
+                continue
+            if "array" in info:
+                dtype = np.dtype(info["dtype"])
+                if dtype.kind == "O":
+                    value = np.empty(len(info["array"]), dtype=object)
+                    value[:] = info["array"]
+                else:
+                    value = np.asarray(info["array"], dtype=dtype)
+            elif "numpy_dtype" in info:
+                value = np.dtype(info["numpy_dtype"])
+            else:
+                value = info["value"]
+            setattr(self, attr, value)
+
+    def _is_trimmed(self) -> bool:
+        return bool(vars(self).get("_trimmed")) and vars(self).get("optimizer_") is None and (
+            vars(self).get("module_") is not None)
+
+    def _check_not_trimmed(self, action: str) -> None:
+        """Raise a clear error when a trimmed net is asked to train."""
+        if self._is_trimmed():
+            raise ValueError(
+                f"This net was trimmed with trim_for_prediction(), which dropped its "
+                f"optimizer, callbacks and history, so it cannot {action}. Call fit() to "
+                "train anew (it rebuilds them), or keep an untrimmed copy to continue "
+                "training (e.g. copy.deepcopy(net) before trimming)."
+            )
+
+    # ---------------------------------------------------------- save / load
     def save_params(
         self,
         f_params: PathOrFile = None,
@@ -152,12 +237,17 @@ class PersistenceMixin:
         f_criterion: PathOrFile = None,
         f_history: PathOrFile = None,
         use_safetensors: bool = False,
+        **kwargs: PathOrFile,
     ) -> None:
         """Save weights, optimizer and criterion state, and the history.
 
-        Each file is written atomically. ``use_safetensors=True`` writes the module
-        and criterion weights in the safetensors format (the optimizer's state is
-        not a flat dict of tensors and needs the torch format).
+        Everything is serialized in memory first, then each file is written
+        atomically, so a value that cannot be saved writes nothing.
+        ``use_safetensors=True`` writes the module and criterion weights in the
+        safetensors format (the optimizer's state is not a flat dict of tensors and
+        needs the torch format). ``f_<name>=...`` saves any other fitted attribute
+        ``<name>_`` that has a ``state_dict`` (e.g. ``f_module2`` for ``module2_``).
+        A file object is written at its current position.
 
         Examples
         --------
@@ -172,25 +262,21 @@ class PersistenceMixin:
         >>> bool(np.allclose(new.predict(X), net.predict(X)))
         True
         """
+        targets = _targets(f_params, f_optimizer, f_criterion, f_history, kwargs, "save_params")
         self.check_is_fitted()
-        if f_params is not None:
-            _save(self.module_.state_dict(), f_params, use_safetensors)
-        if f_criterion is not None:
-            _save(self.criterion_.state_dict(), f_criterion, use_safetensors)
-        if f_optimizer is not None:
-            if use_safetensors:
-                raise ValueError(
-                    "The optimizer's state cannot be saved with safetensors; save it with "
-                    "use_safetensors=False (torch format, loaded with weights_only=True)."
-                )
-            _save(self.optimizer_.state_dict(), f_optimizer, False)
-        if f_history is not None:
-            text = json.dumps(self.history.to_list())
-            if hasattr(f_history, "write"):
-                f_history.write(text if isinstance(f_history, io.TextIOBase) else text.encode())
+        if use_safetensors and f_optimizer is not None:
+            raise ValueError(
+                "The optimizer's state cannot be saved with safetensors; save it with "
+                "use_safetensors=False (torch format, loaded with weights_only=True)."
+            )
+        parts = self._encode_parts(targets, use_safetensors)
+        for key, f in targets.items():
+            if hasattr(f, "write"):
+                data = parts[key]
+                f.write(data.decode() if isinstance(f, io.TextIOBase) else data)
             else:
-                with atomic_write(f_history, "w") as handle:
-                    handle.write(text)
+                with atomic_write(f) as handle:
+                    handle.write(parts[key])
 
     def load_params(
         self,
@@ -200,35 +286,87 @@ class PersistenceMixin:
         f_history: PathOrFile = None,
         use_safetensors: bool = False,
         checkpoint: Any = None,
+        **kwargs: PathOrFile,
     ) -> None:
-        """Load what :meth:`save_params` wrote (or a ``Checkpoint`` callback's files).
+        """Load what :meth:`save_params` wrote, or a ``Checkpoint``'s newest complete set.
 
         The net must be initialized with the same architecture first (``initialize``
-        for a module class; :meth:`initialize_like` when the module is built from data).
-        Files are read without unpickling arbitrary objects.
+        for a module class; :meth:`initialize_like` when the module is built from
+        data; with ``checkpoint=cp``, ``initialize()`` is enough, as the checkpoint
+        also holds the data's sizes and a classifier's ``classes_``). All files are
+        read and checked before anything is assigned: a damaged file leaves the net
+        as it was. Files are read without unpickling arbitrary objects; a
+        checkpoint's files are verified against the checksums in its manifest.
         """
+        targets = _targets(f_params, f_optimizer, f_criterion, f_history, kwargs, "load_params")
+        if checkpoint is None:
+            loaded = LoadedCheckpoint(0, {}, {}, None, {}, use_safetensors=use_safetensors)
+        else:
+            loaded = checkpoint.read_checkpoint(self)
+            if loaded is None:
+                raise FileNotFoundError(
+                    f"{type(checkpoint).__name__}(dirname={checkpoint.dirname!r}) has no "
+                    "saved checkpoint to load yet: train with it first, or pass the files "
+                    "as f_params=..., f_history=..."
+                )
+        self._load_checkpoint(loaded, targets)
+
+    def _load_checkpoint(self, loaded: LoadedCheckpoint, targets: dict) -> None:
+        """Load a read checkpoint set plus explicit ``targets`` (which take precedence)."""
+        raw: dict[str, tuple[bytes, Any]] = {
+            key: (data, loaded.paths.get(key, key)) for key, data in loaded.files.items()
+            if key not in targets and key != "f_pickle"}
+        history = None if "f_history" in targets else loaded.history
+        for key, f in targets.items():
+            if key == "f_history" and isinstance(f, (str, os.PathLike)) and (
+                    not os.path.exists(f)):
+                history = history_from_manifests(f)  # a checkpoint's: kept in its store
+                if history is not None:
+                    continue
+            raw[key] = (files.read_bytes(f, _WHAT.get(key, f"{key[2:]}_ state")), f)
+        if "f_history" in raw:
+            history = files.decode_history(*raw.pop("f_history"))
+        states = self._decode_parts(raw, loaded.attributes, loaded.use_safetensors)
+        self._assign_loaded(states, history, loaded.attributes)
+
+    def _decode_parts(self, raw: dict, attributes: dict, use_safetensors: bool) -> dict:
+        if not raw:
+            return {}
+        if vars(self).get("module_") is None and "module_shape" in attributes and (
+                getattr(self, "initialized_", False)):
+            self.initialize_module(attributes["module_shape"])  # a default MLP: its sizes
+            self.initialize_optimizer()
+        self.check_is_fitted()
+        if "f_optimizer" in raw and self._is_trimmed():
+            raise ValueError(
+                "This net has no optimizer to load into: trim_for_prediction() dropped it. "
+                "Call initialize_optimizer() first, or load only the weights."
+            )
+        location = self.device if self.device is not None else "cpu"
+        decoded = {}
+        for key, (data, source) in raw.items():
+            obj = self._part(key)
+            optimizer = isinstance(obj, torch.optim.Optimizer)
+            state = files.decode_state(data, source, _WHAT.get(key, f"{key[2:]}_ state"),
+                                       location, use_safetensors and not optimizer)
+            decoded[key] = files.unpack_optimizer_state(state) if optimizer else state
+        return decoded
+
+    def _assign_loaded(self, states: dict, history: Any, attributes: dict) -> None:
+        """Assign everything, or (when a state does not fit) nothing at all."""
         from sktorch.history import History
 
-        if checkpoint is not None:
-            files = checkpoint.get_formatted_files(self)
-            f_params = f_params or files.get("f_params")
-            f_optimizer = f_optimizer or files.get("f_optimizer")
-            f_criterion = f_criterion or files.get("f_criterion")
-            f_history = f_history or files.get("f_history")
-            use_safetensors = getattr(checkpoint, "use_safetensors", use_safetensors)
-        if f_history is not None:
-            text = f_history.read() if hasattr(f_history, "read") else Path(f_history).read_text()
-            self.history_ = History.from_list(json.loads(text))
-        if f_params is None and f_optimizer is None and f_criterion is None:
-            return
-        self.check_is_fitted()
-        location = self.device if self.device is not None else "cpu"
-        if f_params is not None:
-            self.module_.load_state_dict(_load(f_params, location, use_safetensors))
-        if f_criterion is not None:
-            self.criterion_.load_state_dict(_load(f_criterion, location, use_safetensors))
-        if f_optimizer is not None:
-            self.optimizer_.load_state_dict(_load(f_optimizer, location, False))
+        backups = {key: copy.deepcopy(self._part(key).state_dict()) for key in states}
+        try:
+            for key, state in states.items():
+                self._part(key).load_state_dict(state)
+        except Exception:
+            for key, state in backups.items():
+                self._part(key).load_state_dict(state)
+            raise
+        if history is not None:
+            self.history_ = History.from_list(history)
+        self._set_data_attributes(attributes)
 
     def initialize_like(self, other: Any) -> Any:
         """Initialize with the data-dependent sizes of another fitted net; return ``self``.
@@ -237,7 +375,7 @@ class PersistenceMixin:
         sized from the data).
         """
         self.initialize()
-        for attr in ("n_features_in_", "classes_", "feature_names_in_", "_y_ndim"):
+        for attr in _DATA_ATTRS:
             if hasattr(other, attr):
                 setattr(self, attr, getattr(other, attr))
         if self.module_ is None:
@@ -250,7 +388,8 @@ class PersistenceMixin:
     def trim_for_prediction(self) -> Any:
         """Drop what only training needs (optimizer, callbacks, history); return ``self``.
 
-        The net still predicts; ``fit`` builds the dropped parts again.
+        The net still predicts; ``fit`` builds the dropped parts again, while
+        ``partial_fit`` and saving the optimizer raise an error that says so.
         """
         self.check_is_fitted()
         self.optimizer_ = None
@@ -258,5 +397,19 @@ class PersistenceMixin:
         self._callback_list = None
         self.history_ = type(self.history)()
         self._grad_scaler = None
+        self._trimmed = True
         self.initialized_ = True
         return self
+
+
+def _targets(f_params, f_optimizer, f_criterion, f_history, kwargs, method) -> dict:
+    """The ``f_*`` arguments that are set, keyed by name; unknown names raise."""
+    for key in kwargs:
+        if not key.startswith("f_"):
+            raise TypeError(
+                f"{method}() got an unexpected argument {key!r}; files are given as "
+                f"f_<name>=..., e.g. f_{key}=... for the attribute {key}_."
+            )
+    given = {"f_params": f_params, "f_optimizer": f_optimizer, "f_criterion": f_criterion,
+             "f_history": f_history, **kwargs}
+    return {k: v for k, v in given.items() if v is not None}

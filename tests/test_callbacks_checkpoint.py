@@ -52,8 +52,10 @@ def test_checkpoint_saves_at_best_epochs_with_formatted_names(data, tmp_path):
     assert saved.count(True) > 1 and False in saved[:-1]  # best, not best, best again
     assert saved[-1] is False  # the last file is not simply the last epoch's
     epochs = [row["epoch"] for row in net.history if row["event_cp"]]
+    # plain-named links to the saved files (skorch's names; the history lives in the store)
     assert sorted(os.listdir(tmp_path)) == sorted(
-        [f"params_{e}.pt" for e in epochs] + ["optimizer.pt", "criterion.pt", "history.json"])
+        [f"params_{e}.pt" for e in epochs]
+        + ["optimizer.pt", "criterion.pt", "manifest.json", ".sktorch"])
     files = cp.get_formatted_files(net)
     assert files["f_params"] == str(tmp_path / f"params_{epochs[-1]}.pt")
     assert files["f_pickle"] is None
@@ -121,7 +123,7 @@ def test_train_end_checkpoint_saves_once(data, tmp_path):
     cp = TrainEndCheckpoint(dirname=str(tmp_path), f_pickle="net.pkl")
     net = make_net([cp]).fit(X, y)
     assert sorted(os.listdir(tmp_path)) == [
-        "train_end_criterion.pt", "train_end_history.json", "train_end_net.pkl",
+        ".sktorch", "train_end_criterion.pt", "train_end_manifest.json", "train_end_net.pkl",
         "train_end_optimizer.pt", "train_end_params.pt"]
     with open(tmp_path / "train_end_net.pkl", "rb") as f:
         np.testing.assert_allclose(pickle.load(f).predict(X), net.predict(X))
@@ -191,7 +193,9 @@ def test_failed_write_keeps_previous_checkpoint_intact(data, tmp_path, monkeypat
     monkeypatch.undo()
     after = torch.load(tmp_path / "params.pt", weights_only=True)
     assert all(torch.equal(before[k], after[k]) for k in before)
-    assert os.listdir(tmp_path) == ["params.pt"]  # no temporary file left behind
+    # no temporary file left behind
+    assert sorted(os.listdir(tmp_path)) == [".sktorch", "manifest.json", "params.pt"]
+    assert len(os.listdir(tmp_path / ".sktorch" / "default")) == 2  # lock, one version
 
 
 def test_parallel_clones_never_corrupt_shared_files(data, tmp_path):
@@ -205,7 +209,7 @@ def test_parallel_clones_never_corrupt_shared_files(data, tmp_path):
                  scoring="neg_mean_squared_error", refit=False).fit(X, y)
     for d in dirs:  # no temporary files left, and every file loads
         assert sorted(os.listdir(d)) == [
-            "criterion.pt", "history.json", "optimizer.pt", "params.pt"]
+            ".sktorch", "criterion.pt", "manifest.json", "optimizer.pt", "params.pt"]
         fresh = make_net([]).initialize()
         fresh.load_params(checkpoint=Checkpoint(monitor=None, dirname=d))
         assert fresh.history[:, "epoch"] == list(range(1, 7))

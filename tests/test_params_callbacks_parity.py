@@ -87,7 +87,7 @@ def test_grid_search_over_checkpoint_dirname_resumes_per_candidate(tmp_path):
     # Each candidate's first fold starts from scratch in its own directory; its second
     # fold resumes from the first (the original directory holds 3 epochs).
     assert TRAIN_BEGIN_LENGTHS == [0, 2, 0, 2]
-    assert all(os.path.exists(os.path.join(d, "history.json")) for d in dirs)
+    assert all(os.path.exists(os.path.join(d, "manifest.json")) for d in dirs)
 
 
 # ----------------------------------------------------- 9.3 names and class callbacks

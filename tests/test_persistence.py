@@ -16,6 +16,7 @@ import torch
 
 import sktorch.persistence
 from sktorch import NeuralNetClassifier, NeuralNetRegressor
+from sktorch._checkpoint_store import CheckpointStore
 from sktorch.exceptions import DeviceWarning, NotInitializedError, VersionMismatchWarning
 from sktorch.persistence import atomic_write
 
@@ -273,11 +274,12 @@ def test_resume_after_sigkill_loses_no_checkpointed_epoch(tmp_path):
     run = [sys.executable, str(script), str(dirname), str(total)]
     child = subprocess.Popen(run + ["0.03"], env=env, stdout=subprocess.DEVNULL,
                              stderr=subprocess.PIPE)
-    history_file = dirname / "history.json"
+    manifest = dirname / "manifest.json"
     deadline = time.monotonic() + 120
     try:
         while time.monotonic() < deadline and child.poll() is None:
-            if history_file.exists() and len(json.loads(history_file.read_text())) >= 3:
+            if manifest.exists() and json.loads(manifest.read_text())["entries"][0][
+                    "epoch"] >= 3:
                 break
             time.sleep(0.05)
         assert child.poll() is None, child.stderr.read()
@@ -285,7 +287,7 @@ def test_resume_after_sigkill_loses_no_checkpointed_epoch(tmp_path):
         child.wait(timeout=30)
     finally:
         child.kill()
-    saved = json.loads(history_file.read_text())  # whole files, never half-written ones
+    saved = CheckpointStore(dirname).load().history  # one verified set
     torch.load(dirname / "params.pt", weights_only=True)
     torch.load(dirname / "optimizer.pt", weights_only=True)
     assert 3 <= len(saved) < total

@@ -5,6 +5,7 @@ from sktorch.callbacks.checkpoint import Checkpoint, LoadInitState, TrainEndChec
 from sktorch.callbacks.hosted_tracking import NeptuneLogger, SacredLogger, WandbLogger
 from sktorch.callbacks.logging import EpochTimer, PrintLog
 from sktorch.callbacks.lr_scheduler import LRScheduler, WarmRestartLR
+from sktorch.callbacks.optuna import OptunaPruning
 from sktorch.callbacks.progress import ProgressBar
 from sktorch.callbacks.regularization import GradientNormClipping
 from sktorch.callbacks.scoring import BatchScoring, EpochScoring, PassthroughScoring
@@ -43,4 +44,5 @@ __all__ = [
     "WandbLogger",
     "NeptuneLogger",
     "SacredLogger",
+    "OptunaPruning",
 ]

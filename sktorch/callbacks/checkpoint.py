@@ -1,24 +1,24 @@
 """Saving and resuming training: ``Checkpoint``, ``TrainEndCheckpoint``, ``LoadInitState``.
 
-Every file is written atomically (to a temporary file beside the target, then
-renamed into place), so a crash or a concurrent writer never leaves a half-written
-checkpoint file.
+Each save is one atomic set: the files are written into a fresh version directory
+and a manifest naming the epoch, the files and their checksums is switched into
+place last (see :mod:`sktorch._checkpoint_store`). Loading verifies the set and
+never mixes files of different saves; a crash at any moment leaves the previous set.
 """
 
 from __future__ import annotations
 
-import json
+import io
 import os
-import pickle
 import warnings
-from pathlib import Path
 from typing import Any, Callable, Union
 
+from sktorch._checkpoint_store import CheckpointStore, LoadedCheckpoint
 from sktorch._divergence import weights_finite
+from sktorch._param_files import decode_history, read_bytes
 from sktorch.callbacks.base import Callback
 from sktorch.callbacks.training import check_monitor_has_data, noop, read_monitor
 from sktorch.exceptions import SktorchWarning
-from sktorch.persistence import atomic_write
 
 __all__ = ["Checkpoint", "TrainEndCheckpoint", "LoadInitState"]
 
@@ -26,13 +26,78 @@ _FILE_KEYS = ("f_params", "f_optimizer", "f_criterion", "f_history", "f_pickle")
 Target = Union[str, os.PathLike, Any, None]
 
 
+def _is_file(f: Any) -> bool:
+    return hasattr(f, "write") or hasattr(f, "read")
+
+
 class _FileSaver(Callback):
-    """File naming and saving shared by the checkpoint callbacks."""
+    """File naming, argument checks, saving and reading shared by the checkpoint callbacks."""
 
     event_name: str | None = None
+    _extra_keys: tuple = ()
+
+    def _set_extra_files(self, kwargs: dict) -> None:
+        """Store ``f_<name>=...`` arguments (any fitted attribute ``<name>_``)."""
+        for key, value in kwargs.items():
+            if not key.startswith("f_"):
+                raise TypeError(
+                    f"{type(self).__name__} got an unexpected argument {key!r}. Files to "
+                    f"save are named f_<attribute>, e.g. f_{key}=... saves the net's {key}_."
+                )
+            setattr(self, key, value)
+        self._extra_keys = tuple(kwargs)
+
+    def get_params(self, deep: bool = True) -> dict:
+        params = super().get_params(deep=deep)
+        params.update({key: getattr(self, key) for key in self._extra_keys})
+        return params
+
+    def set_params(self, **params) -> Any:
+        extra = {k: v for k, v in params.items() if k.startswith("f_") and (
+            k not in self._get_param_names())}
+        for key, value in extra.items():
+            setattr(self, key, value)
+            if key not in self._extra_keys:
+                self._extra_keys = (*self._extra_keys, key)
+        return super().set_params(**{k: v for k, v in params.items() if k not in extra})
+
+    def _file_keys(self) -> tuple:
+        return _FILE_KEYS + tuple(k for k in self._extra_keys if k not in _FILE_KEYS)
+
+    def _targets(self) -> dict[str, Target]:
+        return {k: getattr(self, k) for k in self._file_keys() if getattr(self, k) is not None}
+
+    def _check_arguments(self) -> None:
+        """skorch's checks of the file arguments, with messages that say what to write."""
+        owner = type(self).__name__
+        for key, f in self._targets().items():
+            if not isinstance(f, (str, os.PathLike)) and not _is_file(f):
+                raise TypeError(
+                    f"{owner}({key}={f!r}): expected a file name, a path, a file object or "
+                    f"None, got {type(f).__name__}."
+                )
+            if _is_file(f) and self.dirname:
+                raise ValueError(
+                    f"{owner} got dirname={self.dirname!r} together with a file object for "
+                    f"{key}; dirname only applies to file names. Pass file names (e.g. "
+                    f"{key}='params.pt'), or leave dirname='' when saving to file objects."
+                )
+
+    def initialize(self) -> Any:
+        self._check_arguments()
+        self._log_ = None  # where the history log continues (appends only new epochs)
+        return self
+
+    def on_train_begin(self, net, **kwargs) -> None:
+        for key in self._extra_keys:  # unknown f_<name>: fail now, not after an epoch
+            if getattr(self, key) is not None:
+                net._part(key)
+
+    def _store(self) -> CheckpointStore:
+        return CheckpointStore(self.dirname, self.fn_prefix)
 
     def _join(self, f: Target, row: dict, net: Any) -> Target:
-        if f is None or hasattr(f, "write") or hasattr(f, "read"):
+        if f is None or _is_file(f):
             return f
         name = self.fn_prefix + os.fspath(f)
         if "{" in name:
@@ -51,11 +116,17 @@ class _FileSaver(Callback):
         """The net's history, or the saved one when the net has none yet (a fresh net)."""
         if net is not None and len(net.history):
             return list(net.history)
+        if self.f_history is None or _is_file(self.f_history):
+            return []
+        store = self._store()
+        if store.exists():
+            loaded = store.load(keys=("f_history",))
+            return loaded.history or []
         f = self.f_history
-        if isinstance(f, (str, os.PathLike)) and "{" not in self.fn_prefix + os.fspath(f):
+        if "{" not in self.fn_prefix + os.fspath(f):  # a directory skorch (or we) wrote
             path = self._join(f, {}, net)
             if os.path.exists(path):
-                return json.loads(Path(path).read_text())
+                return decode_history(read_bytes(path, "history"), path)
         return []
 
     def _checkpoint_row(self, net: Any) -> dict:
@@ -70,26 +141,89 @@ class _FileSaver(Callback):
     def get_formatted_files(self, net: Any) -> dict[str, Target]:
         """Paths (or file objects) of the latest checkpoint's files, ``None`` where unused.
 
-        The keys are ``f_params``, ``f_optimizer``, ``f_criterion``, ``f_history`` and
-        ``f_pickle``; ``net.load_params(checkpoint=cp)`` reads them.
+        The keys are ``f_params``, ``f_optimizer``, ``f_criterion``, ``f_history``,
+        ``f_pickle`` and any ``f_<name>``. The paths are the plain-named links to the
+        newest saved set; ``net.load_params(checkpoint=cp)`` reads the set itself,
+        verified, through the manifest.
         """
         row = self._checkpoint_row(net)
-        return {key: self._join(getattr(self, key), row, net) for key in _FILE_KEYS}
+        return {key: self._join(getattr(self, key), row, net) for key in self._file_keys()}
 
     def save_model(self, net: Any) -> None:
-        """Write the net's files now (each one atomically)."""
-        files = self.get_formatted_files(net)
-        # Weights may use safetensors; the optimizer's state always uses torch's format.
-        net.save_params(f_params=files["f_params"], f_criterion=files["f_criterion"],
-                        use_safetensors=self.use_safetensors)
-        net.save_params(f_optimizer=files["f_optimizer"], f_history=files["f_history"])
-        f_pickle = files["f_pickle"]
-        if f_pickle is not None:
-            if hasattr(f_pickle, "write"):
-                pickle.dump(net, f_pickle)
+        """Write the net's files now, as one atomic set."""
+        targets = self._targets()
+        row = net.history[-1] if len(net.history) else {}
+        paths = {k: self._join(f, row, net) for k, f in targets.items() if not _is_file(f)}
+        objects = {k: f for k, f in targets.items() if _is_file(f)}
+        # Serialize everything before writing anything (a value that cannot be saved,
+        # e.g. an object in the history, fails here and leaves the old files).
+        encode = [k for k in targets if k != "f_history" or k in objects]
+        parts = net._encode_parts(encode, self.use_safetensors)
+        if paths:
+            history = net.history if "f_history" in paths else None
+            epoch = int(row.get("epoch", len(net.history))) if row else 0
+            self._log_ = self._store().save(
+                {k: (p, parts[k]) for k, p in paths.items() if k != "f_history"},
+                history, getattr(self, "_log_", None), net._data_attributes(), epoch,
+                self.use_safetensors, history_view=paths.get("f_history"))
+        for key, f in objects.items():  # file objects: overwritten from the start
+            f.seek(0)
+            f.truncate()
+            data = parts[key]
+            f.write(data.decode() if isinstance(f, io.TextIOBase) else data)
+            if hasattr(f, "flush"):
+                f.flush()
+
+    def read_checkpoint(self, net: Any, keys: Any = None) -> LoadedCheckpoint | None:
+        """The newest complete saved set (``None`` when nothing was saved yet).
+
+        Files in the checkpoint directory are read through its manifest and verified
+        against their checksums; file objects are read from their start.
+        """
+        targets = {k: f for k, f in self._targets().items() if keys is None or k in keys}
+        paths = {k for k, f in targets.items() if not _is_file(f)}
+        loaded = None
+        if paths:
+            loaded = self._store().load(keys=paths)
+            if loaded is None:
+                loaded = self._read_plain_files(net, paths)
+        for key, f in targets.items():
+            if not _is_file(f):
+                continue
+            f.seek(0)
+            data = f.read()
+            if not data:
+                continue  # nothing saved into it yet
+            loaded = loaded or LoadedCheckpoint(0, {}, {}, None, {})
+            if key == "f_history":
+                loaded.history = decode_history(data, f)
             else:
-                with atomic_write(f_pickle) as handle:
-                    pickle.dump(net, handle)
+                loaded.files[key] = data if isinstance(data, bytes) else data.encode()
+                loaded.paths[key] = f
+        if loaded is not None and "f_params" in targets and "f_params" not in loaded.files:
+            return None  # e.g. an empty file object: no weights were saved yet
+        return loaded
+
+    def _read_plain_files(self, net: Any, keys: set) -> LoadedCheckpoint | None:
+        """Files without a manifest (written by skorch): read as they are, unverified."""
+        names = [getattr(self, k) for k in keys]
+        if any(isinstance(f, str) and "{" in f for f in names) and not (
+                self._checkpoint_row(net)):
+            return None  # the names need a saved history, and there is none
+        files = self.get_formatted_files(net)
+        if "f_params" in keys and not os.path.exists(files["f_params"]):
+            return None
+        loaded = LoadedCheckpoint(0, {}, {}, None, {}, use_safetensors=self.use_safetensors)
+        for key in keys:
+            path = files[key]
+            if not os.path.exists(path):
+                continue
+            if key == "f_history":
+                loaded.history = decode_history(read_bytes(path, "history"), path)
+            elif key != "f_pickle":
+                loaded.files[key] = read_bytes(path, key)
+                loaded.paths[key] = path
+        return loaded if (loaded.files or loaded.history is not None) else None
 
     def _weights_finite(self, net: Any) -> bool:
         """False, with a warning, when the weights are NaN or infinite (nothing is written)."""
@@ -112,9 +246,10 @@ class Checkpoint(_FileSaver):
     """Save the model whenever the monitored value is true, e.g. at each best epoch.
 
     After each epoch, if ``monitor`` is true for it, the module's weights, the
-    optimizer's and criterion's state and the history are written (each file
-    atomically), and ``event_name`` records ``True`` or ``False`` in the history.
-    ``net.load_params(checkpoint=cp)`` loads the latest checkpoint again.
+    optimizer's and criterion's state and the history are written as one atomic
+    set, and ``event_name`` records ``True`` or ``False`` in the history.
+    ``net.load_params(checkpoint=cp)`` and :class:`LoadInitState` load the newest
+    complete set, verified against its checksums, also after a crash at any moment.
 
     Parameters
     ----------
@@ -123,11 +258,16 @@ class Checkpoint(_FileSaver):
         ``'<score>_best'``), ``monitor(net) -> bool``, or ``None`` to save every epoch.
     f_params, f_optimizer, f_criterion, f_history : str, path, file or None
         Where to save the weights, the optimizer state, the criterion state and the
-        history (JSON); ``None`` skips that part. Names may contain format fields
+        history; ``None`` skips that part. Names may contain format fields
         filled in from the last history row and the net, e.g.
-        ``'params_{last_epoch[epoch]}.pt'``.
+        ``'params_{last_epoch[epoch]}.pt'``. A file object is overwritten from its
+        start at each save (and is not part of the atomic set); with file objects
+        leave ``dirname=''``.
     f_pickle : str, path, file or None, default=None
         Also pickle the whole net there.
+    **kwargs
+        ``f_<name>=...`` saves any other fitted attribute ``<name>_`` that has a
+        ``state_dict`` (e.g. ``f_module2='module2.pt'`` for ``module2_``).
     fn_prefix : str, default=''
         Prefix of every file name.
     dirname : str, default=''
@@ -146,14 +286,22 @@ class Checkpoint(_FileSaver):
 
     Notes
     -----
-    **Parallel fits.** Files go exactly where ``dirname``, ``fn_prefix`` and the
-    ``f_*`` names say, as in skorch, so clones of one net (``GridSearchCV(n_jobs=2)``,
-    ``cross_val_score``) share the same files. Each file is replaced atomically, so
-    no fit ever reads or leaves a half-written or interleaved file, but the last
-    writer wins, and a set of files may then come from different clones. To keep
-    each candidate's checkpoint, give it its own place, e.g. put
-    ``callbacks__checkpoint__dirname`` in the parameter grid, or checkpoint only
-    the final refit.
+    **Layout.** A save writes its files into a fresh directory under
+    ``dirname/.sktorch/`` and then replaces ``dirname/<fn_prefix>manifest.json``,
+    which names the epoch, the files and their SHA-256 checksums; the previous
+    set is kept as a fallback, older ones are removed. The weights, optimizer,
+    criterion and pickle files also appear under their plain names
+    (``params.pt``, ...; hard links to the newest set), as in skorch. The history
+    is kept as an append-only log in the store, so a save costs the new epochs
+    only; ``net.load_params(f_history='<dirname>/history.json')`` still finds it.
+
+    **Parallel fits.** Files go where ``dirname``, ``fn_prefix`` and the ``f_*``
+    names say, as in skorch, so clones of one net (``GridSearchCV(n_jobs=2)``,
+    ``cross_val_score``) share one checkpoint. Saves into one directory take turns
+    (a file lock, where the platform has ``fcntl``) and each is a whole set, but the
+    last writer wins. To keep each candidate's checkpoint, give it its own place,
+    e.g. put ``callbacks__checkpoint__dirname`` in the parameter grid, or
+    checkpoint only the final refit.
 
     Examples
     --------
@@ -183,6 +331,7 @@ class Checkpoint(_FileSaver):
         sink: Callable = noop,
         load_best: bool = False,
         use_safetensors: bool = False,
+        **kwargs: Target,
     ):
         self.monitor = monitor
         self.f_params = f_params
@@ -196,13 +345,22 @@ class Checkpoint(_FileSaver):
         self.sink = sink
         self.load_best = load_best
         self.use_safetensors = use_safetensors
+        self._set_extra_files(kwargs)
 
     def initialize(self) -> Checkpoint:
+        super().initialize()
+        if not (self.monitor is None or isinstance(self.monitor, str) or callable(self.monitor)):
+            raise TypeError(
+                f"Checkpoint(monitor={self.monitor!r}): expected a history key (e.g. "
+                "'valid_loss_best'), a callable monitor(net) -> bool, or None to save every "
+                f"epoch; got {type(self.monitor).__name__}."
+            )
         self.n_saved_ = 0
         return self
 
     def on_train_begin(self, net, **kwargs) -> None:
         check_monitor_has_data(net, self.monitor, "Checkpoint")
+        super().on_train_begin(net, **kwargs)
 
     def on_epoch_end(self, net, **kwargs) -> None:
         if self.monitor is None:
@@ -222,12 +380,12 @@ class Checkpoint(_FileSaver):
     def on_train_end(self, net, **kwargs) -> None:
         if not self.load_best or self.monitor is None or not self.n_saved_:
             return
-        files = self.get_formatted_files(net)
-        if files["f_params"] is None and files["f_criterion"] is None:
+        keys = ("f_params", "f_criterion")
+        loaded = self.read_checkpoint(net, keys=keys)
+        if loaded is None or not loaded.files:
             return
         self._sink("Loading the best checkpoint's weights after training.", net.verbose)
-        net.load_params(f_params=files["f_params"], f_criterion=files["f_criterion"],
-                        use_safetensors=self.use_safetensors)
+        net._load_checkpoint(loaded, {})
 
 
 class TrainEndCheckpoint(_FileSaver):
@@ -259,6 +417,7 @@ class TrainEndCheckpoint(_FileSaver):
         dirname: str = "",
         use_safetensors: bool = False,
         sink: Callable = noop,
+        **kwargs: Target,
     ):
         self.f_params = f_params
         self.f_optimizer = f_optimizer
@@ -269,6 +428,7 @@ class TrainEndCheckpoint(_FileSaver):
         self.dirname = dirname
         self.use_safetensors = use_safetensors
         self.sink = sink
+        self._set_extra_files(kwargs)
 
     def on_train_end(self, net, **kwargs) -> None:
         if getattr(net, "module_", None) is None or not self._weights_finite(net):
@@ -280,11 +440,15 @@ class TrainEndCheckpoint(_FileSaver):
 class LoadInitState(Callback):
     """Start training from a checkpoint's saved state, when it exists.
 
-    At the beginning of a fit, if the checkpoint's weights file exists, the
-    weights, optimizer and criterion state and the history are loaded, so training
-    continues where the checkpoint left off: the history keeps the old epochs and
-    the new epochs continue their numbering. Without the files, training starts
-    from scratch. It loads once per fit (not again in ``partial_fit``).
+    At the beginning of a fit, if the checkpoint has saved a set, its weights,
+    optimizer and criterion state, history and data attributes are loaded, so
+    training continues where the checkpoint left off: the history keeps the old
+    epochs and the new epochs continue their numbering. Only a complete set,
+    verified against the checksums in its manifest, is loaded: after a crash
+    mid-save the previous set is; a set that cannot be verified raises instead of
+    being mixed with another. Without a saved set, training starts from scratch
+    (a directory written by skorch, without a manifest, is read as it is). It
+    loads once per fit (not again in ``partial_fit``).
 
     Parameters
     ----------
@@ -321,28 +485,9 @@ class LoadInitState(Callback):
         if self.did_load_:
             return
         self.did_load_ = True
-        names = [getattr(self.checkpoint, k) for k in _FILE_KEYS]
-        templated = any(isinstance(f, str) and "{" in f for f in names)
-        if templated and not self.checkpoint._checkpoint_row(net):
-            return  # the names need a saved history, and there is none: nothing to resume
-        files = self.checkpoint.get_formatted_files(net)
-        if not _exists(files["f_params"]):
-            return
-
-        def existing(key: str) -> Any:
-            return files[key] if _exists(files[key]) else None
-
-        net.load_params(
-            f_params=files["f_params"], f_optimizer=existing("f_optimizer"),
-            f_criterion=existing("f_criterion"), f_history=existing("f_history"),
-            use_safetensors=self.use_safetensors or getattr(
-                self.checkpoint, "use_safetensors", False),
-        )
-
-
-def _exists(f: Target) -> bool:
-    if f is None:
-        return False
-    if hasattr(f, "read"):
-        return True
-    return os.path.exists(f)
+        loaded = self.checkpoint.read_checkpoint(net)
+        if loaded is None:
+            return  # nothing saved yet: train from scratch
+        if self.use_safetensors and not loaded.from_manifest:
+            loaded.use_safetensors = True  # plain files: the format cannot be read from them
+        net._load_checkpoint(loaded, {})
