@@ -263,6 +263,7 @@ class HfHubStorage:
         self.kwargs = kwargs
         self._buffer = io.BytesIO()
         self._n_uploads = 0
+        self._last_upload = b""
 
     def write(self, content: bytes | str) -> int:
         if isinstance(content, str):
@@ -282,12 +283,20 @@ class HfHubStorage:
             with open(self.local_storage, "wb") as f:
                 f.write(data)
         self._n_uploads += 1
+        self._last_upload = data
         self._buffer = io.BytesIO()
         if self.verbose:
             print(f"Uploaded {path} to {self.repo_id}: {self.latest_url_}")
 
     def close(self) -> None:
         self.flush()
+
+    def truncate(self, size: int | None = None) -> int:
+        return self._buffer.truncate(size)
+
+    def read(self, size: int = -1) -> bytes:
+        """The content of the latest upload (what a checkpoint loads back)."""
+        return self._last_upload if size < 0 else self._last_upload[:size]
 
     def seek(self, offset: int, whence: int = 0) -> int:
         return self._buffer.seek(offset, whence)
