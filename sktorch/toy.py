@@ -155,8 +155,8 @@ class DefaultMLP(MLPModule):
     --------
     >>> import torch
     >>> module = DefaultMLP(input_units=3, output_units=1)
-    >>> [name for name, _ in module.named_children()]
-    ['sequential', 'standardize', 'unstandardize']
+    >>> [name for name, _ in module.named_children()]  # nonlin: MLPModule's attribute
+    ['nonlin', 'sequential', 'standardize', 'unstandardize']
     >>> module(torch.zeros(4, 3)).shape
     torch.Size([4, 1])
     """

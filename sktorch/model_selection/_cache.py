@@ -48,12 +48,15 @@ class FitCache:
 
     ``expect`` names the member that a key belongs to (several when a search lists
     the same candidate twice); ``fitted`` holds the trained net of each member that
-    was trained ahead; ``histories`` collects each served member's history.
+    was trained ahead; ``histories`` collects each served member's history;
+    ``on_fit``, when set, is called with the member id of each served fit (the
+    search's progress bar).
     """
 
     expected: dict[Any, deque] = field(default_factory=dict)
     fitted: dict[Any, Any] = field(default_factory=dict)
     histories: dict[Any, Any] = field(default_factory=dict)
+    on_fit: Any = None
 
     def expect(self, key: Any, member_id: Any, net: Any = None) -> None:
         self.expected.setdefault(key, deque()).append(member_id)
@@ -137,6 +140,8 @@ def serve(net: Any, X: Any, y: Any, sample_weight: Any, fit_params: dict) -> boo
         with bypass():
             NeuralNet.fit(net, X, y, sample_weight=sample_weight, **fit_params)
     cache.histories[member_id] = net.history_
+    if cache.on_fit is not None:
+        cache.on_fit(member_id)
     return True
 
 

@@ -21,6 +21,7 @@ from sklearn.utils.validation import _check_method_params
 
 from sktorch.model_selection._cache import FitCache, bypass
 from sktorch.model_selection._members import Prepared, prepare_members
+from sktorch.model_selection._progress import best_score
 from sktorch.model_selection._report import FuseGroup, FuseReport
 
 __all__ = ["FixedSplits", "SearchRun"]
@@ -50,6 +51,7 @@ class SearchRun:
         self.histories: list[list[Any]] = []  # [candidate][fold]
         self.extra_fit_time: list[float] = []  # per scikit-learn fit, in its order
         self.iteration = 0
+        self.progress = None  # a SearchProgress when the search's verbose >= 1
         fuse = search.fuse
         self.fuse = fuse if isinstance(fuse, str) else bool(fuse)  # 'auto', True or False
 
@@ -81,16 +83,23 @@ class SearchRun:
             self.histories += [[None] * len(splits) for _ in candidates]
             prepared = prepare_members(clone(self.search.estimator), candidates, splits, X, y,
                                        routed.estimator.fit, first_candidate=first)
+            batch_ids = [(first + c, s) for c in range(len(candidates))
+                         for s in range(len(splits))]
             cache = FitCache()
+            if self.progress is not None:
+                self.progress.add_total(len(batch_ids))
+                cache.on_fit = lambda member_id: self.progress.done([member_id], False)
             seconds = self._train(prepared, cache)
-            self.extra_fit_time += [seconds.get((first + c, s), 0.0)
-                                    for c in range(len(candidates)) for s in range(len(splits))]
+            self.extra_fit_time += [seconds.get(member_id, 0.0) for member_id in batch_ids]
             self.iteration += 1
             with cache.open():
                 results = evaluate_candidates(candidates, FixedSplits(splits), more_results,
                                               **kwargs)
             for (candidate, fold), history in cache.histories.items():
                 self.histories[candidate][fold] = history
+            if self.progress is not None:  # fits the cache did not see (not sktorch nets)
+                self.progress.done(batch_ids)
+                self.progress.set_best(best_score(self.search, results))
             return results
 
         return fused_evaluate
@@ -109,10 +118,15 @@ class SearchRun:
             return {}
         from sktorch.model_selection._fused import fit_members
 
+        on_done = None
+        if self.progress is not None:
+            def on_done(indices, ids=prepared.ids, progress=self.progress):
+                progress.done([ids[i] for i in indices])
         start = perf_counter()
         try:
             with bypass():
-                groups = fit_members(prepared.members, self.search.fuse_memory_budget)
+                groups = fit_members(prepared.members, self.search.fuse_memory_budget,
+                                     on_done)
         except Exception as exc:
             if fuse is True:
                 raise

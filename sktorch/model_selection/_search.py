@@ -19,6 +19,7 @@ from sklearn import model_selection as sk
 from sklearn.experimental import enable_halving_search_cv  # noqa: F401 - defines Halving*
 from sklearn.utils._param_validation import Interval, StrOptions
 
+from sktorch.model_selection._progress import SearchProgress
 from sktorch.model_selection._run import SearchRun
 
 __all__ = ["GridSearchCV", "HalvingGridSearchCV", "HalvingRandomSearchCV",
@@ -77,6 +78,8 @@ def _fusing_run_search(parent_run_search: Any) -> Any:
     def _run_search(self, evaluate_candidates: Any, *args: Any, **kwargs: Any) -> None:
         run = self._fuse_run
         parent_run_search(self, run.wrap(evaluate_candidates), *args, **kwargs)
+        if run.progress is not None:  # done before the refit
+            run.progress.close()
         self.fuse_report_ = run.report
         self.cv_histories_ = run.histories
         if run.fuse == "auto" and run.report.fallback_reasons():
@@ -110,10 +113,14 @@ class _FusedSearchMixin:
         Parameters and return value are those of scikit-learn's ``fit``.
         """
         self._fuse_run = SearchRun(self, X, y, params)
+        if self.verbose and self.verbose >= 1:
+            self._fuse_run.progress = SearchProgress(type(self).__name__)
         try:
             with _threads(self.fuse):
                 return super().fit(X, y, **params)
         finally:
+            if self._fuse_run.progress is not None:
+                self._fuse_run.progress.close()
             del self._fuse_run
 
     def _format_results(self, candidate_params: Any, n_splits: int, out: list,

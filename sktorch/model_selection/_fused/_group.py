@@ -98,7 +98,8 @@ def canary_reason(member: Member, p: Prepared) -> str:
     return ""
 
 
-def _sequential(members: list[Member], indices: list[int], reason: str) -> GroupReport:
+def _sequential(members: list[Member], indices: list[int], reason: str,
+                on_done: Any = None) -> GroupReport:
     report = GroupReport(list(indices), fused=False, reason=reason,
                          chunks=[[i] for i in indices])
     for i in indices:
@@ -106,6 +107,8 @@ def _sequential(members: list[Member], indices: list[int], reason: str) -> Group
         error = fit_sequential(members[i])
         if error is not None:
             report.errors[i] = error
+        if on_done is not None:
+            on_done([i])
     return report
 
 
@@ -151,7 +154,8 @@ def _chunks(group: list[Prepared], budget: int) -> list[list[Prepared]]:
     return [group[i:i + size] for i in range(0, len(group), size)]
 
 
-def fit_all(members: list[Member], memory_budget: int | None) -> list[GroupReport]:
+def fit_all(members: list[Member], memory_budget: int | None,
+            on_done: Any = None) -> list[GroupReport]:
     """Implementation of :func:`~sktorch.model_selection._fused.fit_members`."""
     prepared, fallback = _prepare_all(members)
     groups: dict[tuple, list[Prepared]] = defaultdict(list)
@@ -180,7 +184,11 @@ def fit_all(members: list[Member], memory_budget: int | None) -> list[GroupRepor
             report.chunks.append([p.index for p in chunk])
             report.forward = run.forward.kind
             try:
-                refit += run.run()
+                chunk_refit = run.run()
+                refit += chunk_refit
+                if on_done is not None:  # a chunk's members all finish together
+                    again = {p.index for p, _ in chunk_refit}
+                    on_done([p.index for p in chunk if p.index not in again])
             except Exception as exc:  # never leave a member half-trained: fit them alone
                 failed = run.abandon()
                 fallback[f"fused training raised {type(exc).__name__}: {exc}"].extend(
@@ -194,5 +202,5 @@ def fit_all(members: list[Member], memory_budget: int | None) -> list[GroupRepor
         if report.members:
             reports.append(report)
     for reason, indices in fallback.items():
-        reports.append(_sequential(members, sorted(indices), reason))
+        reports.append(_sequential(members, sorted(indices), reason, on_done))
     return reports

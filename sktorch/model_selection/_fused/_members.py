@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -79,8 +79,8 @@ def fit_sequential(member: Member) -> BaseException | None:
     return None
 
 
-def fit_members(members: Sequence[Member], memory_budget: int | None = None
-                ) -> list[GroupReport]:
+def fit_members(members: Sequence[Member], memory_budget: int | None = None,
+                on_done: Callable[[list[int]], Any] | None = None) -> list[GroupReport]:
     """Fit every member's net; members that share a structure train as one stacked model.
 
     Each net ends fitted as if ``net.fit(X, y, sample_weight=...)`` had been called:
@@ -95,6 +95,10 @@ def fit_members(members: Sequence[Member], memory_budget: int | None = None
         Bytes one stacked model may use (parameters, gradients, optimizer state and
         activations, estimated); larger groups train in chunks. Default: half the
         free memory of the device (free CUDA memory on CUDA, available RAM otherwise).
+    on_done : callable, optional
+        Called with a list of member indices each time members finish training: a
+        stacked chunk's members together, a member fitted alone on its own. A search
+        uses it to draw its progress bar.
 
     Returns
     -------
@@ -138,4 +142,4 @@ def fit_members(members: Sequence[Member], memory_budget: int | None = None
     """
     from sktorch.model_selection._fused import _group
 
-    return _group.fit_all(list(members), memory_budget)
+    return _group.fit_all(list(members), memory_budget, on_done)
