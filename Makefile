@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 TORCH_PIN := torch==2.13.0
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench mutation docs clean
+.PHONY: demo test test-integrations lint bench mutation docs clean
 
 $(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
@@ -21,7 +21,12 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m ruff check .
-	$(PY) -m pytest -n 2 --doctest-modules sktorch tests
+	$(PY) -m pytest -n 2 --doctest-modules sktorch tests -m "not integrations"
+
+# The optional integrations (wandb, neptune, sacred, gpytorch): installed on top of .venv.
+test-integrations: $(STAMP)
+	$(PY) -m pip install -q "$(TORCH_PIN)" -e ".[test,integrations]"
+	$(PY) -m pytest -m integrations tests
 
 lint: $(STAMP)
 	$(PY) -m ruff check .

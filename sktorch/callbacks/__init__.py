@@ -2,6 +2,7 @@
 
 from sktorch.callbacks.base import Callback
 from sktorch.callbacks.checkpoint import Checkpoint, LoadInitState, TrainEndCheckpoint
+from sktorch.callbacks.hosted_tracking import NeptuneLogger, SacredLogger, WandbLogger
 from sktorch.callbacks.logging import EpochTimer, PrintLog
 from sktorch.callbacks.lr_scheduler import LRScheduler, WarmRestartLR
 from sktorch.callbacks.optuna import OptunaPruning
@@ -40,5 +41,8 @@ __all__ = [
     "InputShapeSetter",
     "TensorBoard",
     "MlflowLogger",
+    "WandbLogger",
+    "NeptuneLogger",
+    "SacredLogger",
     "OptunaPruning",
 ]
