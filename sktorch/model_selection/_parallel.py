@@ -197,8 +197,9 @@ def fit_members_parallel(members: list, memory_budget: int | None, n_jobs: int |
     Each worker trains its part as ``fit_members`` would (fused groups, chunks,
     fallbacks); a member is trained the same way whichever part it lands in,
     so the results equal ``n_jobs=1`` up to float round-off. Under a thread
-    backend (the default) the parts train in threads of this process (the
-    caller holds the :func:`thread_budget`); under a cluster backend read by
+    backend (the default) the parts train in threads of this process, one
+    after another (see ``_fit_part``; the caller holds the :func:`thread_budget`);
+    under a cluster backend read by
     :func:`outer_backend` (``dask``) each part is one task, and the fitted
     nets replace ``members[i].net``. ``on_done`` (as in ``fit_members``) is
     called with indices into ``members``. Returns the group reports with member

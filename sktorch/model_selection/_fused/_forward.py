@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import copy
 import operator
-import threading
 from typing import Any, Callable
 
 import torch
@@ -67,16 +66,10 @@ def _squeeze_args(node: Any) -> bool:
     return len(args) == 1 and isinstance(args[0], int) and args[0] < 0
 
 
-# torch.fx patches torch functions process-wide while it traces: parts of a search
-# that train in threads (n_jobs > 1) must not trace at the same time.
-_TRACE_LOCK = threading.Lock()
-
-
 def _layers_program(module: nn.Module) -> list | None:
     """The module's fx graph as a list of batched steps, or None when it has no batched form."""
     try:
-        with _TRACE_LOCK:
-            graph = torch.fx.symbolic_trace(module).graph
+        graph = torch.fx.symbolic_trace(module).graph
     except Exception:  # not traceable (data-dependent control flow, ...): use vmap
         return None
     program, placeholders = [], 0
