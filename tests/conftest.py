@@ -72,3 +72,21 @@ class RegressorModule(nn.Module):
 
     def forward(self, X):
         return self.net(X)
+
+
+def _slow_patterns():
+    from pathlib import Path
+
+    lines = (Path(__file__).parent / "slow_tests.txt").read_text().splitlines()
+    return [line.strip() for line in lines if line.strip() and not line.startswith("#")]
+
+
+def pytest_collection_modifyitems(config, items):
+    """Mark the tests listed in slow_tests.txt `slow` (`make mutation` runs without them)."""
+    import fnmatch
+
+    patterns = _slow_patterns()
+    for item in items:
+        nodeid = item.nodeid.removeprefix("mutants/")
+        if any(fnmatch.fnmatchcase(nodeid, p) for p in patterns):
+            item.add_marker(pytest.mark.slow)
