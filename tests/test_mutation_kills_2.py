@@ -32,3 +32,27 @@ def test_sample_weight_from_an_object_column_is_used_as_numbers():
     column = pd.Series([1, 2, 0.5], dtype=object)
     weights = _weights.fit_weights(_Net(), column, None, 3)
     assert weights.tolist() == [1.0, 2.0, 0.5] and weights.dtype == torch.float32
+
+
+# ---------------------------------------------------------------------- classifier
+class FirstColumnLogit(torch.nn.Module):
+    """The logit is the first feature (times a weight of 1): known probabilities."""
+
+    def __init__(self):
+        super().__init__()
+        self.scale = torch.nn.Parameter(torch.ones(()))
+
+    def forward(self, X):
+        return X[:, 0] * self.scale
+
+
+def test_binary_predict_is_positive_only_where_the_probability_exceeds_the_threshold():
+    from sktorch import NeuralNetBinaryClassifier
+
+    X = np.array([[-1.0], [0.0], [1.0], [0.0]], dtype=np.float32)
+    y = np.array(["no", "no", "yes", "yes"])
+    net = NeuralNetBinaryClassifier(FirstColumnLogit, max_epochs=1, lr=0.0, verbose=0,
+                                    train_split=None).fit(X, y)
+    assert net.predict_proba(X)[1].tolist() == [0.5, 0.5]  # logit 0
+    # a probability equal to the threshold is not above it: the first class
+    assert net.predict(X).tolist() == ["no", "no", "yes", "no"]
