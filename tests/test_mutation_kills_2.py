@@ -56,3 +56,27 @@ def test_binary_predict_is_positive_only_where_the_probability_exceeds_the_thres
     assert net.predict_proba(X)[1].tolist() == [0.5, 0.5]  # logit 0
     # a probability equal to the threshold is not above it: the first class
     assert net.predict(X).tolist() == ["no", "no", "yes", "no"]
+
+
+# ------------------------------------------------------------- training callbacks
+def test_load_best_without_a_finite_score_keeps_the_trained_weights():
+    """EarlyStopping(load_best=True) on a score that is NaN every epoch: nothing to restore,
+    the fit ends normally with the weights it trained."""
+    from sktorch import NeuralNetRegressor
+    from sktorch.callbacks import Callback, EarlyStopping
+
+    class NanScore(Callback):
+        def on_epoch_end(self, net, **kwargs):
+            net.history.record("score", float("nan"))
+
+    X = np.random.RandomState(0).randn(20, 4).astype(np.float32)
+    es = EarlyStopping(monitor="score", patience=10, load_best=True)
+    net = NeuralNetRegressor(torch.nn.Linear, module__in_features=4, module__out_features=1,
+                             max_epochs=2, lr=0.1, train_split=None, verbose=0,
+                             random_state=0, callbacks=[NanScore(), es])
+    net.fit(X, X[:, :1])
+    assert es.best_score_ is None and es.best_model_weights_ is None
+    retrained = NeuralNetRegressor(torch.nn.Linear, module__in_features=4,
+                                   module__out_features=1, max_epochs=2, lr=0.1,
+                                   train_split=None, verbose=0, random_state=0).fit(X, X[:, :1])
+    torch.testing.assert_close(net.module_.weight, retrained.module_.weight)
