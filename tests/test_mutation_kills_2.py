@@ -34,6 +34,19 @@ def test_sample_weight_from_an_object_column_is_used_as_numbers():
     assert weights.tolist() == [1.0, 2.0, 0.5] and weights.dtype == torch.float32
 
 
+def test_sample_weight_with_a_loss_without_reduction_says_to_weight_in_get_loss():
+    class NoReduction:
+        def __call__(self, y_pred, y_true):
+            return (y_pred - y_true).abs().mean()
+
+    class Net:
+        criterion_ = NoReduction()
+
+    with pytest.raises(TypeError, match=r"NoReduction has none\. Weight the loss in your own "
+                                        r"get_loss instead\.$"):
+        _weights.weighted_loss(Net(), torch.ones(2), torch.ones(2), None, torch.ones(2), True)
+
+
 # ---------------------------------------------------------------------- classifier
 class FirstColumnLogit(torch.nn.Module):
     """The logit is the first feature (times a weight of 1): known probabilities."""
@@ -75,7 +88,8 @@ def test_load_best_without_a_finite_score_keeps_the_trained_weights():
                              max_epochs=2, lr=0.1, train_split=None, verbose=0,
                              random_state=0, callbacks=[NanScore(), es])
     net.fit(X, X[:, :1])
-    assert es.best_score_ is None and es.best_model_weights_ is None
+    assert es.best_score_ is None and es.best_epoch_ is None
+    assert es.best_model_weights_ is None
     retrained = NeuralNetRegressor(torch.nn.Linear, module__in_features=4,
                                    module__out_features=1, max_epochs=2, lr=0.1,
                                    train_split=None, verbose=0, random_state=0).fit(X, X[:, :1])
