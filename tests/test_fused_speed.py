@@ -1,0 +1,53 @@
+"""The fast paths of fused search (issue #11's speed work) give the results of the slow ones.
+
+Each test pins one shortcut: the batched-layer forward for a softmax written as a
+function, ... Every shortcut must leave each member equal to its sequential fit.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from sktorch import NeuralNetClassifier
+from tests.test_fused_core import _data, _only_fused, run_both
+
+
+class _SoftmaxFunction(nn.Module):
+    """A user's module ending in ``torch.softmax(..., dim=-1)`` (skorch tutorials' style)."""
+
+    def __init__(self, hidden_units=5, dim=-1):
+        super().__init__()
+        self.hidden = nn.Linear(6, hidden_units)
+        self.output = nn.Linear(hidden_units, 3)
+        self.dim = dim
+
+    def forward(self, X):
+        out = self.output(torch.relu(self.hidden(X)))
+        if self.dim == 1:
+            return out.softmax(1)
+        return torch.softmax(out, dim=self.dim)
+
+
+def test_softmax_function_runs_on_batched_layers():
+    X, y = _data()
+
+    def nets():
+        return [NeuralNetClassifier(_SoftmaxFunction, lr=lr, max_epochs=2, verbose=0,
+                                    random_state=0, optimizer=torch.optim.Adam)
+                for lr in (0.01, 0.1)]
+
+    report = _only_fused(run_both(nets, [(X, y)] * 2)[2], 2)
+    assert report.forward == "layers"
+
+
+def test_positive_softmax_dim_shifts_past_members():
+    """``x.softmax(1)`` normalizes over classes, not over members (dim 1 → 2)."""
+    X, y = _data()
+
+    def nets():
+        return [NeuralNetClassifier(_SoftmaxFunction, module__dim=1, lr=lr, max_epochs=2,
+                                    verbose=0, random_state=0) for lr in (0.01, 0.1)]
+
+    report = _only_fused(run_both(nets, [(X, y)] * 2)[2], 2)
+    assert report.forward == "layers"
