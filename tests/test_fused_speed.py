@@ -6,6 +6,7 @@ function, ... Every shortcut must leave each member equal to its sequential fit.
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -51,3 +52,24 @@ def test_positive_softmax_dim_shifts_past_members():
 
     report = _only_fused(run_both(nets, [(X, y)] * 2)[2], 2)
     assert report.forward == "layers"
+
+
+def test_seeded_cpu_fit_seeds_no_accelerator(monkeypatch):
+    """A seeded CPU fit seeds only the CPU generator (torch.manual_seed also seeds each
+    accelerator backend lazily, recording a stack trace: ms per fit) and keeps its
+    seeded weights."""
+    calls = []
+    monkeypatch.setattr(torch.cuda, "manual_seed_all", lambda seed: calls.append(seed))
+    X, y = _data()
+    nets = [NeuralNetClassifier(_SoftmaxFunction, max_epochs=1, verbose=0, random_state=3)
+            for _ in range(2)]
+    for net in nets:
+        net.fit(X, y)
+    assert calls == []
+    torch.testing.assert_close(nets[0].module_.hidden.weight, nets[1].module_.hidden.weight)
+    seed = int(np.random.RandomState(3).randint(np.iinfo(np.int32).max))  # the net's _seed
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        expected = nn.Linear(6, 5).weight  # what the seeded initialization draws first
+    torch.testing.assert_close(nets[0].initialize().module_.hidden.weight.detach(),
+                               expected.detach(), rtol=0, atol=0)

@@ -29,6 +29,7 @@ import numpy as np
 import torch
 
 from sktorch._data import TensorBatches
+from sktorch._random import seed_global
 from sktorch.callbacks import EpochScoring
 from sktorch.engine import StopFlag
 from sktorch.model_selection._fused._forward import StackedForward
@@ -397,5 +398,5 @@ def _forked_rng(seed: int | None, device: Any):
         return
     dev = torch.device(device or "cpu")
     with torch.random.fork_rng(devices=[dev.index or 0] if dev.type == "cuda" else []):
-        torch.manual_seed(seed)
+        seed_global(seed, dev)
         yield
