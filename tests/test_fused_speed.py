@@ -7,6 +7,7 @@ function, ... Every shortcut must leave each member equal to its sequential fit.
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 from torch import nn
 
@@ -73,3 +74,29 @@ def test_seeded_cpu_fit_seeds_no_accelerator(monkeypatch):
         expected = nn.Linear(6, 5).weight  # what the seeded initialization draws first
     torch.testing.assert_close(nets[0].initialize().module_.hidden.weight.detach(),
                                expected.detach(), rtol=0, atol=0)
+
+
+def test_one_member_trains_once_without_fused_set_up(monkeypatch):
+    """A search of one member has nothing to fuse: scikit-learn's own fit call trains
+    it (no fused preparation first), and the report says why."""
+    from sklearn.model_selection import ShuffleSplit
+
+    from sktorch.model_selection import GridSearchCV, _parallel
+    from sktorch.model_selection._fused._members import ALONE
+
+    def no_fused_training(*args, **kwargs):
+        raise AssertionError("one member went through fused training")
+
+    X, y = _data()
+    net = NeuralNetClassifier(_SoftmaxFunction, max_epochs=2, verbose=0, random_state=0,
+                              train_split=None)
+    cv = ShuffleSplit(1, test_size=0.25, random_state=0)
+    plain = GridSearchCV(net, {"lr": [0.1]}, cv=cv, fuse=False).fit(X, y)
+    monkeypatch.setattr(_parallel, "fit_members_parallel", no_fused_training)
+    search = GridSearchCV(net, {"lr": [0.1]}, cv=cv)
+    with pytest.warns(UserWarning, match="alone in its structure group"):
+        search.fit(X, y)
+    assert [(g.members, g.fused, g.reason) for g in search.fuse_report_] == [
+        (((0, 0),), False, ALONE)]
+    assert search.cv_results_["mean_test_score"][0] == plain.cv_results_["mean_test_score"][0]
+    assert len(search.cv_histories_[0][0]) == 2
