@@ -18,7 +18,8 @@ the minima are the least disturbed figures, and their ratios are what to compare
 - scaling: a ``RandomizedSearchCV`` of 1, 10, 100 and 500 members (one train/test
   split, so members = candidates), seconds per member fused and not (``fuse=False``
   up to 100 members, or 500 with ``--full-scaling``), and the share of the fused
-  search spent training (the rest: set-up, scikit-learn's per-member calls, scoring).
+  search spent in fused training and its set-up (the rest: scikit-learn's
+  per-member calls, scoring, splits).
 """
 
 from __future__ import annotations
@@ -196,7 +197,7 @@ SEED_COLUMNS = [("search", "search", ""), ("fused_s", "fused", " s"),
 SCALING_COLUMNS = [("members", "members", ""), ("fused_per_member", "fused s/member", " s"),
                    ("unfused_per_member", "fuse=False s/member", " s"),
                    ("unfused_ratio", "fuse=False / fused", "×"),
-                   ("fused_train_share", "fused: share training", ""),
+                   ("fused_train_share", "fused: share in fused training + set-up", ""),
                    ("fused_groups", "fused groups", "")]
 
 
