@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import warnings
 from typing import Any
 
@@ -14,6 +15,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sktorch._data import to_tensor
 from sktorch._fit_data import check_classes
 from sktorch._predict import first_output, loss_input
+from sktorch._state_metadata import reading, recording
 from sktorch.callbacks import EpochScoring
 from sktorch.dataset import ValidSplit
 from sktorch.net import NeuralNet
@@ -22,6 +24,7 @@ __all__ = ["NeuralNetClassifier", "NeuralNetBinaryClassifier"]
 
 _EPS = 1e-7
 _BCE = (torch.nn.BCELoss, torch.nn.BCEWithLogitsLoss)
+_CLASSES_KEY = "sktorch_classes"  # in the weights file's state-dict metadata (JSON)
 
 
 def _labels_1d(y: Any) -> np.ndarray:
@@ -57,10 +60,24 @@ def _labels_of(net: Any, index: np.ndarray) -> np.ndarray:
     """Labels of class indices; the indices themselves when no labels are known.
 
     A net trained on a torch Dataset without y or ``classes`` never saw the labels;
-    as in skorch, its predictions are then class indices.
+    as in skorch, its predictions are then class indices. Weights loaded from a file
+    that does not say which labels they were trained with raise instead of
+    returning indices that may not be the labels.
     """
     classes = getattr(net, "classes_", None)
-    return index if classes is None else classes[index]
+    if classes is None:
+        if vars(net).get("_labels_unknown"):
+            raise ValueError(
+                f"This {type(net).__name__} loaded its weights with load_params(f_params="
+                "...) from a file that does not record the labels (classes_) the net was "
+                "trained with (a safetensors file, or one written by skorch or an older "
+                "sktorch), so predict cannot tell which label each output column stands "
+                "for. Pass classes=[...] (the labels it was fitted with) to the "
+                "constructor before initialize(), or set net.classes_ = np.array([...]); "
+                "predict_proba works without them."
+            )
+        return index
+    return classes[index]
 
 
 def _single_output(y_pred: torch.Tensor) -> bool:
@@ -138,10 +155,47 @@ class NeuralNetClassifier(ClassifierMixin, NeuralNet):
     def initialize(self) -> NeuralNetClassifier:
         super().initialize()
         vars(self).pop("classes_", None)
+        vars(self).pop("_labels_unknown", None)
         classes = check_classes(self.classes)
         if classes is not None:
             self.classes_ = classes
         return self
+
+    def save_params(self, *args: Any, **kwargs: Any) -> None:
+        """As :meth:`NeuralNet.save_params`; the weights file also records ``classes_``.
+
+        The labels go into the state dict's metadata (torch format), so a net
+        restored with ``initialize()`` + ``load_params(f_params=...)`` predicts the
+        same labels as the fitted one.
+        """
+        module = getattr(self, "module_", None)
+        recorded = _classes_json(vars(self).get("classes_"))
+        if module is None or recorded is None:
+            return super().save_params(*args, **kwargs)
+        with recording(module, _CLASSES_KEY, recorded):
+            return super().save_params(*args, **kwargs)
+
+    def load_params(self, *args: Any, **kwargs: Any) -> None:
+        """As :meth:`NeuralNet.load_params`; restores ``classes_`` recorded with the weights.
+
+        When the weights come from a file that does not record the labels (safetensors,
+        skorch) and the net has no ``classes_``, ``predict`` raises an error that says
+        to pass ``classes=[...]`` instead of returning class indices.
+        """
+        module = getattr(self, "module_", None)
+        if module is None:
+            return super().load_params(*args, **kwargs)
+        with reading(module, _CLASSES_KEY) as found:
+            result = super().load_params(*args, **kwargs)
+        if "value" in found:
+            classes = _classes_from_json(found["value"])
+            vars(self).pop("_labels_unknown", None)
+            if classes is not None:
+                self.classes_ = classes
+        elif (kwargs.get("f_params") is not None or (args and args[0] is not None)) and (
+                getattr(self, "classes_", None) is None):
+            self._labels_unknown = True
+        return result
 
     def _check_y(self, y: Any) -> np.ndarray:
         # scikit-learn's convention for arrays; a (n, 1) float tensor is the torch idiom
@@ -212,12 +266,46 @@ class NeuralNetClassifier(ClassifierMixin, NeuralNet):
         if proba.ndim == 1 or (proba.ndim == 2 and proba.shape[1] == 1):
             p1 = proba.reshape(-1)
             proba = np.stack([1 - p1, p1], axis=1)
+        classes = getattr(self, "classes_", None)
+        if classes is not None and proba.ndim == 2 and proba.shape[1] != len(classes):
+            raise ValueError(
+                f"The module outputs {proba.shape[1]} class columns, but "
+                f"{type(self).__name__} knows {len(classes)} classes {classes.tolist()}: "
+                "each output column must stand for one label of classes_. If y did not "
+                "show every class, pass classes=[...] with all labels; otherwise give the "
+                f"module {len(classes)} outputs."
+            )
         return proba
 
     def predict(self, X: Any) -> np.ndarray:
         """Predicted labels, taken from ``classes_``."""
         self.check_is_fitted()
         return _labels_of(self, self.predict_proba(X).argmax(axis=1))
+
+
+def _classes_json(classes: Any) -> str | None:
+    """``classes_`` as JSON text: ``"null"`` for a net that never saw labels, ``None``
+    for labels JSON cannot hold (nothing is recorded; loading then asks for them)."""
+    if classes is None:
+        return "null"
+    from sktorch._checkpoint_store import json_safe
+
+    try:
+        return json.dumps({"array": json_safe(classes.tolist()), "dtype": classes.dtype.str})
+    except TypeError:  # labels that are arbitrary objects: not restorable from JSON
+        return None
+
+
+def _classes_from_json(text: Any) -> np.ndarray | None:
+    info = json.loads(text) if isinstance(text, str) else None
+    if not isinstance(info, dict):
+        return None
+    dtype = np.dtype(info["dtype"])
+    if dtype.kind == "O":
+        classes = np.empty(len(info["array"]), dtype=object)
+        classes[:] = info["array"]
+        return classes
+    return np.asarray(info["array"], dtype=dtype)
 
 
 class NeuralNetBinaryClassifier(NeuralNetClassifier):

@@ -490,4 +490,6 @@ class LoadInitState(Callback):
             return  # nothing saved yet: train from scratch
         if self.use_safetensors and not loaded.from_manifest:
             loaded.use_safetensors = True  # plain files: the format cannot be read from them
+        net._check_same_data(loaded.attributes, f"The checkpoint in "
+                             f"{getattr(self.checkpoint, 'dirname', '')!r}")
         net._load_checkpoint(loaded, {})
