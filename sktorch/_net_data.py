@@ -20,6 +20,7 @@ from sktorch import _params
 from sktorch._continuation import shuffle_generator
 from sktorch._data import TensorBatches, all_finite, move, to_tensor
 from sktorch._precision import dataset_to_float64
+from sktorch._validation import check_valid_order
 from sktorch.dataset import Dataset, ValidSplit
 from sktorch.helper import SliceDataset
 
@@ -139,6 +140,8 @@ class DataMixin:
         batch_size = kwargs.pop("batch_size", self.batch_size)
         streaming = isinstance(dataset, IterableDataset)
         shuffle = kwargs.pop("shuffle", training and not streaming)
+        if shuffle and not training:  # e.g. set with set_params after fit
+            check_valid_order(self)
         if generator is None and training:
             generator = getattr(self, "_fit_generator", None)
         if isinstance(dataset, Dataset) and iterator is DataLoader and not kwargs:
