@@ -164,8 +164,10 @@ class DataMixin:
     def scoring_data(self, dataset: Any) -> tuple[Any, Any]:
         """``(X, y)`` of a dataset as scorers receive them (original labels)."""
         if isinstance(dataset, Dataset):
-            y = dataset.y_original if dataset.y_original is not None else dataset.y
-            return dataset.X, y.cpu().numpy() if isinstance(y, torch.Tensor) else y
+            if dataset.y_original is not None:
+                return dataset.X, dataset.y_original
+            # A Dataset built by the user (predefined_split) holds encoded targets.
+            return dataset.X, None if dataset.y is None else self.decode_y(dataset.y)
         ys = [dataset[i][1] for i in range(len(dataset))]
         y = torch.stack([torch.as_tensor(v) for v in ys]).numpy()
         return dataset, self.decode_y(y)

@@ -17,7 +17,7 @@ from sktorch._fit_data import check_classes
 from sktorch._predict import first_output, loss_input
 from sktorch._state_metadata import reading, recording
 from sktorch.callbacks import EpochScoring
-from sktorch.dataset import ValidSplit
+from sktorch.dataset import Dataset, ValidSplit
 from sktorch.net import NeuralNet
 
 __all__ = ["NeuralNetClassifier", "NeuralNetBinaryClassifier"]
@@ -78,6 +78,40 @@ def _labels_of(net: Any, index: np.ndarray) -> np.ndarray:
             )
         return index
     return classes[index]
+
+
+def _check_sortable(labels: np.ndarray) -> None:
+    """Labels of mixed types (strings with None or NaN) cannot be sorted into classes_."""
+    if labels.dtype.kind != "O":
+        return
+    try:
+        np.unique(labels)
+    except TypeError:
+        kinds = sorted({type(v).__name__ for v in labels})
+        raise ValueError(
+            f"y mixes labels of types {kinds}, which cannot be sorted into classes_ "
+            "(missing values such as None or NaN among strings?). Drop or fill the "
+            "missing labels first, or make every label a string (e.g. y.astype(str))."
+        ) from None
+
+
+def _check_class_indices(targets: torch.Tensor, classes: np.ndarray) -> None:
+    """Raise unless ``targets`` are class indices 0..len(classes)-1."""
+    n = len(classes)
+    if targets.is_floating_point():
+        valid = bool(((targets >= 0) & (targets < n) & (targets == targets.round())).all())
+    else:
+        valid = bool(((targets >= 0) & (targets < n)).all())
+    if not valid:
+        found = np.unique(targets.detach().cpu().numpy())[:10].tolist()
+        raise ValueError(
+            f"The validation Dataset (train_split=predefined_split(...)) holds targets "
+            f"{found}, but a Dataset's y holds class indices 0..{n - 1}: the positions of "
+            f"the labels in classes_ {classes.tolist()}, as the loss receives them. Build "
+            "it with the encoded labels, e.g. Dataset(X_valid, "
+            "np.searchsorted(net.classes_, y_valid)), or validate with "
+            "train_split=ValidSplit(...) on the labels."
+        )
 
 
 def _single_output(y_pred: torch.Tensor) -> bool:
@@ -208,6 +242,7 @@ class NeuralNetClassifier(ClassifierMixin, NeuralNet):
                 DataConversionWarning, stacklevel=6,
             )
         labels = _labels_1d(y)
+        _check_sortable(labels)
         check_classification_targets(labels)
         if not hasattr(self, "classes_"):
             self.classes_ = np.unique(labels)
@@ -226,6 +261,17 @@ class NeuralNetClassifier(ClassifierMixin, NeuralNet):
                     "with all labels, or fit from scratch."
                 )
         return labels
+
+    def get_split_datasets(self, dataset: Any, y: Any = None, seed: int | None = None):
+        """As :meth:`NeuralNet.get_split_datasets`; a validation ``Dataset`` given by
+        ``predefined_split`` must hold class indices (positions in ``classes_``), as
+        the training targets do once encoded."""
+        dataset_train, dataset_valid = super().get_split_datasets(dataset, y, seed=seed)
+        classes = getattr(self, "classes_", None)
+        if isinstance(dataset_valid, Dataset) and dataset_valid.y_original is None and (
+                dataset_valid.y is not None and classes is not None):
+            _check_class_indices(dataset_valid.y, classes)
+        return dataset_train, dataset_valid
 
     def _encode_y(self, y: Any) -> tuple[Any, Any]:
         if y is None:

@@ -213,3 +213,42 @@ def test_regressor_outputs_that_broadcast_against_y_raise(y_shape, batch_size):
         net.fit(X[:40], y)
     with pytest.raises(ValueError, match="1 output column"):
         net.fit(X[:40], y, sample_weight=np.ones(40))
+
+
+# ------------------------------------------------ validation data of predefined_split
+def test_predefined_split_scores_encoded_validation_targets_as_labels():
+    # Was: valid_acc compared labels 10/20/30 with the Dataset's indices 0/1/2: 0.0.
+    from sktorch.dataset import Dataset
+    from sktorch.helper import predefined_split
+
+    labels = np.array([10, 20, 30])[Y]
+    valid = Dataset(X[100:], Y[100:])  # class indices, as a Dataset's y holds
+    net = mlp_classifier(train_split=predefined_split(valid), max_epochs=10)
+    net.fit(X[:100], labels[:100])
+    assert net.history[-1, "valid_acc"] == pytest.approx(net.score(X[100:], labels[100:]))
+    assert net.history[-1, "valid_acc"] > 0.5
+
+
+def test_predefined_split_with_labels_instead_of_indices_raises():
+    # Was: -1/+1 targets went into BCEWithLogitsLoss as they were: a wrong valid_loss
+    # (and early stopping on it) without an error.
+    from sktorch import NeuralNetBinaryClassifier
+    from sktorch.dataset import Dataset
+    from sktorch.helper import predefined_split
+
+    signs = np.where(Y == 1, 1, -1)
+    net = NeuralNetBinaryClassifier(
+        max_epochs=1, verbose=0, random_state=0,
+        train_split=predefined_split(Dataset(X[100:], signs[100:])))
+    with pytest.raises(ValueError, match=r"holds targets \[-1, 1\].*class indices 0\.\.1"):
+        net.fit(X[:100], signs[:100])
+    encoded = Dataset(X[100:], np.searchsorted([-1, 1], signs[100:]))  # as the message says
+    net.set_params(train_split=predefined_split(encoded)).fit(X[:100], signs[:100])
+    assert net.history[-1, "valid_acc"] == pytest.approx(net.score(X[100:], signs[100:]))
+
+
+@pytest.mark.parametrize("missing", [None, np.nan])
+def test_labels_with_missing_values_say_so(missing):
+    labels = np.array(["a", "b", missing], dtype=object)[Y]
+    with pytest.raises(ValueError, match=r"mixes labels of types .*None or NaN"):
+        mlp_classifier().fit(X, labels)
