@@ -252,3 +252,11 @@ def test_labels_with_missing_values_say_so(missing):
     labels = np.array(["a", "b", missing], dtype=object)[Y]
     with pytest.raises(ValueError, match=r"mixes labels of types .*None or NaN"):
         mlp_classifier().fit(X, labels)
+
+
+def test_load_init_state_refuses_a_checkpoint_without_weights(tmp_path):
+    # Was: the second fit resumed epochs 1-3's history and optimizer state on freshly
+    # initialized weights ("epoch 4" of a model that never trained).
+    cp = Checkpoint(dirname=str(tmp_path), f_params=None, monitor=None)
+    with pytest.raises(ValueError, match=r"f_params=None.*freshly initialized weights"):
+        mlp_classifier(callbacks=[cp, LoadInitState(cp)]).fit(X, LABELS)
