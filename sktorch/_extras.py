@@ -17,10 +17,10 @@ def require(owner: str, extra: str, *packages: str) -> None:
     Examples
     --------
     >>> require('sktorch.x', 'x', 'numpy')
-    >>> require('sktorch.x', 'x', 'no_such_package_here')
+    >>> require('sktorch.x', 'x', 'no_such_package')  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    ImportError: sktorch.x needs the no_such_package_here package, which is not installed; install it with `pip install sktorch[x]` (or `pip install no_such_package_here`).
+    ImportError: sktorch.x needs the no_such_package package, ... `pip install sktorch[x]` ...
     """
     for package in packages:
         if importlib.util.find_spec(package) is None:

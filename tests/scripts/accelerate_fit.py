@@ -3,7 +3,7 @@
 Run it plainly for one process, or with ``accelerate launch --cpu --num_processes 2``
 for two data-parallel ones. Usage: ``accelerate_fit.py OUT_DIR BATCH_SIZE``. Each
 process writes its weights and predictions to OUT_DIR; the main process also
-saves the parameters and a pickle of the net.
+saves the parameters and the predictions of a pickled copy of the net.
 """
 
 import pickle
@@ -40,7 +40,8 @@ def main(out: Path, batch_size: int) -> None:
     np.save(out / f"proba-{rank}.npy", net.predict_proba(X.astype("float32")))
     net.save_params(f_params=out / "params.pt")
     if accelerator.is_main_process:
-        (out / "net.pkl").write_bytes(pickle.dumps(net))
+        restored = pickle.loads(pickle.dumps(net))  # its class lives in __main__ here
+        np.save(out / "proba-pickled.npy", restored.predict_proba(X.astype("float32")))
         np.save(out / "train_loss.npy", np.asarray(net.history[:, "train_loss"]))
     print(f"rank {rank} of {accelerator.num_processes} done")
 
