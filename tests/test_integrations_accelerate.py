@@ -21,6 +21,7 @@ from sklearn.base import clone
 
 from sktorch import NeuralNetRegressor
 from sktorch.hf import AccelerateMixin
+from tests._without_package import stdout_without
 
 needs_accelerate = pytest.mark.skipif(importlib.util.find_spec("accelerate") is None,
                                       reason="accelerate is not installed")
@@ -29,9 +30,6 @@ SCRIPT = Path(__file__).parent / "scripts" / "accelerate_fit.py"
 
 def test_missing_accelerate_names_the_extra():
     code = (
-        "import importlib.util\n"
-        "real = importlib.util.find_spec\n"
-        "importlib.util.find_spec = lambda n, *a: None if n == 'accelerate' else real(n, *a)\n"
         "from sktorch import NeuralNetRegressor\n"
         "from sktorch.hf import AccelerateMixin\n"
         "class Net(AccelerateMixin, NeuralNetRegressor):\n"
@@ -41,7 +39,7 @@ def test_missing_accelerate_names_the_extra():
         "except ImportError as e:\n"
         "    print(e)\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout
+    out = stdout_without("accelerate", code)
     assert "Net needs the accelerate package" in out
     assert "pip install sktorch[hf]" in out
 

@@ -153,10 +153,8 @@ class AccelerateMixin(ParamsMixin):
         y_pred = self.infer(Xi, **fit_params)
         loss = self._batch_loss(y_pred, batch, training=True)
         self.accelerator.backward(loss)
-        if self._callback_list.by_hook["on_grad_computed"]:
-            self._callback_list.notify(
-                "on_grad_computed", self, named_parameters=list(self.module_.named_parameters()),
-                X=Xi, y=yi, training=True)
+        self.notify("on_grad_computed", named_parameters=list(self.module_.named_parameters()),
+                    X=Xi, y=yi, training=True)
         return {"loss": loss, "y_pred": y_pred}
 
     def train_step(self, batch: Any, **fit_params: Any) -> dict[str, Any]:

@@ -23,13 +23,11 @@ class GPBinaryClassifier(GPMixin, NeuralNet):
 
     Parameters
     ----------
-    module : gpytorch.models.ApproximateGP class or instance
     likelihood : default=BernoulliLikelihood
-    criterion : default=gpytorch.mlls.VariationalELBO
-        Pass the number of training rows as ``criterion__num_data``.
     threshold : float, default=0.5
-    **kwargs
-        Every other :class:`~sktorch.NeuralNet` parameter.
+    module, criterion, **kwargs
+        As in :class:`GPRegressor` (an ``ApproximateGP`` module; pass
+        ``criterion__num_data``).
     """
 
     def __init__(self, module: Any, likelihood: Any = gpytorch.likelihoods.BernoulliLikelihood,
