@@ -194,13 +194,18 @@ def test_two_processes_train_one_model_as_one_process_with_their_global_batch(tm
         torch.testing.assert_close(rank0[key], single[key], rtol=1e-4, atol=1e-5)
     # Each process predicts every row, in order (gathered from both processes).
     proba0, proba1 = np.load(two / "proba-0.npy"), np.load(two / "proba-1.npy")
-    assert proba0.shape == (256, 2)
+    assert proba0.shape == (320, 2)
     np.testing.assert_array_equal(proba0, proba1)
     np.testing.assert_allclose(proba0, np.load(one / "proba-0.npy"), atol=1e-5)
     from sklearn.datasets import make_classification
 
-    X, y = make_classification(256, 6, n_informative=4, class_sep=2.0, random_state=0)
+    X, y = make_classification(320, 6, n_informative=4, class_sep=2.0, random_state=0)
     assert (proba0.argmax(1) == y).mean() > 0.95
+    # Validation scores cover every validation row: the same in both processes and alone.
+    valid_acc = np.load(two / "valid_acc-0.npy")
+    np.testing.assert_array_equal(valid_acc, np.load(two / "valid_acc-1.npy"))
+    np.testing.assert_allclose(valid_acc, np.load(one / "valid_acc-0.npy"))
+    assert valid_acc[-1] > 0.9
     # The main process's pickle and saved parameters hold the plain trained module.
     np.testing.assert_allclose(np.load(two / "proba-pickled.npy"), proba0, atol=1e-6)
     saved = torch.load(io.BytesIO((two / "params.pt").read_bytes()))

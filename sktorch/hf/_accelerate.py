@@ -51,11 +51,10 @@ class AccelerateMixin(ParamsMixin):
         ones, so that the net can be pickled or used without the accelerator.
         Set it to False to continue training (``partial_fit``) with the
         prepared ones.
-    callbacks__print_log__sink : default='auto'
-        ``'auto'`` prints the per-epoch table with ``accelerator.print``: once,
-        from the main process.
     *args, **kwargs
-        The net's parameters.
+        The net's parameters. ``callbacks__print_log__sink`` defaults to
+        ``'auto'``: the per-epoch table is printed with ``accelerator.print``,
+        once, by the main process.
 
     Notes
     -----
@@ -170,6 +169,12 @@ class AccelerateMixin(ParamsMixin):
             for optimizer in (self.optimizer_, *self._extra_optimizers):
                 optimizer.step()
                 optimizer.zero_grad(set_to_none=True)
+        return result
+
+    def validation_step(self, batch: Any, **fit_params: Any) -> dict[str, Any]:
+        """This process's loss; the output of every process (for scores of all rows)."""
+        result = super().validation_step(batch, **fit_params)
+        result["y_pred"] = self.accelerator.gather_for_metrics(result["y_pred"])
         return result
 
     def evaluation_step(self, batch: Any, training: bool = False) -> Any:
