@@ -145,6 +145,8 @@ def test_accelerated_net_prints_pickles_clones_and_saves(fresh_accelerate_state,
     restored = pickle.loads(pickle.dumps(net))
     assert restored.accelerator is None
     np.testing.assert_allclose(restored.predict(X), expected, rtol=1e-6)
+    with pytest.raises(ValueError, match=r"net.accelerator = Accelerator\(\)"):
+        restored.fit(X, y)
     # A clone (e.g. in a grid search) shares the process's accelerator.
     assert clone(net).accelerator is accelerator
     # Parameters saved from the accelerated net load into a plain one.

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import torch
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, IterableDataset
 
 from sktorch import _params
 from sktorch._estimator_params import ParamsMixin
@@ -88,6 +88,11 @@ class AccelerateMixin(ParamsMixin):
     # ------------------------------------------------------------ initialize
     def initialize(self) -> Any:
         require(type(self).__name__, "hf", "accelerate")
+        if self.accelerator is None:
+            raise ValueError(
+                f"{type(self).__name__} needs an accelerator to train, got accelerator=None "
+                "(an unpickled net has none); pass accelerator=Accelerator(), or set "
+                "net.accelerator = Accelerator() on an unpickled net.")
         return super().initialize()
 
     def initialize_callbacks(self) -> Any:
@@ -135,7 +140,7 @@ class AccelerateMixin(ParamsMixin):
         batch_size = kwargs.pop("batch_size", self.batch_size)
         if batch_size == -1:
             batch_size = len(dataset)
-        shuffle = kwargs.pop("shuffle", training)
+        shuffle = kwargs.pop("shuffle", training and not isinstance(dataset, IterableDataset))
         if generator is None and training:
             generator = getattr(self, "_fit_generator", None)
         if iterator is DataLoader and shuffle and generator is not None:
