@@ -154,8 +154,9 @@ class AccelerateMixin(ParamsMixin):
     def train_step_single(self, batch: Any, **fit_params: Any) -> dict[str, Any]:
         """Forward and loss; ``accelerator.backward`` scales the loss as it needs."""
         Xi, yi = batch[0], batch[1]
-        y_pred = self.infer(Xi, **fit_params)
-        loss = self._batch_loss(y_pred, batch, training=True)
+        with self._autocast():  # the net's own precision=, if set; accelerate's is in forward
+            y_pred = self.infer(Xi, **fit_params)
+            loss = self._batch_loss(y_pred, batch, training=True)
         self.accelerator.backward(loss)
         self.notify("on_grad_computed", named_parameters=list(self.module_.named_parameters()),
                     X=Xi, y=yi, training=True)
