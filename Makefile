@@ -23,10 +23,12 @@ test: $(STAMP)
 	$(PY) -m ruff check .
 	$(PY) -m pytest -n 2 --doctest-modules sktorch tests -m "not integrations"
 
-# The optional integrations (wandb, neptune, sacred, gpytorch): installed on top of .venv.
+# The optional integrations (wandb, neptune, sacred, gpytorch, transformers, accelerate):
+# installed on top of .venv; then their tests and the doctests of their packages.
 test-integrations: $(STAMP)
 	$(PY) -m pip install -q "$(TORCH_PIN)" -e ".[test,integrations]"
 	$(PY) -m pytest -m integrations tests
+	$(PY) -m pytest --doctest-modules sktorch/hf sktorch/probabilistic sktorch/llm
 
 lint: $(STAMP)
 	$(PY) -m ruff check .

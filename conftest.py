@@ -2,11 +2,17 @@
 
 import importlib.util
 
+
+def _missing(*packages):
+    return any(importlib.util.find_spec(package) is None for package in packages)
+
+
 collect_ignore = []
-if importlib.util.find_spec("gpytorch") is None:
-    collect_ignore.append("sktorch/probabilistic.py")
-if importlib.util.find_spec("transformers") is None:
-    collect_ignore.append("sktorch/llm.py")
-if importlib.util.find_spec("transformers") is None or importlib.util.find_spec(
-        "tokenizers") is None:
-    collect_ignore.append("sktorch/hf.py")
+if _missing("gpytorch"):
+    collect_ignore.append("sktorch/probabilistic")
+if _missing("transformers"):
+    collect_ignore.append("sktorch/llm")
+if _missing("transformers", "tokenizers"):
+    collect_ignore.append("sktorch/hf/_tokenizers.py")
+if _missing("accelerate"):
+    collect_ignore.append("sktorch/hf/_accelerate.py")

@@ -1,12 +1,12 @@
 """Hugging Face tokenizers as scikit-learn transformers (sktorch.hf), built locally."""
 
 import importlib.util
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 import torch
+
+from tests._without_package import stdout_without
 
 needs_hf = pytest.mark.skipif(
     importlib.util.find_spec("transformers") is None
@@ -20,16 +20,13 @@ LABELS = np.array([1, 1, 0, 0, 1, 0] * 5)
 def test_fit_without_transformers_names_the_extra():
     # sktorch.hf imports without the packages; fitting a tokenizer says what to install.
     code = (
-        "import importlib.util\n"
-        "real = importlib.util.find_spec\n"
-        "importlib.util.find_spec = lambda n, *a: None if n == 'transformers' else real(n, *a)\n"
         "from sktorch.hf import HuggingfaceTokenizer\n"
         "try:\n"
         "    HuggingfaceTokenizer(object).fit(['a'])\n"
         "except ImportError as e:\n"
         "    print(e)\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout
+    out = stdout_without("transformers", code)
     assert "HuggingfaceTokenizer needs the transformers package" in out
     assert "pip install sktorch[hf]" in out
 

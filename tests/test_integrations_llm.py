@@ -1,12 +1,12 @@
 """Zero- and few-shot classifiers (sktorch.llm) with a tiny GPT-2 built locally (no download)."""
 
 import importlib.util
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 import torch
+
+from tests._without_package import stdout_without
 
 needs_transformers = pytest.mark.skipif(
     importlib.util.find_spec("transformers") is None, reason="transformers is not installed")
@@ -18,15 +18,12 @@ WORDS = ["[UNK]", "[PAD]", "text", "label", "classify", "as", "one", "of", "thes
 
 def test_import_without_transformers_names_the_extra():
     code = (
-        "import importlib.util\n"
-        "real = importlib.util.find_spec\n"
-        "importlib.util.find_spec = lambda n, *a: None if n == 'transformers' else real(n, *a)\n"
         "try:\n"
         "    import sktorch.llm\n"
         "except ImportError as e:\n"
         "    print(e)\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout
+    out = stdout_without("transformers", code)
     assert "pip install sktorch[llm]" in out
 
 

@@ -1,7 +1,4 @@
-"""Classify text with a causal language model: ``ZeroShotClassifier``, ``FewShotClassifier``.
-
-Needs the ``llm`` extra (``pip install sktorch[llm]``: transformers); importing
-this module without it raises an ``ImportError`` that says so.
+"""What the LLM classifiers share: parameters, loading the model, label likelihoods.
 
 The probability of a label is the model's likelihood of the label's tokens
 following the prompt: the product over the label's tokens of
@@ -12,32 +9,15 @@ forcing), so no text is generated and no label is ever "missed" by sampling.
 from __future__ import annotations
 
 import copy
-import importlib.util
 import warnings
 from typing import Any
 
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, ClassifierMixin
-from sklearn.utils import check_random_state
 
-if importlib.util.find_spec("transformers") is None:
-    raise ImportError(
-        "sktorch.llm needs the transformers package, which is not installed; install it "
-        "with `pip install sktorch[llm]` (or `pip install transformers`)."
-    )
+__all__ = ["LlmClassifierBase", "LowProbabilityError", "as_texts"]
 
-__all__ = ["ZeroShotClassifier", "FewShotClassifier", "DEFAULT_PROMPT_ZERO_SHOT",
-           "DEFAULT_PROMPT_FEW_SHOT"]
-
-DEFAULT_PROMPT_ZERO_SHOT = (
-    "You are a text classifier. Classify the text below as one of these labels: "
-    "{labels}.\n\nText: {text}\n\nLabel: "
-)
-DEFAULT_PROMPT_FEW_SHOT = (
-    "You are a text classifier. Classify the text as one of these labels: {labels}.\n\n"
-    "{examples}Text: {text}\n\nLabel: "
-)
 _ERROR_LOW_PROB = ("ignore", "warn", "raise", "return_none")
 
 
@@ -45,8 +25,34 @@ class LowProbabilityError(ValueError):
     """The labels' total probability of a sample is below ``threshold_low_prob``."""
 
 
-class _LlmClassifierBase(ClassifierMixin, BaseEstimator):
+class LlmClassifierBase(ClassifierMixin, BaseEstimator):
+    """What both classifiers share: parameters, loading, label likelihoods, predictions."""
+
     _placeholders: tuple[str, ...] = ("{text}", "{labels}")
+
+    def __init__(
+        self,
+        model_name: str | None = None,
+        *,
+        model: Any = None,
+        tokenizer: Any = None,
+        prompt: str | None = None,
+        probas_sum_to_1: bool = True,
+        device: str = "cpu",
+        error_low_prob: str = "ignore",
+        threshold_low_prob: float = 0.0,
+        use_caching: bool = True,
+    ):
+        self.model_name = model_name
+        self.model = model
+        self.tokenizer = tokenizer
+        self.prompt = prompt
+        self.probas_sum_to_1 = probas_sum_to_1
+        self.device = device
+        self.error_low_prob = error_low_prob
+        self.threshold_low_prob = threshold_low_prob
+        self.use_caching = use_caching
+
 
     # ---------------------------------------------------------------- fitting
     def _check_params(self) -> None:
@@ -165,7 +171,7 @@ class _LlmClassifierBase(ClassifierMixin, BaseEstimator):
             raise ValueError(f"This {type(self).__name__} is not fitted; call fit(X, y) "
                              "with the labels first.")
         probs = np.stack([np.exp(self._label_log_likelihoods(self._format(str(text))))
-                          for text in _texts(X)])
+                          for text in as_texts(X)])
         self._low_prob_ = self._check_low_prob(probs.sum(1))
         if self.probas_sum_to_1:
             probs = probs / probs.sum(1, keepdims=True)
@@ -185,135 +191,7 @@ class _LlmClassifierBase(ClassifierMixin, BaseEstimator):
         self.cache_ = {}
 
 
-def _texts(X: Any) -> list:
+def as_texts(X: Any) -> list:
     if isinstance(X, str):
         raise ValueError("X must be a sequence of texts, got a single string; write [text].")
     return list(np.asarray(X, dtype=object).ravel())
-
-
-class ZeroShotClassifier(_LlmClassifierBase):
-    """Classify texts with a causal language model, without training examples.
-
-    Parameters
-    ----------
-    model_name : str, optional
-        A Hugging Face model to load with ``AutoModelForCausalLM`` and
-        ``AutoTokenizer``; or pass ``model`` and ``tokenizer``.
-    model, tokenizer : optional
-        A causal LM (returning ``.logits``) and its tokenizer.
-    prompt : str, optional
-        With the placeholders ``{text}`` and ``{labels}``; default
-        :data:`DEFAULT_PROMPT_ZERO_SHOT`.
-    probas_sum_to_1 : bool, default=True
-        Normalize each row of ``predict_proba`` over the labels.
-    device : str, default='cpu'
-    error_low_prob : {'ignore', 'warn', 'raise', 'return_none'}, default='ignore'
-        What to do when the labels' total probability (before normalizing) is
-        below ``threshold_low_prob``; ``'return_none'`` makes ``predict`` return
-        None for those texts.
-    threshold_low_prob : float, default=0.0
-    use_caching : bool, default=True
-        Run the prompt once per text (its key/values reused for every label) and
-        remember the results of prompts already seen.
-    """
-
-    def __init__(
-        self,
-        model_name: str | None = None,
-        *,
-        model: Any = None,
-        tokenizer: Any = None,
-        prompt: str | None = None,
-        probas_sum_to_1: bool = True,
-        device: str = "cpu",
-        error_low_prob: str = "ignore",
-        threshold_low_prob: float = 0.0,
-        use_caching: bool = True,
-    ):
-        self.model_name = model_name
-        self.model = model
-        self.tokenizer = tokenizer
-        self.prompt = prompt
-        self.probas_sum_to_1 = probas_sum_to_1
-        self.device = device
-        self.error_low_prob = error_low_prob
-        self.threshold_low_prob = threshold_low_prob
-        self.use_caching = use_caching
-
-    def _prompt(self) -> str:
-        return DEFAULT_PROMPT_ZERO_SHOT if self.prompt is None else self.prompt
-
-    def _format(self, text: str) -> str:
-        return self._prompt().format(text=text, labels=", ".join(self.classes_))
-
-
-class FewShotClassifier(_LlmClassifierBase):
-    """Classify texts with a causal language model shown a few labeled examples.
-
-    ``fit`` picks up to ``max_samples`` examples from (X, y) — one of each label
-    first, then at random (``random_state``) — and puts them in the prompt.
-
-    Parameters
-    ----------
-    model_name, model, tokenizer, probas_sum_to_1, device, error_low_prob,
-    threshold_low_prob, use_caching
-        As in :class:`ZeroShotClassifier`.
-    prompt : str, optional
-        With the placeholders ``{text}``, ``{labels}`` and ``{examples}``;
-        default :data:`DEFAULT_PROMPT_FEW_SHOT`.
-    max_samples : int, default=5
-        The most examples put in the prompt.
-    random_state : int, RandomState or None
-        Which examples are chosen.
-    """
-
-    _placeholders = ("{text}", "{labels}", "{examples}")
-
-    def __init__(
-        self,
-        model_name: str | None = None,
-        *,
-        model: Any = None,
-        tokenizer: Any = None,
-        prompt: str | None = None,
-        max_samples: int = 5,
-        probas_sum_to_1: bool = True,
-        device: str = "cpu",
-        error_low_prob: str = "ignore",
-        threshold_low_prob: float = 0.0,
-        use_caching: bool = True,
-        random_state: Any = None,
-    ):
-        self.model_name = model_name
-        self.model = model
-        self.tokenizer = tokenizer
-        self.prompt = prompt
-        self.max_samples = max_samples
-        self.probas_sum_to_1 = probas_sum_to_1
-        self.device = device
-        self.error_low_prob = error_low_prob
-        self.threshold_low_prob = threshold_low_prob
-        self.use_caching = use_caching
-        self.random_state = random_state
-
-    def _prompt(self) -> str:
-        return DEFAULT_PROMPT_FEW_SHOT if self.prompt is None else self.prompt
-
-    def fit(self, X: Any, y: Any, **fit_params: Any) -> FewShotClassifier:
-        super().fit(X, y, **fit_params)
-        texts, labels = _texts(X), np.asarray(y).astype(str).ravel()
-        if len(texts) != len(labels):
-            raise ValueError(f"X and y must have the same length; got {len(texts)} texts "
-                             f"and {len(labels)} labels.")
-        order = check_random_state(self.random_state).permutation(len(texts))
-        first = [order[labels[order] == label][0] for label in self.classes_]
-        rest = [i for i in order if i not in set(first)]
-        chosen = (first + rest)[:self.max_samples]
-        check_random_state(self.random_state).shuffle(chosen)
-        self.examples_ = [(texts[i], labels[i]) for i in chosen]
-        return self
-
-    def _format(self, text: str) -> str:
-        examples = "".join(f"Text: {t}\n\nLabel: {label}\n\n" for t, label in self.examples_)
-        return self._prompt().format(text=text, labels=", ".join(self.classes_),
-                                     examples=examples)
