@@ -16,7 +16,7 @@ from sklearn.base import BaseEstimator
 from sklearn.utils import check_random_state
 from torch.utils.data import DataLoader
 
-from sktorch import _callback_params, _components, _params, _weights
+from sktorch import _builtin, _callback_params, _components, _params, _weights
 from sktorch._components import ComponentsMixin
 from sktorch._estimator_params import ParamsMixin
 from sktorch._fit_data import check_fit_data
@@ -238,6 +238,8 @@ class NeuralNet(ParamsMixin, ComponentsMixin, HooksMixin, DataMixin, PredictMixi
             ("train_loss", PassthroughScoring("train_loss", on_train=True)),
             ("valid_loss", PassthroughScoring("valid_loss")),
         ]
+        if _builtin.stops_on_plateau(self):
+            callbacks.append((_builtin.PLATEAU_NAME, _builtin.PlateauStop()))
         if self.verbose:
             callbacks.append(("print_log", PrintLog()))
         return callbacks
@@ -292,7 +294,10 @@ class NeuralNet(ParamsMixin, ComponentsMixin, HooksMixin, DataMixin, PredictMixi
     def initialize_optimizer(self) -> NeuralNet:
         """Build ``optimizer_`` over the learnable parameters of modules and criteria."""
         args, kwargs = self.get_params_for_optimizer("optimizer", self.get_all_learnable_params())
-        self.optimizer_ = self.optimizer(*args, **kwargs)
+        optimizer, lr = _builtin.optimizer_and_lr(self)  # the built-in model's recipe
+        if optimizer is not self.optimizer:
+            kwargs["lr"] = lr
+        self.optimizer_ = optimizer(*args, **kwargs)
         self._optimizer_ready()
         return self
 
@@ -429,15 +434,18 @@ class NeuralNet(ParamsMixin, ComponentsMixin, HooksMixin, DataMixin, PredictMixi
         if weights is not None:
             dataset.sample_weight = weights
         self._weighted = weights is not None
-        if self.module_ is None:
+        built = self.module_ is None
+        if built:
             self._initialize_module_and_optimizer(self._data_shape(dataset))
         seed = self._seed() if self._random_state is not None else None
         dataset_train, dataset_valid = self.get_split_datasets(dataset, y, seed=seed)
+        if built and self.module is None:  # the built-in model learns the data's statistics
+            _builtin.fit_statistics(self, dataset_train)
         train_batches, valid_batches = self._fit_iterators(dataset_train, dataset_valid, seed)
         self._callback_list = with_own_hooks(self, self._callback_list)
         engine = Engine(self, self._callback_list)
         self._stop_flag = engine.stop
-        n_epochs = self.max_epochs if epochs is None else epochs
+        n_epochs = _builtin.max_epochs(self) if epochs is None else epochs
         # Dropout and the like draw from torch's global generator: seeded, and locked
         # against other threads, whenever the loop may draw from it (see _random).
         global_draws = seed is not None and loop_draws_globally(

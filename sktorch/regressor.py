@@ -43,7 +43,9 @@ class NeuralNetRegressor(RegressorMixin, NeuralNet):
     Parameters
     ----------
     module : nn.Module class, instance or None
-        ``None`` builds an MLP with one output per target column.
+        ``None`` builds an MLP with one output per target column; it learns
+        standardized targets and predicts in the targets' units (see the
+        built-in model's rules in :class:`~sktorch.NeuralNet`).
     criterion : loss class, default=torch.nn.MSELoss
     **kwargs
         Every other :class:`~sktorch.NeuralNet` parameter.
@@ -58,6 +60,7 @@ class NeuralNetRegressor(RegressorMixin, NeuralNet):
     """
 
     _default_criterion = torch.nn.MSELoss
+    _standardizes_targets = True  # the built-in model learns standardized targets
 
     def __init__(self, module: Any = None, criterion: Any = torch.nn.MSELoss, **kwargs: Any):
         super().__init__(module, criterion=criterion, **kwargs)
@@ -69,6 +72,7 @@ class NeuralNetRegressor(RegressorMixin, NeuralNet):
             y = check_array(y, ensure_2d=False, dtype="numeric", ensure_all_finite=True,
                             input_name="y")
         self._y_ndim = y.ndim
+        self._y_dtype = _prediction_dtype(y)
         return y
 
     def _encode_y(self, y: Any) -> tuple[Any, Any]:
@@ -140,7 +144,7 @@ class NeuralNetRegressor(RegressorMixin, NeuralNet):
     predict_proba = _Unavailable("predict_proba", "a regressor has no probabilities; use predict")
 
     def predict(self, X: Any) -> np.ndarray:
-        """Predictions, shaped like the y of ``fit``.
+        """Predictions, shaped like the y of ``fit``, in its float dtype.
 
         A single output column gives a 1-D array when the net was fitted on a 1-D y.
         ``save_params`` records y's shape in the weights file (torch format), so
@@ -150,5 +154,18 @@ class NeuralNetRegressor(RegressorMixin, NeuralNet):
         """
         y_pred = NeuralNet.predict_proba(self, X)
         if getattr(self, "_y_ndim", 2) == 1 and y_pred.ndim == 2 and y_pred.shape[1] == 1:
-            return y_pred[:, 0]
-        return y_pred
+            y_pred = y_pred[:, 0]
+        dtype = getattr(self, "_y_dtype", None)
+        return y_pred if dtype is None else y_pred.astype(dtype, copy=False)
+
+
+_TORCH_FLOATS = {torch.float16: np.float16, torch.float32: np.float32,
+                 torch.float64: np.float64}
+
+
+def _prediction_dtype(y: Any) -> Any:
+    """The dtype of predictions for targets ``y``: y's float dtype, else float64."""
+    if isinstance(y, torch.Tensor):
+        return np.dtype(_TORCH_FLOATS.get(y.dtype, np.float64 if not y.is_floating_point()
+                                          else np.float32))
+    return y.dtype if y.dtype.kind == "f" else np.dtype(np.float64)

@@ -1,0 +1,151 @@
+"""The built-in model (module=None): its recipe, its statistics, and the rules around them."""
+
+import numpy as np
+import pytest
+import torch
+from sklearn.base import clone
+from sklearn.datasets import load_breast_cancer, load_wine
+from sklearn.model_selection import StratifiedKFold, cross_val_score
+from sklearn.neural_network import MLPClassifier
+
+from sktorch import NeuralNetClassifier, NeuralNetRegressor
+from sktorch.toy import MLPModule
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("load", [load_breast_cancer, load_wine])
+def test_default_scores_at_least_sklearn_mlp(load):
+    X, y = load(return_X_y=True)
+    cv = StratifiedKFold(3, shuffle=True, random_state=0)
+    ours = cross_val_score(NeuralNetClassifier(verbose=0, random_state=0), X, y, cv=cv).mean()
+    theirs = cross_val_score(MLPClassifier(random_state=0, max_iter=200), X, y, cv=cv).mean()
+    assert ours >= theirs - 0.01
+
+
+def test_default_model_trains_with_the_recipe_and_stops_on_a_plateau():
+    X, y = load_wine(return_X_y=True)
+    net = NeuralNetClassifier(verbose=0, random_state=0).fit(X, y)
+    assert isinstance(net.optimizer_, torch.optim.Adam)
+    assert net.get_params()["optimizer"] is torch.optim.SGD and net.lr == 0.01
+    assert net.max_epochs == 10 and 10 < len(net.history) <= 200
+    assert net.history[-1, "batches", 0, "train_batch_size"] == 142  # min(200, rows)
+
+
+def test_user_module_keeps_skorch_defaults_exactly():
+    X = np.random.RandomState(0).randn(60, 4).astype("float32")
+    y = np.arange(60) % 2
+    net = NeuralNetClassifier(MLPModule, module__input_units=4, verbose=0)
+    params = net.get_params()
+    assert params["optimizer"] is torch.optim.SGD and params["lr"] == 0.01
+    assert params["max_epochs"] == 10 and params["batch_size"] == 128
+    net.fit(X, y)
+    assert type(net.optimizer_) is torch.optim.SGD
+    assert net.optimizer_.param_groups[0]["lr"] == 0.01
+    assert len(net.history) == 10
+    assert "stop_on_plateau" not in dict(net.callbacks_)
+
+
+def test_explicit_values_other_than_the_defaults_are_used_as_given():
+    X, y = load_wine(return_X_y=True)
+    net = NeuralNetClassifier(lr=0.05, max_epochs=3, batch_size=50, verbose=0).fit(X, y)
+    assert type(net.optimizer_) is torch.optim.SGD
+    assert net.optimizer_.param_groups[0]["lr"] == 0.05
+    assert len(net.history) == 3
+    assert net.history[-1, "batches", 0, "train_batch_size"] == 50
+
+
+def test_clone_round_trips_and_refits_the_same():
+    X, y = load_wine(return_X_y=True)
+    net = NeuralNetClassifier(verbose=0, random_state=0)
+    twin = clone(net)
+    theirs, ours = twin.get_params(deep=False), net.get_params(deep=False)
+    assert repr(theirs.pop("train_split")) == repr(ours.pop("train_split"))
+    assert theirs == ours
+    np.testing.assert_array_equal(net.fit(X, y).predict_proba(X),
+                                  twin.fit(X, y).predict_proba(X))
+
+
+def test_input_standardization_makes_the_scale_of_x_irrelevant():
+    X, y = load_wine(return_X_y=True)
+    a = NeuralNetClassifier(verbose=0, random_state=0, max_epochs=5).fit(X, y)
+    b = NeuralNetClassifier(verbose=0, random_state=0, max_epochs=5).fit(X * 1000.0, y)
+    np.testing.assert_allclose(a.predict_proba(X), b.predict_proba(X * 1000.0), atol=1e-4)
+    full = NeuralNetClassifier(verbose=0, max_epochs=1, train_split=None).fit(X, y)
+    stats = full.module_.state_dict()  # buffers: saved with the weights
+    np.testing.assert_allclose(stats["standardize.mean"].numpy(), X.mean(0), rtol=1e-5)
+    np.testing.assert_allclose(stats["standardize.scale"].numpy(), X.std(0), rtol=1e-5)
+
+
+def test_regressor_learns_standardized_targets_and_predicts_in_their_units():
+    rng = np.random.RandomState(0)
+    X = rng.randn(300, 3)
+    y = 1000.0 + 500.0 * X[:, 0]
+    net = NeuralNetRegressor(verbose=0, random_state=0).fit(X, y)
+    assert net.score(X, y) > 0.95
+    np.testing.assert_allclose(float(net.module_.unstandardize.mean), y[:240].mean(), rtol=0.05)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_regressor_predictions_follow_the_dtype_of_y(dtype):
+    X = np.random.RandomState(0).randn(40, 3)
+    y = X[:, 0].astype(dtype)
+    assert NeuralNetRegressor(max_epochs=2, verbose=0).fit(X, y).predict(X).dtype == dtype
+    user = NeuralNetRegressor(torch.nn.Linear, module__in_features=3, module__out_features=1,
+                              max_epochs=2, verbose=0)
+    assert user.fit(X.astype(np.float32), y).predict(X.astype(np.float32)).dtype == dtype
+
+
+def test_regressor_integer_y_predicts_float64():
+    X = np.random.RandomState(0).randn(40, 3)
+    y = (X[:, 0] > 0).astype(int)
+    assert NeuralNetRegressor(max_epochs=1, verbose=0).fit(X, y).predict(X).dtype == np.float64
+
+
+@pytest.mark.parametrize("shape", [(20, 2, 3), (20, 1, 4, 4)])
+def test_default_mlp_refuses_nd_x(shape):
+    X = np.zeros(shape, dtype=np.float32)
+    y = np.arange(20) % 2
+    for given in (X, torch.from_numpy(X)):
+        with pytest.raises(ValueError, match=r"(?i)flatten X \(e\.g\. X\.reshape\(len\(X\), -1\)\)"
+                                             r".*your own module"):
+            NeuralNetClassifier(verbose=0).fit(given, y)
+
+
+@pytest.mark.parametrize("change", [{"hidden_units": 5}, {"module__dropout": 0.2}])
+def test_set_params_on_a_fitted_default_net_keeps_the_data_sizes(change):
+    X, y = load_wine(return_X_y=True)
+    net = NeuralNetClassifier(verbose=0, random_state=0, max_epochs=3).fit(X, y)
+    mean = net.module_.standardize.mean.clone()
+    net.set_params(**change)
+    assert net.module_.sequential[0].in_features == 13
+    assert net.module_.sequential[-2].out_features == 3
+    if "hidden_units" in change:
+        assert net.module_.sequential[0].out_features == 5
+    else:
+        assert any(isinstance(m, torch.nn.Dropout) for m in net.module_.sequential)
+    torch.testing.assert_close(net.module_.standardize.mean, mean)  # statistics kept
+    assert net.predict(X).shape == (178,)
+    net.partial_fit(X, y)
+    assert net.score(X, y) > 0.5
+
+
+def test_set_params_before_fit_leaves_the_sizes_to_fit():
+    X, y = load_wine(return_X_y=True)
+    net = NeuralNetClassifier(verbose=0, max_epochs=1).initialize()
+    net.set_params(hidden_units=7)
+    net.fit(X, y)
+    assert net.module_.sequential[0].in_features == 13
+    assert net.module_.sequential[0].out_features == 7
+
+
+def test_statistics_survive_save_params_and_pickle(tmp_path):
+    import pickle
+
+    X, y = load_wine(return_X_y=True)
+    net = NeuralNetClassifier(verbose=0, random_state=0, max_epochs=3).fit(X, y)
+    net.save_params(f_params=tmp_path / "p.pt")
+    new = NeuralNetClassifier(verbose=0).initialize_like(net)
+    new.load_params(f_params=tmp_path / "p.pt")
+    np.testing.assert_allclose(new.predict_proba(X), net.predict_proba(X))
+    again = pickle.loads(pickle.dumps(net))
+    np.testing.assert_allclose(again.predict_proba(X), net.predict_proba(X))
