@@ -439,13 +439,12 @@ class NeuralNet(ParamsMixin, ComponentsMixin, HooksMixin, DataMixin, PredictMixi
             self._initialize_module_and_optimizer(self._data_shape(dataset))
         seed = self._seed() if self._random_state is not None else None
         dataset_train, dataset_valid = self.get_split_datasets(dataset, y, seed=seed)
-        if built and self.module is None:  # the built-in model learns the data's statistics
-            _builtin.fit_statistics(self, dataset_train)
+        self._learn_from_split(dataset_train, built)
         train_batches, valid_batches = self._fit_iterators(dataset_train, dataset_valid, seed)
         self._callback_list = with_own_hooks(self, self._callback_list)
         engine = Engine(self, self._callback_list)
         self._stop_flag = engine.stop
-        n_epochs = _builtin.max_epochs(self) if epochs is None else epochs
+        n_epochs = self._fit_epochs(epochs)
         # Dropout and the like draw from torch's global generator: seeded, and locked
         # against other threads, whenever the loop may draw from it (see _random).
         global_draws = seed is not None and loop_draws_globally(
@@ -454,6 +453,17 @@ class NeuralNet(ParamsMixin, ComponentsMixin, HooksMixin, DataMixin, PredictMixi
             engine.run(train_batches, valid_batches, n_epochs, dataset_train, dataset_valid,
                        X=X, y=y, **fit_params)
         return self
+
+    # The fit set-up steps below are shared with the fused search engine
+    # (model_selection/_fused/_prepare.py), so that the two cannot drift apart.
+    def _learn_from_split(self, dataset_train: Any, built: bool) -> None:
+        """What a freshly built module learns from the training split (after the split)."""
+        if built and self.module is None:  # the built-in model learns the data's statistics
+            _builtin.fit_statistics(self, dataset_train)
+
+    def _fit_epochs(self, epochs: int | None = None) -> int:
+        """The number of epochs a fit runs at most (the built-in recipe's budget included)."""
+        return _builtin.max_epochs(self) if epochs is None else epochs
 
     def request_stop(self, reason: str, raise_after: BaseException | None = None) -> None:
         """Ask training to stop after the current batch; ``reason`` goes into the history.

@@ -252,7 +252,7 @@ class FusedRun:
                     m.failed = True
             self._drop([i for i, m in enumerate(self.members) if getattr(m, "failed", False)],
                        finish=False)
-            self._drop([i for i, m in enumerate(self.members) if m.net.max_epochs <= 0],
+            self._drop([i for i, m in enumerate(self.members) if m.net._fit_epochs() <= 0],
                        finish=True)
             while self.members:
                 self._epoch()
@@ -303,7 +303,7 @@ class FusedRun:
             except Exception:  # its own fit raises it again, alone
                 diverged.append((i, CALLBACK_RAISED))
                 continue
-            if m.stop.reason is not None or len(m.net.history) >= m.net.max_epochs:
+            if m.stop.reason is not None or len(m.net.history) >= m.net._fit_epochs():
                 finished.append(i)
         for i, reason in diverged:
             self.refit.append((self.members[i].p, reason))

@@ -23,6 +23,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from sktorch import (
+    _builtin,
     NeuralNet,
     NeuralNetBinaryClassifier,
     NeuralNetClassifier,
@@ -40,7 +41,8 @@ from sktorch.model_selection._fused._optim import optimizer_reason
 __all__ = ["Prepared", "static_reason", "prepare", "prepared_reason", "structure_key"]
 
 _NET_CLASSES = (NeuralNet, NeuralNetClassifier, NeuralNetBinaryClassifier, NeuralNetRegressor)
-_CALLBACKS = (EpochTimer, PassthroughScoring, EpochScoring, PrintLog, EarlyStopping)
+_CALLBACKS = (EpochTimer, PassthroughScoring, EpochScoring, PrintLog, EarlyStopping,
+              _builtin.PlateauStop)
 _CRITERIA = (torch.nn.NLLLoss, torch.nn.CrossEntropyLoss, torch.nn.BCELoss,
              torch.nn.BCEWithLogitsLoss, torch.nn.MSELoss, torch.nn.L1Loss,
              torch.nn.SmoothL1Loss, torch.nn.HuberLoss)
@@ -156,6 +158,13 @@ def _row_dataset(dataset: Dataset, weights: torch.Tensor | None) -> Dataset:
     return rows
 
 
+def _rows_of(dataset: Dataset, weights: torch.Tensor | None, rows: torch.Tensor) -> Dataset:
+    """The member's own training split of the data (with its weights), as ``fit_loop``'s."""
+    source = Dataset(dataset.X)
+    source.y, source.y_original, source.sample_weight = dataset.y, dataset.y_original, weights
+    return source.subset(rows.cpu())
+
+
 def _split(net: Any, rows: Dataset, y: Any, seed: int | None, data_key: tuple,
            cache: dict) -> tuple[Dataset, Dataset | None]:
     """``net.get_split_datasets`` of the row-number dataset, made once per distinct split.
@@ -193,13 +202,14 @@ def prepare(index: int, member: Any, cache: dict) -> Prepared:
     dataset = _dataset(net, X, y, cache, key)
     weights = _weights.fit_weights(net, member.sample_weight, y, len(dataset))
     net._weighted = weights is not None
-    if net.module_ is None:
-        net.initialize_module(net._data_shape(dataset))
-        net.initialize_optimizer()
+    built = net.module_ is None
+    if built:
+        net._initialize_module_and_optimizer(net._data_shape(dataset))
     seed = net._seed() if net._random_state is not None else None
     generator = None if seed is None else torch.Generator().manual_seed(seed)
     index_train, index_valid = _split(net, _row_dataset(dataset, weights), y, seed,
                                       (id(member.y), type(net)), cache)
+    net._learn_from_split(_rows_of(dataset, weights, index_train.X), built)
     return Prepared(
         index=index, net=net, X=X, y=y, dataset=dataset, weights=weights,
         train_rows=index_train.X, valid_rows=None if index_valid is None else index_valid.X,
