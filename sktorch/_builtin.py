@@ -50,6 +50,8 @@ __all__ = [
     "rebuild_module",
     "plateau_stop_changed",
     "check_2d",
+    "target_statistics",
+    "to_loss_units",
     "PlateauStop",
 ]
 
@@ -134,10 +136,10 @@ class PlateauStop(EarlyStopping):
     model's rules in :class:`~sktorch.NeuralNet`): training stops when the
     monitored loss has not improved by ``threshold`` for ``patience`` epochs in a
     row, and the weights of the best epoch are restored. ``monitor='auto'`` watches
-    ``valid_loss`` when the fit has a validation split, else ``train_loss``. The
-    threshold is in units of the target variance for a regressor (its module's
-    output scale squared), so that the rule does not depend on the targets' units.
-    It starts afresh at each fit and ``partial_fit``.
+    ``valid_loss`` when the fit has a validation split, else ``train_loss``. (The
+    built-in regressor's losses are in standardized target units, so the threshold
+    does not depend on the targets' units.) It starts afresh at each fit and
+    ``partial_fit``.
 
     Parameters
     ----------
@@ -163,8 +165,6 @@ class PlateauStop(EarlyStopping):
         self.monitor_ = self.monitor
         if self.monitor == "auto":
             self.monitor_ = "train_loss" if net.train_split is None else "valid_loss"
-        scale = getattr(getattr(net.module_, "unstandardize", None), "scale", None)
-        self.loss_scale_ = 1.0 if scale is None else float((scale.double() ** 2).mean())
 
     def on_epoch_end(self, net: Any, **kwargs: Any) -> None:
         if not self.active_:  # after set_params(max_epochs=...): exactly that many epochs
@@ -174,13 +174,6 @@ class PlateauStop(EarlyStopping):
             super().on_epoch_end(net, **kwargs)
         finally:
             self.monitor = monitor
-
-    def _improved(self, score: float) -> bool:
-        best = self.best_score_
-        if best is None or self.threshold_mode != "abs":
-            return super()._improved(score)
-        margin = self.threshold * getattr(self, "loss_scale_", 1.0)
-        return score < best - margin if self.lower_is_better else score > best + margin
 
 
 def plateau_stop_changed(net: Any) -> bool:
@@ -253,6 +246,38 @@ def fit_statistics(net: Any, dataset: Any) -> None:
     if (getattr(net, "_standardizes_targets", False) and isinstance(y, torch.Tensor)
             and y.is_floating_point()):
         module.unstandardize.set_statistics(*_weighted_stats(y, weights))
+
+
+def target_statistics(net: Any) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """``(mean, scale)`` of the targets, for nets whose loss is in standardized units.
+
+    The built-in regressor's module ends with an ``unstandardize`` layer holding the
+    training targets' statistics: it predicts in the targets' units, while its loss
+    compares ``(prediction - mean) / scale`` with ``(y - mean) / scale``. The
+    gradients are then those of a model trained on standardized targets, so any
+    optimizer and learning rate behave as on standardized data, and the recorded
+    ``train_loss``/``valid_loss`` are in standardized units. None for every other net.
+    """
+    if net.module is not None or not getattr(net, "_standardizes_targets", False):
+        return None
+    layer = getattr(getattr(net, "module_", None), "unstandardize", None)
+    if layer is None:
+        return None
+    return layer.mean, layer.scale
+
+
+def to_loss_units(y_pred: torch.Tensor, y_true: torch.Tensor, mean: torch.Tensor,
+                  scale: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Standardize predictions and targets with the target statistics (see above).
+
+    ``y_true`` takes the predictions' shape when it has as many values (a 1-D y for
+    one output column); ``mean`` and ``scale`` broadcast over the last dimension.
+    """
+    if y_true.shape != y_pred.shape and y_true.numel() == y_pred.numel():
+        y_true = y_true.reshape(y_pred.shape)
+    if y_pred.ndim == 1 and mean.ndim >= 1 and mean.shape[-1] == 1:  # a squeezed output
+        mean, scale = mean[..., 0], scale[..., 0]
+    return (y_pred - mean) / scale, (y_true.to(y_pred.dtype) - mean) / scale
 
 
 def check_2d(net: Any, ndim: int, shape: Any) -> None:

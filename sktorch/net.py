@@ -439,12 +439,11 @@ class NeuralNet(ParamsMixin, ComponentsMixin, HooksMixin, DataMixin, PredictMixi
             self._initialize_module_and_optimizer(self._data_shape(dataset))
         seed = self._seed() if self._random_state is not None else None
         dataset_train, dataset_valid = self.get_split_datasets(dataset, y, seed=seed)
-        self._learn_from_split(dataset_train, built)
+        n_epochs = self._setup_training(dataset_train, built, epochs)
         train_batches, valid_batches = self._fit_iterators(dataset_train, dataset_valid, seed)
         self._callback_list = with_own_hooks(self, self._callback_list)
         engine = Engine(self, self._callback_list)
         self._stop_flag = engine.stop
-        n_epochs = self._fit_epochs(epochs)
         # Dropout and the like draw from torch's global generator: seeded, and locked
         # against other threads, whenever the loop may draw from it (see _random).
         global_draws = seed is not None and loop_draws_globally(
@@ -454,16 +453,27 @@ class NeuralNet(ParamsMixin, ComponentsMixin, HooksMixin, DataMixin, PredictMixi
                        X=X, y=y, **fit_params)
         return self
 
-    # The fit set-up steps below are shared with the fused search engine
-    # (model_selection/_fused/_prepare.py), so that the two cannot drift apart.
-    def _learn_from_split(self, dataset_train: Any, built: bool) -> None:
-        """What a freshly built module learns from the training split (after the split)."""
-        if built and self.module is None:  # the built-in model learns the data's statistics
-            _builtin.fit_statistics(self, dataset_train)
+    def _setup_training(self, dataset_train: Any, built: bool, epochs: int | None = None) -> int:
+        """The set-up between the validation split and the first epoch; the epochs to run.
 
-    def _fit_epochs(self, epochs: int | None = None) -> int:
-        """The number of epochs a fit runs at most (the built-in recipe's budget included)."""
+        Shared by ``fit_loop`` and the fused search engine (``_fused/_prepare.py``),
+        so that a fused member is set up exactly as its sequential fit. A freshly
+        ``built`` built-in module learns its standardization statistics from the
+        training rows; the epoch budget is the built-in recipe's when it applies
+        (see :mod:`sktorch._builtin`; the recipe's optimizer and batch size are
+        chosen in ``initialize_optimizer`` and ``get_iterator``, which both call).
+        """
+        if built and self.module is None:
+            _builtin.fit_statistics(self, dataset_train)
         return _builtin.max_epochs(self) if epochs is None else epochs
+
+    def _target_statistics(self) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """``(mean, scale)`` of the targets the loss standardizes, or None.
+
+        The built-in regressor's loss compares standardized predictions with
+        standardized targets (see :func:`sktorch._builtin.target_statistics`).
+        """
+        return _builtin.target_statistics(self)
 
     def request_stop(self, reason: str, raise_after: BaseException | None = None) -> None:
         """Ask training to stop after the current batch; ``reason`` goes into the history.

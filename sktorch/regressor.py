@@ -9,6 +9,7 @@ import torch
 from sklearn.base import RegressorMixin
 from sklearn.utils.validation import check_array
 
+from sktorch._builtin import to_loss_units
 from sktorch._data import to_tensor
 from sktorch._predict import loss_input
 from sktorch.net import NeuralNet
@@ -94,6 +95,9 @@ class NeuralNetRegressor(RegressorMixin, NeuralNet):
         if (isinstance(y_pred, torch.Tensor) and y_pred.shape != y_true.shape
                 and y_pred.numel() == y_true.numel()):
             y_true = y_true.reshape(y_pred.shape)
+        statistics = self._target_statistics()
+        if statistics is not None and isinstance(y_pred, torch.Tensor):
+            y_pred, y_true = to_loss_units(y_pred, y_true, *statistics)
         return self.criterion_(y_pred, y_true)
 
     def save_params(self, *args: Any, **kwargs: Any) -> None:

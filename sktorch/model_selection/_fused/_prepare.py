@@ -67,6 +67,7 @@ class Prepared:
     seed: int | None
     train_batch: int = 0  # rows per training batch, as the net's own iterator batches
     valid_batch: int = 0
+    n_epochs: int = 0  # the most epochs its fit runs (net._setup_training's answer)
 
 
 def static_reason(net: Any, X: Any, y: Any, fit_params: dict) -> str:
@@ -209,13 +210,16 @@ def prepare(index: int, member: Any, cache: dict) -> Prepared:
     generator = None if seed is None else torch.Generator().manual_seed(seed)
     index_train, index_valid = _split(net, _row_dataset(dataset, weights), y, seed,
                                       (id(member.y), type(net)), cache)
-    net._learn_from_split(_rows_of(dataset, weights, index_train.X), built)
+    # The rest of the set-up is the net's own (statistics of the built-in model, the
+    # epoch budget), on this member's training rows, as fit_loop does it.
+    n_epochs = net._setup_training(_rows_of(dataset, weights, index_train.X), built)
     return Prepared(
         index=index, net=net, X=X, y=y, dataset=dataset, weights=weights,
         train_rows=index_train.X, valid_rows=None if index_valid is None else index_valid.X,
         index_train=index_train, index_valid=index_valid, generator=generator, seed=seed,
         train_batch=_batch_size(net, index_train, True),
         valid_batch=0 if index_valid is None else _batch_size(net, index_valid, False),
+        n_epochs=n_epochs,
     )
 
 
