@@ -28,7 +28,10 @@ explicitly, a value equal to the default counts as the default.
 
 from __future__ import annotations
 
+import contextlib
+import copy
 import inspect
+from collections.abc import Iterator
 from numbers import Real
 from typing import Any
 
@@ -50,6 +53,7 @@ __all__ = [
     "rebuild_module",
     "plateau_stop_changed",
     "check_2d",
+    "float64_forward",
     "target_statistics",
     "to_loss_units",
     "PlateauStop",
@@ -278,6 +282,22 @@ def to_loss_units(y_pred: torch.Tensor, y_true: torch.Tensor, mean: torch.Tensor
     if y_pred.ndim == 1 and mean.ndim >= 1 and mean.shape[-1] == 1:  # a squeezed output
         mean, scale = mean[..., 0], scale[..., 0]
     return (y_pred - mean) / scale, (y_true.to(y_pred.dtype) - mean) / scale
+
+
+@contextlib.contextmanager
+def float64_forward(net: Any) -> Iterator[None]:
+    """Within the block, ``net``'s forward passes run a float64 copy of its module.
+
+    For predictions in float64: each row's result then does not depend on the
+    batch it is computed in (up to ~1e-16), unlike float32 matrix products.
+    The copy is in evaluation mode; the net's own module is not touched.
+    """
+    forward = net._forward_module
+    net._forward_module = copy.deepcopy(net.module_).to(torch.float64).eval()
+    try:
+        yield
+    finally:
+        net._forward_module = forward
 
 
 def check_2d(net: Any, ndim: int, shape: Any) -> None:

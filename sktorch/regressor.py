@@ -9,9 +9,10 @@ import torch
 from sklearn.base import RegressorMixin
 from sklearn.utils.validation import check_array
 
+from sktorch import _builtin
 from sktorch._builtin import to_loss_units
 from sktorch._data import to_tensor
-from sktorch._predict import loss_input
+from sktorch._predict import first_output, loss_input
 from sktorch.net import NeuralNet
 
 __all__ = ["NeuralNetRegressor"]
@@ -155,11 +156,21 @@ class NeuralNetRegressor(RegressorMixin, NeuralNet):
         ``initialize()`` + ``load_params`` restores it. A net that never saw y (fitted
         on a torch Dataset, or weights saved with safetensors) predicts the module's
         output as it is, as skorch does.
+
+        The built-in model evaluates its (float32) weights in float64 when y was
+        float64, so that each row's prediction does not depend on the other rows of
+        its batch (float32 matrix products round differently for different batch
+        sizes; scikit-learn's checks compare at ``atol=1e-7``).
         """
-        y_pred = NeuralNet.predict_proba(self, X)
+        dtype = getattr(self, "_y_dtype", None)
+        if dtype == np.float64 and self.module is None and self.precision == "32":
+            with torch.no_grad(), _builtin.float64_forward(self):
+                y_out = first_output(self.forward(X, device=None))
+                y_pred = self._predict_nonlinearity()(y_out).cpu().numpy()
+        else:
+            y_pred = NeuralNet.predict_proba(self, X)
         if getattr(self, "_y_ndim", 2) == 1 and y_pred.ndim == 2 and y_pred.shape[1] == 1:
             y_pred = y_pred[:, 0]
-        dtype = getattr(self, "_y_dtype", None)
         return y_pred if dtype is None else y_pred.astype(dtype, copy=False)
 
 

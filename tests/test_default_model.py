@@ -149,3 +149,56 @@ def test_statistics_survive_save_params_and_pickle(tmp_path):
     np.testing.assert_allclose(new.predict_proba(X), net.predict_proba(X))
     again = pickle.loads(pickle.dumps(net))
     np.testing.assert_allclose(again.predict_proba(X), net.predict_proba(X))
+
+
+def _linear_targets(n=200, seed=0):
+    rng = np.random.RandomState(seed)
+    X = rng.randn(n, 4)
+    return X, X @ [1.0, -2.0, 0.5, 0.0] + 0.1 * rng.randn(n)
+
+
+def test_regressor_loss_is_in_standardized_units_so_the_targets_scale_is_irrelevant():
+    """SGD at a user's lr trains the same model on y and on 1000 * y + 5.
+
+    The loss compares standardized predictions with standardized targets: the
+    recorded losses are equal and the predictions are the same up to the scale.
+    With the loss in target units the second fit's gradients would be 1e6 times
+    larger (and diverge).
+    """
+    X, y = _linear_targets()
+    make = lambda: NeuralNetRegressor(lr=0.05, max_epochs=8, verbose=0,  # noqa: E731
+                                      random_state=0, precision="64")
+    a, b = make().fit(X, y), make().fit(X, 1000.0 * y + 5.0)
+    losses_a, losses_b = a.history[:, "train_loss"], b.history[:, "train_loss"]
+    np.testing.assert_allclose(losses_b, losses_a, rtol=1e-6)
+    np.testing.assert_allclose(b.predict(X), 1000.0 * a.predict(X) + 5.0, rtol=1e-6, atol=1e-6)
+    assert losses_a[0] < 2.0 and losses_a[-1] < 0.2  # standardized units: 1 = predicting the mean
+    assert b.score(X, 1000.0 * y + 5.0) > 0.9
+
+
+def test_regressor_valid_loss_is_in_standardized_units():
+    X, y = _linear_targets()
+    net = NeuralNetRegressor(verbose=0, random_state=0).fit(X, 1e4 * y)
+    # a good fit's squared error relative to the target variance, not in units of 1e8
+    assert net.history[-1, "valid_loss"] < 0.1
+    assert net.score(X, 1e4 * y) > 0.95
+
+
+def test_user_module_regressor_loss_stays_in_target_units():
+    X, y = _linear_targets()
+    net = NeuralNetRegressor(torch.nn.Linear, module__in_features=4, module__out_features=1,
+                             max_epochs=1, verbose=0, random_state=0, train_split=None)
+    net.fit(X.astype(np.float32), (100.0 * y).astype(np.float32))
+    assert net.history[0, "train_loss"] > 100.0  # MSE of targets with variance ~5e4
+
+
+def test_default_scores_on_small_data_with_fixed_seeds():
+    from sklearn.datasets import load_diabetes, load_iris
+
+    X, y = load_iris(return_X_y=True)
+    cv = StratifiedKFold(3, shuffle=True, random_state=0)
+    assert cross_val_score(NeuralNetClassifier(verbose=0, random_state=0), X, y,
+                           cv=cv).mean() > 0.93
+    X, y = load_diabetes(return_X_y=True)
+    net = NeuralNetRegressor(verbose=0, random_state=0)
+    assert cross_val_score(net, X[:300], y[:300], cv=3).mean() > 0.35

@@ -82,3 +82,23 @@ def test_recipe_and_plain_members_group_apart_and_say_why():
     alone = [r for r in reports if not r.fused]
     assert alone[0].members == [2] and "alone" in alone[0].reason
     assert len(nets[2].history_) == 3
+
+
+def test_builtin_regressor_with_sgd_on_large_targets_fuses_with_each_members_units():
+    """SGD at a user's lr on targets in the thousands: each member's loss is in its own
+    standardized units (statistics of its own training rows), as in its sequential fit."""
+    X = _data(seed=2)
+    y = (1000.0 * (X[:, 0] + X[:, 1] / 10) + 5000.0).astype("float32")
+    data = [(X[:n], y[:n] * k) for n, k in ((160, 1.0), (120, 3.0), (100, 0.5))]
+
+    def nets():
+        return [NeuralNetRegressor(lr=lr, max_epochs=4, batch_size=32, verbose=0,
+                                   random_state=0, hidden_units=6) for lr in (0.05, 0.1, 0.02)]
+
+    seq, fused, reports = run_both(nets, data)
+    _only_fused(reports, 3)
+    for net, (Xf, yf) in zip(fused, data):
+        assert isinstance(net.optimizer_, torch.optim.SGD)
+        losses = net.history_[:, "train_loss"]
+        assert all(np.isfinite(losses)) and losses[-1] < 1.0  # standardized units
+        assert net.score(Xf, yf) > 0.5
