@@ -190,8 +190,9 @@ def rebuild_module(net: Any) -> None:
     """Build the built-in module again after ``set_params`` changed its arguments.
 
     A fitted net keeps its data's sizes and statistics, so that it predicts and
-    trains on as before (with new weights, as after any module change). Before
-    any data was seen, the module is left to ``fit``, which sizes it.
+    trains on as before (with new weights, as after any module change; the caller
+    re-initializes the optimizer over them). Before any data was seen, the module
+    is left to ``fit``, which sizes it.
     """
     from sktorch.toy import DefaultMLP
 
@@ -206,7 +207,6 @@ def rebuild_module(net: Any) -> None:
     _components.run_initializer(net, "module", shape)
     for part in ("standardize", "unstandardize"):
         getattr(net.module_, part).load_state_dict(getattr(old, part).state_dict())
-    _components.run_initializer(net, "optimizer")
 
 
 # ------------------------------------------------------------------- statistics

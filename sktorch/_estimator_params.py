@@ -100,12 +100,13 @@ class ParamsMixin:
                 changed["criterion"].append(key)
             elif "__" in key and (kind := _components.kind_of_prefix(self, prefix)):
                 changed[kind].append(key)
-        if changed["module"] and self.module is None:  # sized from the data: keep its sizes
+        if changed["module"] and (self.module is None or getattr(self, "module_", None)
+                                  is not None):
             self._say_reinit("module", changed["module"])
-            _builtin.rebuild_module(self)
-        elif changed["module"] and getattr(self, "module_", None) is not None:
-            self._say_reinit("module", changed["module"])
-            _components.run_initializer(self, "module")
+            if self.module is None:  # sized from the data: keep its sizes and statistics
+                _builtin.rebuild_module(self)
+            else:
+                _components.run_initializer(self, "module")
             changed["optimizer"] = changed["optimizer"] or ["(new module parameters)"]
         if changed["criterion"]:
             self._say_reinit("criterion", changed["criterion"])

@@ -23,11 +23,11 @@ import torch
 from torch.utils.data import DataLoader
 
 from sktorch import (
-    _builtin,
     NeuralNet,
     NeuralNetBinaryClassifier,
     NeuralNetClassifier,
     NeuralNetRegressor,
+    _builtin,
     _components,
     _params,
     _weights,
