@@ -202,3 +202,17 @@ def test_default_scores_on_small_data_with_fixed_seeds():
     X, y = load_diabetes(return_X_y=True)
     net = NeuralNetRegressor(verbose=0, random_state=0)
     assert cross_val_score(net, X[:300], y[:300], cv=3).mean() > 0.35
+
+
+def test_float64_predictions_do_not_depend_on_the_batch():
+    """With float64 y the built-in regressor evaluates its weights in float64: a row's
+    prediction is the same alone as in a batch (scikit-learn checks at atol=1e-7)."""
+    rng = np.random.RandomState(0)
+    X = rng.randn(300, 20) * 3.0
+    y = X @ rng.randn(20) + 10.0
+    net = NeuralNetRegressor(max_epochs=3, verbose=0, random_state=0).fit(X, y)
+    full = net.predict(X)
+    one_by_one = np.concatenate([net.predict(X[i:i + 1]) for i in range(len(X))])
+    assert full.dtype == np.float64
+    np.testing.assert_allclose(full, one_by_one, rtol=0, atol=1e-9)
+    assert net.module_.sequential[0].weight.dtype == torch.float32  # trained in float32
