@@ -1,13 +1,16 @@
 """The built-in model against scikit-learn's MLP, both with their defaults.
 
 Usage: ``python benchmarks/default_model.py [--quick] [--folds 5] [--only NAMES]
-[--output results.md]`` (``make bench`` runs it through ``run.py``). For each dataset,
+[--threads N] [--output results.md]`` (``make bench`` runs it through ``run.py``). For each dataset,
 with and without a ``StandardScaler`` in front, ``NeuralNetClassifier()`` /
 ``NeuralNetRegressor()`` (``module=None``; ``verbose=0``, ``random_state=0``) and
 ``MLPClassifier()`` / ``MLPRegressor()`` (``random_state=0``) are cross-validated on
 the same folds in one process, one after the other. Scores are accuracy or R²; fit
-time is the mean per fold, from ``cross_validate``. ``--quick``: 3 folds, the small
-sets only.
+time is the mean per fold, from ``cross_validate``, after one untimed warm-up fit of
+each library (first-call costs: lazy imports, thread pools). ``--threads N`` limits
+torch and the BLAS/OpenMP pools of both libraries to N threads (on a machine shared
+with other jobs, more threads than free cores make both spin). ``--quick``: 3 folds,
+the small sets only.
 """
 
 from __future__ import annotations
@@ -77,9 +80,17 @@ def compare(name: str, scaler: bool, folds: int) -> dict:
     return row
 
 
+def warm_up() -> None:
+    """One untimed fit of each library, so that no row pays first-call costs."""
+    X, y = datasets.make_classification(n_samples=100, random_state=0)
+    for est in estimators(True).values():
+        est.fit(X, y)
+
+
 def run(quick: bool = False, folds: int | None = None, only: list[str] | None = None) -> str:
     """The Markdown table of all comparisons (progress lines go to stderr)."""
     folds = folds or (3 if quick else 5)
+    warm_up()
     names = only or [n for n, (_, _, small) in DATASETS.items() if small or not quick]
     rows = []
     for name in names:
@@ -89,8 +100,10 @@ def run(quick: bool = False, folds: int | None = None, only: list[str] | None = 
             print(f"  {row['dataset']} scaler={row['scaler']}: sktorch "
                   f"{row['sktorch_score']:.3f} in {row['sktorch_s']:.2f} s, sklearn "
                   f"{row['sklearn_score']:.3f} in {row['sklearn_s']:.2f} s", file=sys.stderr)
+    import torch
+
     note = (f"{folds}-fold CV, `random_state=0`, mean fit time per fold; sktorch with "
-            "`verbose=0`.")
+            f"`verbose=0`; torch threads: {torch.get_num_threads()}.")
     return note + "\n\n" + report.table(rows, COLUMNS)
 
 
@@ -100,7 +113,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--folds", type=int, help="number of CV folds (default 5, quick 3)")
     parser.add_argument("--only", help=f"comma-separated names of {list(DATASETS)}")
     parser.add_argument("--output", help="also write the Markdown table to this file")
+    parser.add_argument("--threads", type=int, help="threads for torch and BLAS (both libraries)")
     args = parser.parse_args(argv)
+    if args.threads:
+        import torch
+        from threadpoolctl import threadpool_limits
+
+        torch.set_num_threads(args.threads)
+        threadpool_limits(args.threads)
     warnings.filterwarnings("ignore")  # scikit-learn's ConvergenceWarning at max_iter=200
     only = args.only.split(",") if args.only else None
     text = "## Machine\n\n" + report.machine() + "\n\n## Built-in model vs scikit-learn's MLP\n\n"

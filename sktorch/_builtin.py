@@ -24,6 +24,13 @@ best epoch are restored at the end.
 The parameters themselves never change (``get_params`` and ``clone`` are exact);
 the recipe is resolved anew at every fit. Because ``clone`` passes every parameter
 explicitly, a value equal to the default counts as the default.
+
+The built-in regressor's loss is in standardized target units, whatever the
+optimizer (:func:`target_statistics`). Where each rule is applied: the optimizer in
+``NeuralNet.initialize_optimizer``, the batch size in ``get_iterator``, the
+statistics and the epoch budget in ``NeuralNet._setup_training``. The sequential
+fit and the fused search engine both call these, so a fused member is set up as
+its sequential fit.
 """
 
 from __future__ import annotations
