@@ -216,3 +216,24 @@ def test_float64_predictions_do_not_depend_on_the_batch():
     assert full.dtype == np.float64
     np.testing.assert_allclose(full, one_by_one, rtol=0, atol=1e-9)
     assert net.module_.sequential[0].weight.dtype == torch.float32  # trained in float32
+
+
+@pytest.mark.parametrize("bad", ["3d-X", "nan-y", "nan-X"])
+def test_failed_fit_leaves_the_fitted_default_regressor_as_it_was(bad):
+    X, y = _linear_targets(120)
+    net = NeuralNetRegressor(verbose=0, random_state=0).fit(X, 50.0 * y + 3.0)
+    state = {k: v.clone() for k, v in net.module_.state_dict().items()}  # statistics too
+    y_pred, n_epochs = net.predict(X), len(net.history)
+    X_bad, y_bad = X.copy(), y.copy()
+    if bad == "3d-X":
+        X_bad = X.reshape(len(X), 2, 2)
+    elif bad == "nan-y":
+        y_bad[3] = np.nan
+    else:
+        X_bad[3, 1] = np.nan
+    with pytest.raises(ValueError, match="(?i)flatten X" if bad == "3d-X" else "NaN|infinity"):
+        net.fit(X_bad, y_bad)
+    for key, value in net.module_.state_dict().items():
+        torch.testing.assert_close(value, state[key], rtol=0, atol=0)
+    assert len(net.history) == n_epochs
+    np.testing.assert_array_equal(net.predict(X), y_pred)
