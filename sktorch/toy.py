@@ -156,7 +156,7 @@ class DefaultMLP(MLPModule):
     >>> import torch
     >>> module = DefaultMLP(input_units=3, output_units=1)
     >>> [name for name, _ in module.named_children()]
-    ['sequential', 'standardize', 'unstandardize']
+    ['nonlin', 'sequential', 'standardize', 'unstandardize']
     >>> module(torch.zeros(4, 3)).shape
     torch.Size([4, 1])
     """

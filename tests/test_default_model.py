@@ -237,3 +237,15 @@ def test_failed_fit_leaves_the_fitted_default_regressor_as_it_was(bad):
         torch.testing.assert_close(value, state[key], rtol=0, atol=0)
     assert len(net.history) == n_epochs
     np.testing.assert_array_equal(net.predict(X), y_pred)
+
+
+def test_valid_acc_is_scikit_learns_accuracy_also_for_string_labels():
+    from sklearn.metrics import accuracy_score
+
+    from sktorch.callbacks.scoring import _accuracy
+
+    X, y = load_wine(return_X_y=True)
+    labels = np.array(["red", "rose", "white"], dtype=object)[y]
+    net = NeuralNetClassifier(max_epochs=2, verbose=0, random_state=0).fit(X, labels)
+    assert _accuracy(net, X, labels) == accuracy_score(labels, net.predict(X))
+    assert 0.0 < net.history[-1, "valid_acc"] <= 1.0
