@@ -415,6 +415,9 @@ class SharedOptimizerNet(TwoModuleNet):
 def test_pickled_net_with_extra_components_keeps_training_them():
     import pickle
 
+    # module2_ is built from torch's global generator (TwoModuleNet does not seed it);
+    # for some draws (global seeds 1, 2, 11, 22) its weight gets no gradient here.
+    torch.manual_seed(0)
     net = two_module_net(optimizer2__lr=0.1).fit(X, Y2)
     loaded = pickle.loads(pickle.dumps(net))
     before = loaded.module2_.weight.detach().clone()
