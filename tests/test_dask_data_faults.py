@@ -81,6 +81,10 @@ def net(**kwargs):
                                train_split=None, verbose=0, random_state=0, **kwargs)
 
 
+def held_payloads():
+    return len(_remote._HELD)
+
+
 def worker_pids(client):
     return sorted(str(pid) for pid in client.run(os.getpid).values())
 
@@ -112,6 +116,7 @@ def test_fused_search_sends_the_data_to_each_worker_once(client, tmp_path):
         two = HalvingGridSearchCV(net(), GRID, **halving).fit(counted(X, log2), y)
     assert two.n_iterations_ == 3
     assert loads(log2) == [(pid, "120x6") for pid in pids]
+    assert sum(client.run(held_payloads).values()) == 0  # the workers let go of the data
     np.testing.assert_allclose(two.cv_results_["mean_test_score"],
                                one.cv_results_["mean_test_score"], atol=1e-6)
 

@@ -102,7 +102,8 @@ def test_a_dask_worker_uses_the_gpu_of_its_number(gpus, monkeypatch):
     source = (X, y, {})
     rows = np.arange(60)
     stubs = [_remote.Stub(net("cuda", lr=lr), ("search",), rows, 0) for lr in (0.1, 0.2)]
-    nets, reports = _remote.fit_part_remote(stubs, None, [("search",)], _remote.Shipped(source))
+    held = _remote.Held("search-id", ("search",), payload=_remote.Shipped(source))
+    nets, reports = _remote.fit_part_remote(stubs, None, [("search",)], held)
     assert gpus.seen == [["cuda:1", "cuda:1"]]
     assert reports[0].fused and all(len(n.history_) == 3 for n in nets)
     alone = net(lr=0.2).fit(X[:60], y[:60])

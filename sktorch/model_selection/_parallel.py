@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -159,6 +160,13 @@ class BackendRef:
     def __init__(self, backend: Any = None, n_jobs: int | None = None):
         self.backend, self.n_jobs = backend, n_jobs
         self.shipped: dict = {}  # payloads sent to the cluster, once per search (_remote)
+        self.search_id = uuid.uuid4().hex
+
+    def release(self) -> None:
+        """The search is over: the cluster's workers drop the data sent to them."""
+        from sktorch.model_selection._remote import release
+
+        release(self)
 
     def __reduce__(self) -> tuple:
         return BackendRef, ()

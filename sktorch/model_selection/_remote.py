@@ -12,11 +12,15 @@ unfitted net and where its data comes from. The data travels separately, once:
 - a ``Pipeline`` member trains on the fold's transformed X, which only exists
   in this process; each such X is sent once, shared by its fold's members.
 
-With a Dask client each payload is scattered once and tasks refer to it by
-its future: the search's data with ``broadcast=True`` (every worker receives
-it once, and keeps it for the rest of the search, all halving rounds
-included), a ``Pipeline`` fold's X to one worker, from which the others that
-need it fetch it once. Other cluster
+With a Dask client each payload is scattered once (to one worker) and
+published as a dataset, and tasks carry a :class:`Held` handle instead of the
+data: a worker fetches the payload
+the first time one of its tasks needs it and keeps it in the process for the
+rest of the search (all halving rounds included), so each worker receives it
+once. The handle hides the future from Dask on purpose: as a task dependency
+the payload would be fetched again whenever Dask's memory manager had dropped
+a worker's copy between rounds. At the end of the search the workers forget
+it (:func:`forget`). Other cluster
 backends get the payloads as task arguments.
 
 A task whose worker dies is rerun by Dask on another worker (members train
@@ -27,10 +31,15 @@ the search stops: it never returns with members missing.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["ClusterTrainingError", "FoldSource", "fit_part_remote", "run_remote_parts"]
+__all__ = ["ClusterTrainingError", "FoldSource", "Held", "fit_part_remote", "forget",
+           "run_remote_parts"]
+
+_HELD: dict = {}  # on a worker: (search id, payload key) -> the payload's data
+_HELD_LOCK = threading.Lock()
 
 
 class ClusterTrainingError(RuntimeError):
@@ -67,6 +76,39 @@ class Shipped:
         self.data = data
 
 
+class Held:
+    """A payload on the cluster, fetched by a worker once and kept for the search."""
+
+    def __init__(self, search: str, key: tuple, dataset: str | None = None,
+                 payload: Any = None):
+        # ``dataset``: the name the client published the scattered payload under (a
+        # future only travels between clients that way); else the payload itself
+        self.search, self.key, self.dataset, self.payload = search, key, dataset, payload
+
+    def data(self) -> tuple:
+        if self.dataset is None:  # no Dask client: the payload travelled with the task
+            return self.payload.data
+        with _HELD_LOCK:  # one fetch per worker process, however many threads ask
+            data = _HELD.get((self.search, self.key))
+            if data is None:
+                from distributed import get_client, get_worker
+
+                future = get_client().get_dataset(self.dataset)
+                local = get_worker().data  # the worker it was scattered to: no second copy
+                payload = local[future.key] if future.key in local else future.result()
+                data = _HELD[self.search, self.key] = payload.data
+        return data
+
+
+def forget(search: str) -> int:
+    """Runs on each worker at the end of a search: drop its payloads; how many there were."""
+    with _HELD_LOCK:
+        keys = [key for key in _HELD if key[0] == search]
+        for key in keys:
+            del _HELD[key]
+    return len(keys)
+
+
 def _stub(member: Any, source: FoldSource | None) -> tuple[Stub, tuple, tuple]:
     """The member's stub, its payload key and the payload's data."""
     if source is not None:
@@ -82,21 +124,37 @@ def _client(backend: Any) -> Any:
     return client if callable(getattr(client, "scatter", None)) else None
 
 
-def _ship(ref: Any, key: tuple, data: tuple) -> Any:
-    """The payload ``key``, sent once per search (a future with a Dask client)."""
+def _ship(ref: Any, key: tuple, data: tuple) -> Held:
+    """The payload ``key`` as a :class:`Held`, scattered once per search with a Dask client."""
     shipped = ref.shipped.get(key)
     if shipped is None:
         client = _client(ref.backend)
-        payload = Shipped(data)
-        if client is not None:  # the search's data goes to every worker; a fold's X where asked
-            payload = client.scatter(payload, broadcast=key[0] == "search", hash=False)
+        if client is not None:
+            name = f"sktorch-{ref.search_id}-{len(ref.shipped)}"
+            client.publish_dataset(client.scatter(Shipped(data), hash=False), name=name)
+            held = Held(ref.search_id, key, dataset=name)
+        else:
+            held = Held(ref.search_id, key, payload=Shipped(data))
         # keep ``data`` alive with its payload: the key is made of its ids
-        shipped = ref.shipped[key] = (data, payload)
+        shipped = ref.shipped[key] = (data, held)
     return shipped[1]
 
 
+def release(ref: Any) -> None:
+    """End of a search: the workers forget its payloads, and the futures go."""
+    client = _client(ref.backend)
+    if ref.shipped and client is not None:
+        try:
+            client.run(forget, ref.search_id)
+            for _, held in ref.shipped.values():
+                client.unpublish_dataset(held.dataset)
+        except Exception:  # a cluster already gone holds nothing
+            pass
+    ref.shipped.clear()
+
+
 def fit_part_remote(stubs: list, memory_budget: int | None, keys: list,
-                    *payloads: Any) -> tuple[list, list]:
+                    *payloads: Held) -> tuple[list, list]:
     """Runs on a worker: rebuild the part's members from stubs and payloads, train them."""
     from sklearn.base import clone
 
@@ -105,7 +163,7 @@ def fit_part_remote(stubs: list, memory_budget: int | None, keys: list,
     from sktorch.model_selection._members import _record_fold
     from sktorch.model_selection._parallel import _fit_part
 
-    data = {key: payload.data for key, payload in zip(keys, payloads)}
+    data = {key: payload.data() for key, payload in zip(keys, payloads)}
     folds: dict = {}  # one fold's data object per part, shared by its members
     members = []
     for stub in stubs:
