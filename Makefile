@@ -58,7 +58,7 @@ docs: $(DOCS_STAMP)
 	@echo "Documentation site: site/index.html"
 
 bench: $(STAMP)
-	$(PY) -m pip install -q "$(TORCH_PIN)" skorch || echo "skorch not installable: benchmarks run without it"
+	$(PY) -m pip install -q "$(TORCH_PIN)" -e ".[bench]" || echo "skorch not installable: benchmarks run without it"
 	$(PY) benchmarks/run.py $(BENCH_ARGS)
 
 clean:

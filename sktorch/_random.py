@@ -29,7 +29,7 @@ from typing import Any
 import torch
 from torch import nn
 
-__all__ = ["GLOBAL_RNG_LOCK", "seeded", "loop_draws_globally"]
+__all__ = ["GLOBAL_RNG_LOCK", "seeded", "seed_global", "loop_draws_globally"]
 
 # Re-entrant: a callback that re-initializes the module runs inside a locked loop.
 GLOBAL_RNG_LOCK = threading.RLock()
@@ -53,8 +53,22 @@ def seeded(seed: int | None, device: Any = None):
         dev = torch.device(device or "cpu")
         devices = [dev.index or 0] if dev.type == "cuda" else []
         with torch.random.fork_rng(devices=devices):
-            torch.manual_seed(seed)
+            seed_global(seed, dev)
             yield
+
+
+def seed_global(seed: int, device: Any = None) -> None:
+    """Seed torch's global generator(s) for ``device``, as ``torch.manual_seed`` does.
+
+    On the CPU only the CPU generator is seeded: ``torch.manual_seed`` would also
+    queue a lazy seeding of every accelerator backend torch was built with (each
+    recording a stack trace; a few ms per fit, and a growing queue when no
+    accelerator is ever initialized). The CPU stream is the same either way.
+    """
+    if torch.device(device or "cpu").type == "cpu":
+        torch.random.default_generator.manual_seed(seed)
+    else:
+        torch.manual_seed(seed)
 
 
 def _known(obj: Any) -> bool:

@@ -20,6 +20,7 @@ from sklearn.utils import indexable
 from sklearn.utils.validation import _check_method_params
 
 from sktorch.model_selection._cache import FitCache, bypass
+from sktorch.model_selection._fused._members import ALONE
 from sktorch.model_selection._members import Prepared, prepare_members
 from sktorch.model_selection._progress import best_score
 from sktorch.model_selection._report import FuseGroup, FuseReport
@@ -118,11 +119,11 @@ class SearchRun:
         for reason, ids in prepared.skipped.items():
             self._add_group(ids, reason)
         fuse = self.fuse
-        if fuse is False or not prepared.members:
+        if fuse is False or len(prepared.members) < 2:
             for member_id, key in zip(prepared.ids, prepared.keys):
                 cache.expect(key, member_id)  # trained by scikit-learn's call; history kept
-            if prepared.ids:
-                self._add_group(prepared.ids, "fuse=False")
+            if prepared.ids:  # one member has nothing to fuse with: no fused set-up for it
+                self._add_group(prepared.ids, "fuse=False" if fuse is False else ALONE)
             self._check_strict()
             return {}
         # scale-out hook: the members are split over n_jobs threads (see _parallel).

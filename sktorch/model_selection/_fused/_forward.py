@@ -34,6 +34,9 @@ _FUNCTIONS = {torch.relu, torch.tanh, torch.sigmoid, F.relu, F.gelu, F.silu, F.e
               F.leaky_relu, F.softplus, operator.add, operator.mul, operator.sub,
               operator.truediv, torch.add, torch.mul}
 _METHODS = {"relu", "tanh", "sigmoid", "exp", "abs"}
+# softmax over one dim, called as a function or a method: the dim shifts past members
+_SOFTMAX = {torch.softmax: F.softmax, F.softmax: F.softmax, torch.log_softmax: F.log_softmax,
+            F.log_softmax: F.log_softmax, "softmax": F.softmax, "log_softmax": F.log_softmax}
 
 
 def _shift_dim(dim: Any) -> Any:
@@ -66,6 +69,23 @@ def _squeeze_args(node: Any) -> bool:
     return len(args) == 1 and isinstance(args[0], int) and args[0] < 0
 
 
+def _softmax_step(node: Any) -> tuple | None:
+    """``softmax(x, dim)`` / ``x.softmax(dim)`` (also log_softmax) as a batched step."""
+    if node.op not in ("call_function", "call_method"):
+        return None
+    try:
+        fn = _SOFTMAX.get(node.target)
+    except TypeError:  # an unhashable target
+        return None
+    if fn is None or not node.args or not isinstance(node.args[0], torch.fx.Node):
+        return None
+    rest = list(node.args[1:]) + [v for k, v in node.kwargs.items() if k == "dim"]
+    if len(rest) != 1 or set(node.kwargs) - {"dim"} or not isinstance(rest[0], int):
+        return None
+    dim = _shift_dim(rest[0])
+    return ("call", node.name, lambda x: fn(x, dim=dim), (node.args[0].name,))
+
+
 def _layers_program(module: nn.Module) -> list | None:
     """The module's fx graph as a list of batched steps, or None when it has no batched form."""
     try:
@@ -84,6 +104,8 @@ def _layers_program(module: nn.Module) -> list | None:
             if fn is None or len(node.args) != 1 or node.kwargs:
                 return None
             program.append(("layer", node.name, fn, (node.args[0].name,)))
+        elif (step := _softmax_step(node)) is not None:
+            program.append(step)
         elif node.op == "call_method" and node.target == "squeeze" and _squeeze_args(node):
             dim = (node.args[1:] + tuple(node.kwargs.values()))[0]
             program.append(("call", node.name, lambda x, d=dim: x.squeeze(d),

@@ -16,7 +16,7 @@ from sklearn.base import clone
 
 from sktorch.model_selection._fused._forward import check_forward, make_forward
 from sktorch.model_selection._fused._loop import FusedRun
-from sktorch.model_selection._fused._members import GroupReport, Member, fit_sequential
+from sktorch.model_selection._fused._members import ALONE, GroupReport, Member, fit_sequential
 from sktorch.model_selection._fused._optim import make_optimizer
 from sktorch.model_selection._fused._prepare import (
     Prepared,
@@ -30,7 +30,6 @@ from sktorch.model_selection._fused._stack import FlatStack
 
 __all__ = ["fit_all", "default_budget", "member_bytes"]
 
-_ALONE = "alone in its structure group (nothing to fuse with)"
 
 
 def default_budget(device: Any) -> int:
@@ -164,7 +163,7 @@ def fit_all(members: list[Member], memory_budget: int | None,
     reports = []
     for group in groups.values():
         if len(group) == 1:
-            fallback[_ALONE].append(group[0].index)
+            fallback[ALONE].append(group[0].index)
             continue
         reason = canary_reason(members[group[0].index], group[0])
         if reason:

@@ -29,6 +29,7 @@ import numpy as np
 import torch
 
 from sktorch._data import TensorBatches
+from sktorch._random import seed_global
 from sktorch.callbacks import EpochScoring
 from sktorch.engine import StopFlag
 from sktorch.model_selection._fused._forward import StackedForward
@@ -206,11 +207,11 @@ class FusedRun:
         for s in range(steps):
             cols = slice(s * size, (s + 1) * size)
             batch = [min(max(c - s * size, 0), size) for c in counts]
-            out = self.forward(self.stack.views(), self.X[index[:, cols]], True)
+            params = self.stack.leaves()
+            out = self.forward(params, self.X[index[:, cols]], True)
             loss = self._member_losses(out, y[:, cols], weights[:, cols], True)
-            loss.sum().backward()
+            grad = self.stack.gradient(loss.sum(), params)
             flat = self.stack.flat
-            grad, flat.grad = flat.grad, None
             frozen = [i for i, b in enumerate(batch) if b == 0]
             self.optimizer.step(flat, grad, torch.tensor(frozen, device=flat.device)
                                 if frozen else None)
@@ -397,5 +398,5 @@ def _forked_rng(seed: int | None, device: Any):
         return
     dev = torch.device(device or "cpu")
     with torch.random.fork_rng(devices=[dev.index or 0] if dev.type == "cuda" else []):
-        torch.manual_seed(seed)
+        seed_global(seed, dev)
         yield

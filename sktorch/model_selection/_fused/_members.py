@@ -6,7 +6,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["Member", "GroupReport", "fit_members"]
+__all__ = ["ALONE", "Member", "GroupReport", "fit_members"]
+
+ALONE = "alone in its structure group (nothing to fuse with)"
 
 
 @dataclass

@@ -61,6 +61,22 @@ class FlatStack:
         return {name: flat[:, self.offsets[k]:self.offsets[k + 1]].view(n, *self.shapes[k])
                 for k, name in enumerate(self.names)}
 
+    def leaves(self) -> dict[str, torch.Tensor]:
+        """Like :meth:`views`, but each parameter is a leaf that collects its own gradient.
+
+        Gradients then need no scatter into the whole stack per parameter (what the
+        backward of a slice of :attr:`flat` does); :meth:`gradient` joins them.
+        """
+        data, n = self.flat.detach(), self.flat.shape[0]
+        return {name: data[:, self.offsets[k]:self.offsets[k + 1]].view(n, *self.shapes[k])
+                .requires_grad_(True) for k, name in enumerate(self.names)}
+
+    def gradient(self, loss: torch.Tensor, leaves: dict[str, torch.Tensor]) -> torch.Tensor:
+        """The gradient of ``loss`` with respect to the stack, shape ``(n_members, n_params)``."""
+        grads = torch.autograd.grad(loss, list(leaves.values()), allow_unused=True,
+                                    materialize_grads=True)
+        return torch.cat([g.reshape(g.shape[0], -1) for g in grads], dim=1)
+
     def release(self, row: int) -> None:
         """Give member ``row``'s module parameters their own memory (a copy of the row)."""
         for param in self.modules[row].parameters():
