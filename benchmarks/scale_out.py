@@ -8,6 +8,7 @@ over the other's. The digits search: an MLP on scikit-learn's bundled digits dat
 from __future__ import annotations
 
 import argparse
+import sys
 import warnings
 from time import perf_counter
 
@@ -124,7 +125,11 @@ def sections(quick: bool) -> str:
     parts = [("n_jobs=2 over n_jobs=1", bench_n_jobs), ("Halving with epochs as the resource",
                                                           bench_halving),
              ("Dask LocalCluster", bench_cluster)]
-    return "\n\n".join(f"#### {title}\n\n{fn(X, y, epochs)}" for title, fn in parts)
+    out = []
+    for title, fn in parts:
+        out.append(f"#### {title}\n\n{fn(X, y, epochs)}")
+        print(out[-1] + "\n", file=sys.stderr, flush=True)  # each section as soon as it is done
+    return "\n\n".join(out)
 
 
 def main() -> None:
