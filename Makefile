@@ -43,7 +43,7 @@ $(DEV_STAMP): $(STAMP)
 	touch $(DEV_STAMP)
 
 mutation: $(DEV_STAMP)
-	$(VENV)/bin/mutmut run $(MUTANTS) || true
+	$(VENV)/bin/mutmut run --max-children 2 $(MUTANTS) || true
 	$(PY) tools/mutation_report.py --survivors
 
 # The documentation site (MkDocs): its examples run while it builds; warnings are errors.

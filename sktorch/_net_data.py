@@ -20,6 +20,7 @@ from sktorch import _params
 from sktorch._continuation import shuffle_generator
 from sktorch._data import TensorBatches, all_finite, move, to_tensor
 from sktorch._precision import dataset_to_float64
+from sktorch._validation import check_valid_order
 from sktorch.dataset import Dataset, ValidSplit
 from sktorch.helper import SliceDataset
 
@@ -139,6 +140,8 @@ class DataMixin:
         batch_size = kwargs.pop("batch_size", self.batch_size)
         streaming = isinstance(dataset, IterableDataset)
         shuffle = kwargs.pop("shuffle", training and not streaming)
+        if shuffle and not training:  # e.g. set with set_params after fit
+            check_valid_order(self)
         if generator is None and training:
             generator = getattr(self, "_fit_generator", None)
         if isinstance(dataset, Dataset) and iterator is DataLoader and not kwargs:
@@ -161,8 +164,10 @@ class DataMixin:
     def scoring_data(self, dataset: Any) -> tuple[Any, Any]:
         """``(X, y)`` of a dataset as scorers receive them (original labels)."""
         if isinstance(dataset, Dataset):
-            y = dataset.y_original if dataset.y_original is not None else dataset.y
-            return dataset.X, y.cpu().numpy() if isinstance(y, torch.Tensor) else y
+            if dataset.y_original is not None:
+                return dataset.X, dataset.y_original
+            # A Dataset built by the user (predefined_split) holds encoded targets.
+            return dataset.X, None if dataset.y is None else self.decode_y(dataset.y)
         ys = [dataset[i][1] for i in range(len(dataset))]
         y = torch.stack([torch.as_tensor(v) for v in ys]).numpy()
         return dataset, self.decode_y(y)

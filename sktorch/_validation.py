@@ -21,7 +21,7 @@ from sklearn.utils.validation import check_consistent_length, validate_data
 from sktorch._data import _dataframe_to_array, all_finite, is_dataframe
 from sktorch._weights import check_class_weight
 
-__all__ = ["check_net_params", "check_X_y"]
+__all__ = ["check_net_params", "check_X_y", "check_valid_order"]
 
 
 def _is_int(v: Any) -> bool:
@@ -76,6 +76,18 @@ def check_net_params(net: Any) -> None:
                 f"{expected}; got {value!r} ({type(value).__name__})."
             )
     _check_loss_alias(net)
+    check_valid_order(net)
+
+
+def check_valid_order(net: Any) -> None:
+    """Predictions and validation scores pair outputs with rows by position."""
+    if getattr(net, "_kwargs", {}).get("iterator_valid__shuffle"):
+        raise ValueError(
+            f"{type(net).__name__} got iterator_valid__shuffle=True, which would return "
+            "predict/predict_proba rows (and score validation predictions) in another "
+            "order than X's rows. Remove it: validation losses and scores do not depend "
+            "on the order, and training batches are shuffled by iterator_train."
+        )
 
 
 def _check_loss_alias(net: Any) -> None:

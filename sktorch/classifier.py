@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import warnings
 from typing import Any
 
@@ -14,14 +15,16 @@ from sklearn.utils.multiclass import check_classification_targets
 from sktorch._data import to_tensor
 from sktorch._fit_data import check_classes
 from sktorch._predict import first_output, loss_input
+from sktorch._state_metadata import reading, recording
 from sktorch.callbacks import EpochScoring
-from sktorch.dataset import ValidSplit
+from sktorch.dataset import Dataset, ValidSplit
 from sktorch.net import NeuralNet
 
 __all__ = ["NeuralNetClassifier", "NeuralNetBinaryClassifier"]
 
 _EPS = 1e-7
 _BCE = (torch.nn.BCELoss, torch.nn.BCEWithLogitsLoss)
+_CLASSES_KEY = "sktorch_classes"  # in the weights file's state-dict metadata (JSON)
 
 
 def _labels_1d(y: Any) -> np.ndarray:
@@ -57,10 +60,58 @@ def _labels_of(net: Any, index: np.ndarray) -> np.ndarray:
     """Labels of class indices; the indices themselves when no labels are known.
 
     A net trained on a torch Dataset without y or ``classes`` never saw the labels;
-    as in skorch, its predictions are then class indices.
+    as in skorch, its predictions are then class indices. Weights loaded from a file
+    that does not say which labels they were trained with raise instead of
+    returning indices that may not be the labels.
     """
     classes = getattr(net, "classes_", None)
-    return index if classes is None else classes[index]
+    if classes is None:
+        if vars(net).get("_labels_unknown"):
+            raise ValueError(
+                f"This {type(net).__name__} loaded its weights with load_params(f_params="
+                "...) from a file that does not record the labels (classes_) the net was "
+                "trained with (a safetensors file, or one written by skorch or an older "
+                "sktorch), so predict cannot tell which label each output column stands "
+                "for. Pass classes=[...] (the labels it was fitted with) to the "
+                "constructor before initialize(), or set net.classes_ = np.array([...]); "
+                "predict_proba works without them."
+            )
+        return index
+    return classes[index]
+
+
+def _check_sortable(labels: np.ndarray) -> None:
+    """Labels of mixed types (strings with None or NaN) cannot be sorted into classes_."""
+    if labels.dtype.kind != "O":
+        return
+    try:
+        np.unique(labels)
+    except TypeError:
+        kinds = sorted({type(v).__name__ for v in labels})
+        raise ValueError(
+            f"y mixes labels of types {kinds}, which cannot be sorted into classes_ "
+            "(missing values such as None or NaN among strings?). Drop or fill the "
+            "missing labels first, or make every label a string (e.g. y.astype(str))."
+        ) from None
+
+
+def _check_class_indices(targets: torch.Tensor, classes: np.ndarray) -> None:
+    """Raise unless ``targets`` are class indices 0..len(classes)-1."""
+    n = len(classes)
+    if targets.is_floating_point():
+        valid = bool(((targets >= 0) & (targets < n) & (targets == targets.round())).all())
+    else:
+        valid = bool(((targets >= 0) & (targets < n)).all())
+    if not valid:
+        found = np.unique(targets.detach().cpu().numpy())[:10].tolist()
+        raise ValueError(
+            f"The validation Dataset (train_split=predefined_split(...)) holds targets "
+            f"{found}, but a Dataset's y holds class indices 0..{n - 1}: the positions of "
+            f"the labels in classes_ {classes.tolist()}, as the loss receives them. Build "
+            "it with the encoded labels, e.g. Dataset(X_valid, "
+            "np.searchsorted(net.classes_, y_valid)), or validate with "
+            "train_split=ValidSplit(...) on the labels."
+        )
 
 
 def _single_output(y_pred: torch.Tensor) -> bool:
@@ -138,10 +189,47 @@ class NeuralNetClassifier(ClassifierMixin, NeuralNet):
     def initialize(self) -> NeuralNetClassifier:
         super().initialize()
         vars(self).pop("classes_", None)
+        vars(self).pop("_labels_unknown", None)
         classes = check_classes(self.classes)
         if classes is not None:
             self.classes_ = classes
         return self
+
+    def save_params(self, *args: Any, **kwargs: Any) -> None:
+        """As :meth:`NeuralNet.save_params`; the weights file also records ``classes_``.
+
+        The labels go into the state dict's metadata (torch format), so a net
+        restored with ``initialize()`` + ``load_params(f_params=...)`` predicts the
+        same labels as the fitted one.
+        """
+        module = getattr(self, "module_", None)
+        recorded = _classes_json(vars(self).get("classes_"))
+        if module is None or recorded is None:
+            return super().save_params(*args, **kwargs)
+        with recording(module, _CLASSES_KEY, recorded):
+            return super().save_params(*args, **kwargs)
+
+    def load_params(self, *args: Any, **kwargs: Any) -> None:
+        """As :meth:`NeuralNet.load_params`; restores ``classes_`` recorded with the weights.
+
+        When the weights come from a file that does not record the labels (safetensors,
+        skorch) and the net has no ``classes_``, ``predict`` raises an error that says
+        to pass ``classes=[...]`` instead of returning class indices.
+        """
+        module = getattr(self, "module_", None)
+        if module is None:
+            return super().load_params(*args, **kwargs)
+        with reading(module, _CLASSES_KEY) as found:
+            result = super().load_params(*args, **kwargs)
+        if "value" in found:
+            classes = _classes_from_json(found["value"])
+            vars(self).pop("_labels_unknown", None)
+            if classes is not None:
+                self.classes_ = classes
+        elif (kwargs.get("f_params") is not None or (args and args[0] is not None)) and (
+                getattr(self, "classes_", None) is None):
+            self._labels_unknown = True
+        return result
 
     def _check_y(self, y: Any) -> np.ndarray:
         # scikit-learn's convention for arrays; a (n, 1) float tensor is the torch idiom
@@ -154,6 +242,7 @@ class NeuralNetClassifier(ClassifierMixin, NeuralNet):
                 DataConversionWarning, stacklevel=6,
             )
         labels = _labels_1d(y)
+        _check_sortable(labels)
         check_classification_targets(labels)
         if not hasattr(self, "classes_"):
             self.classes_ = np.unique(labels)
@@ -172,6 +261,17 @@ class NeuralNetClassifier(ClassifierMixin, NeuralNet):
                     "with all labels, or fit from scratch."
                 )
         return labels
+
+    def get_split_datasets(self, dataset: Any, y: Any = None, seed: int | None = None):
+        """As :meth:`NeuralNet.get_split_datasets`; a validation ``Dataset`` given by
+        ``predefined_split`` must hold class indices (positions in ``classes_``), as
+        the training targets do once encoded."""
+        dataset_train, dataset_valid = super().get_split_datasets(dataset, y, seed=seed)
+        classes = getattr(self, "classes_", None)
+        if isinstance(dataset_valid, Dataset) and dataset_valid.y_original is None and (
+                dataset_valid.y is not None and classes is not None):
+            _check_class_indices(dataset_valid.y, classes)
+        return dataset_train, dataset_valid
 
     def _encode_y(self, y: Any) -> tuple[Any, Any]:
         if y is None:
@@ -212,12 +312,46 @@ class NeuralNetClassifier(ClassifierMixin, NeuralNet):
         if proba.ndim == 1 or (proba.ndim == 2 and proba.shape[1] == 1):
             p1 = proba.reshape(-1)
             proba = np.stack([1 - p1, p1], axis=1)
+        classes = getattr(self, "classes_", None)
+        if classes is not None and proba.ndim == 2 and proba.shape[1] != len(classes):
+            raise ValueError(
+                f"The module outputs {proba.shape[1]} class columns, but "
+                f"{type(self).__name__} knows {len(classes)} classes {classes.tolist()}: "
+                "each output column must stand for one label of classes_. If y did not "
+                "show every class, pass classes=[...] with all labels; otherwise give the "
+                f"module {len(classes)} outputs."
+            )
         return proba
 
     def predict(self, X: Any) -> np.ndarray:
         """Predicted labels, taken from ``classes_``."""
         self.check_is_fitted()
         return _labels_of(self, self.predict_proba(X).argmax(axis=1))
+
+
+def _classes_json(classes: Any) -> str | None:
+    """``classes_`` as JSON text: ``"null"`` for a net that never saw labels, ``None``
+    for labels JSON cannot hold (nothing is recorded; loading then asks for them)."""
+    if classes is None:
+        return "null"
+    from sktorch._checkpoint_store import json_safe
+
+    try:
+        return json.dumps({"array": json_safe(classes.tolist()), "dtype": classes.dtype.str})
+    except TypeError:  # labels that are arbitrary objects: not restorable from JSON
+        return None
+
+
+def _classes_from_json(text: Any) -> np.ndarray | None:
+    info = json.loads(text) if isinstance(text, str) else None
+    if not isinstance(info, dict):
+        return None
+    dtype = np.dtype(info["dtype"])
+    if dtype.kind == "O":
+        classes = np.empty(len(info["array"]), dtype=object)
+        classes[:] = info["array"]
+        return classes
+    return np.asarray(info["array"], dtype=dtype)
 
 
 class NeuralNetBinaryClassifier(NeuralNetClassifier):

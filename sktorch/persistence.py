@@ -54,8 +54,20 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb"):
     """Write to a temporary file beside ``path``, then rename it into place.
 
     A crash mid-write leaves the previous file (or none), never a half-written one.
+    A symbolic link stays a link: its target is replaced. A path that is not a
+    regular file (``/dev/stdout``, a named pipe) is written to directly, never
+    replaced by a file.
     """
-    path = Path(path)
+    path = Path(os.path.realpath(path))  # a link's target: renaming over it keeps the link
+    if path.is_dir():
+        raise IsADirectoryError(
+            f"Cannot save to {os.fspath(path)!r}: it is a directory. Pass a file path, "
+            "e.g. os.path.join(directory, 'params.pt')."
+        )
+    if path.exists() and not path.is_file():  # a device or a pipe: nothing to rename over
+        with open(path, mode) as handle:
+            yield handle
+        return
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
@@ -200,16 +212,30 @@ class PersistenceMixin:
             info = attributes.get(attr)
             if info is None:
                 continue
-            if "array" in info:
-                dtype = np.dtype(info["dtype"])
-                if dtype.kind == "O":
-                    value = np.empty(len(info["array"]), dtype=object)
-                    value[:] = info["array"]
-                else:
-                    value = np.asarray(info["array"], dtype=dtype)
-            else:
-                value = info["value"]
-            setattr(self, attr, value)
+            setattr(self, attr, decode_data_attribute(info))
+
+    def _check_same_data(self, attributes: dict, source: str) -> None:
+        """Raise when a checkpoint was trained on other data than the current fit's.
+
+        Resuming weights trained with other labels (or feature columns) would train
+        and predict with each output (or input) standing for something else.
+        """
+        for attr, what in (("classes_", "classes"), ("n_features_in_", "number of features"),
+                           ("feature_names_in_", "feature names"), ("_y_ndim", "y dimensions")):
+            info = attributes.get(attr)
+            if info is None or attr not in vars(self):
+                continue
+            saved, current = decode_data_attribute(info), vars(self)[attr]
+            saved, current = (v.tolist() if isinstance(v, np.ndarray) else v
+                              for v in (saved, current))
+            if saved != current:
+                raise ValueError(
+                    f"{source} was saved by a net trained on other data ({what}: "
+                    f"{saved} there, {current} in this fit). Resuming would "
+                    "give each output (or input) another meaning. Use another checkpoint "
+                    "directory (dirname=...) for this data, or fit the data the checkpoint "
+                    "was trained on."
+                )
 
     def _is_trimmed(self) -> bool:
         return bool(vars(self).get("_trimmed")) and vars(self).get("optimizer_") is None and (
@@ -391,11 +417,28 @@ class PersistenceMixin:
         self.optimizer_ = None
         self.callbacks_ = []
         self._callback_list = None
-        self.history_ = type(self.history)()
+        try:
+            self.history_ = type(self.history)()
+        except TypeError:  # e.g. a DistributedHistory needs its store; predicting needs none
+            from sktorch.history import History
+
+            self.history_ = History()
         self._grad_scaler = None
         self._trimmed = True
         self.initialized_ = True
         return self
+
+
+def decode_data_attribute(info: dict) -> Any:
+    """A data attribute from its JSON form in a checkpoint manifest."""
+    if "array" not in info:
+        return info["value"]
+    dtype = np.dtype(info["dtype"])
+    if dtype.kind == "O":
+        value = np.empty(len(info["array"]), dtype=object)
+        value[:] = info["array"]
+        return value
+    return np.asarray(info["array"], dtype=dtype)
 
 
 def _targets(f_params, f_optimizer, f_criterion, f_history, kwargs, method) -> dict:

@@ -16,6 +16,9 @@ from sktorch.net import NeuralNet
 __all__ = ["NeuralNetRegressor"]
 
 _CLASSIFICATION_LOSSES = (torch.nn.CrossEntropyLoss, torch.nn.NLLLoss)
+# Losses that compare each output with the target in its place (and broadcast silently).
+_ELEMENTWISE_LOSSES = (torch.nn.MSELoss, torch.nn.L1Loss, torch.nn.SmoothL1Loss,
+                       torch.nn.HuberLoss)
 _Y_NDIM_KEY = "sktorch_y_ndim"  # in the weights file's state-dict metadata
 
 
@@ -90,6 +93,15 @@ class NeuralNetRegressor(RegressorMixin, NeuralNet):
         if (isinstance(y_pred, torch.Tensor) and y_pred.shape != y_true.shape
                 and y_pred.numel() == y_true.numel()):
             y_true = y_true.reshape(y_pred.shape)
+        if isinstance(self.criterion_, _ELEMENTWISE_LOSSES) and isinstance(
+                y_pred, torch.Tensor) and y_pred.shape != y_true.shape:
+            n_targets = y_true.shape[1] if y_true.ndim == 2 else 1
+            raise ValueError(
+                f"The module outputs shape {tuple(y_pred.shape)} for a batch whose y has "
+                f"shape {tuple(y_true.shape)}; {type(self.criterion_).__name__} would "
+                "broadcast them and compare outputs with the wrong targets. Give the "
+                f"module {n_targets} output column(s), one per column of y."
+            )
         return self.criterion_(y_pred, y_true)
 
     def save_params(self, *args: Any, **kwargs: Any) -> None:

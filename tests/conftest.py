@@ -72,3 +72,35 @@ class RegressorModule(nn.Module):
 
     def forward(self, X):
         return self.net(X)
+
+
+def _slow_patterns():
+    from pathlib import Path
+
+    lines = (Path(__file__).parent / "slow_tests.txt").read_text().splitlines()
+    return [line.strip() for line in lines if line.strip() and not line.startswith("#")]
+
+
+def pytest_collection_modifyitems(config, items):
+    """Mark the tests listed in slow_tests.txt `slow` (`make mutation` runs without them)."""
+    import fnmatch
+
+    patterns = _slow_patterns()
+    for item in items:
+        nodeid = item.nodeid.removeprefix("mutants/")
+        if any(fnmatch.fnmatchcase(nodeid, p) for p in patterns):
+            item.add_marker(pytest.mark.slow)
+
+
+def pytest_configure(config):
+    """Under mutmut (`make mutation`), freeze the heap the fork server's warm-up left.
+
+    Every mutant's run starts from that heap (torch, scikit-learn, every test module);
+    without the freeze each garbage collection walks all of it, which more than doubled
+    the time pytest takes to collect a mutant's tests.
+    """
+    import gc
+    import os
+
+    if os.environ.get("MUTANT_UNDER_TEST"):
+        gc.freeze()

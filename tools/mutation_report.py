@@ -18,8 +18,11 @@ from collections import Counter
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-STATUS = {1: "killed", 3: "killed", 0: "survived", 36: "timeout", 24: "timeout", -24: "timeout",
-          152: "timeout", 255: "timeout", None: "not checked", 5: "no tests", 33: "no tests"}
+# mutmut's exit codes (mutmut/stats.py). A test process killed by a signal (-9: SIGKILL one
+# second after the CPU limit's SIGXCPU; -11: a crash) did not pass: the mutant is caught.
+STATUS = {1: "killed", 3: "killed", -11: "killed", 0: "survived", 36: "timeout", 24: "timeout",
+          -24: "timeout", 152: "timeout", 255: "timeout", -9: "timeout", None: "not checked",
+          5: "no tests", 33: "no tests"}
 
 
 def equivalent_mutants(path: Path = ROOT / "MUTATION.md") -> set[str]:

@@ -485,9 +485,21 @@ class LoadInitState(Callback):
         if self.did_load_:
             return
         self.did_load_ = True
+        if "f_params" not in self.checkpoint._targets():
+            # Its history and optimizer state would continue on untrained weights.
+            owner = type(self.checkpoint).__name__
+            raise ValueError(
+                f"LoadInitState needs the checkpoint's weights, but {owner} has "
+                "f_params=None: resuming would continue its history and "
+                "optimizer state with freshly initialized weights. Save the weights (e.g. "
+                "f_params='params.pt'); to restore a whole pickled net, use "
+                "pickle.load on its f_pickle file instead."
+            )
         loaded = self.checkpoint.read_checkpoint(net)
         if loaded is None:
             return  # nothing saved yet: train from scratch
         if self.use_safetensors and not loaded.from_manifest:
             loaded.use_safetensors = True  # plain files: the format cannot be read from them
+        net._check_same_data(loaded.attributes, f"The checkpoint in "
+                             f"{getattr(self.checkpoint, 'dirname', '')!r}")
         net._load_checkpoint(loaded, {})
