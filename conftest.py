@@ -16,3 +16,6 @@ if _missing("transformers", "tokenizers"):
     collect_ignore.append("sktorch/hf/_tokenizers.py")
 if _missing("accelerate"):
     collect_ignore.append("sktorch/hf/_accelerate.py")
+
+# Scripts that tests launch in subprocesses (torchrun); never collected as tests or doctests.
+collect_ignore_glob = ["tests/scripts/*"]

@@ -16,11 +16,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import default_model  # noqa: E402
 import harness  # noqa: E402
 import report  # noqa: E402
 import workloads as wl  # noqa: E402
 
-SECTIONS = ("train", "defaults", "predict", "grid", "fused", "memory", "scale_out")
+SECTIONS = ("train", "defaults", "predict", "grid", "fused", "memory", "default_model",
+            "scale_out")
 PREDICT_ROWS = 200_000
 
 
@@ -216,6 +218,8 @@ def main(argv: list[str] | None = None) -> None:
          lambda: bench_fused(args.quick, skorch)),
         ("memory", "Peak memory (RSS, each run alone in a fresh process)",
          lambda: report.table(bench_memory(args.quick, skorch), MEMORY_COLUMNS)),
+        ("default_model", "Built-in model (module=None) vs scikit-learn's MLP, defaults",
+         lambda: default_model.run(args.quick)),
         ("scale_out", "Scaling a search out (n_jobs, continued halving, Dask)",
          lambda: __import__("scale_out").sections(args.quick)),
     ]

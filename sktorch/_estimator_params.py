@@ -12,7 +12,7 @@ from typing import Any
 
 from sklearn.base import BaseEstimator
 
-from sktorch import _callback_params, _params
+from sktorch import _builtin, _callback_params, _params
 
 __all__ = ["ParamsMixin", "public_signature"]
 
@@ -100,9 +100,13 @@ class ParamsMixin:
                 changed["criterion"].append(key)
             elif "__" in key and (kind := _components.kind_of_prefix(self, prefix)):
                 changed[kind].append(key)
-        if changed["module"] and getattr(self, "module_", None) is not None:
+        if changed["module"] and (self.module is None or getattr(self, "module_", None)
+                                  is not None):
             self._say_reinit("module", changed["module"])
-            _components.run_initializer(self, "module")
+            if self.module is None:  # sized from the data: keep its sizes and statistics
+                _builtin.rebuild_module(self)
+            else:
+                _components.run_initializer(self, "module")
             changed["optimizer"] = changed["optimizer"] or ["(new module parameters)"]
         if changed["criterion"]:
             self._say_reinit("criterion", changed["criterion"])
@@ -117,9 +121,14 @@ class ParamsMixin:
             self._say_reinit("optimizer", changed["optimizer"])
             _components.run_initializer(self, "optimizer")
         elif "lr" in keys and getattr(self, "optimizer_", None) is not None:
-            for group in self.optimizer_.param_groups:
-                group["lr"] = self.lr
-        if any(k == "callbacks" or k.startswith("callbacks__") for k in keys):
+            optimizer, lr = _builtin.optimizer_and_lr(self)
+            if self.module is None and type(self.optimizer_) is not optimizer:
+                _components.run_initializer(self, "optimizer")  # the recipe's Adam, or not
+            else:
+                for group in self.optimizer_.param_groups:
+                    group["lr"] = lr
+        if any(k == "callbacks" or k.startswith("callbacks__") for k in keys) or (
+                "max_epochs" in keys and _builtin.plateau_stop_changed(self)):
             self.initialize_callbacks()
 
     def _say_reinit(self, kind: str, keys: list[str]) -> None:

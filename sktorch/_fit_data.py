@@ -21,7 +21,7 @@ from sktorch._validation import _n_samples, check_net_params, check_X_y
 __all__ = ["FitData", "check_fit_data", "check_classes"]
 
 # Attributes learned from the data that a fresh fit learns again.
-_LEARNED = ("n_features_in_", "feature_names_in_", "classes_", "_y_ndim")
+_LEARNED = ("n_features_in_", "feature_names_in_", "classes_", "_y_ndim", "_y_dtype")
 # Splits of up to this many samples are tried before the fit starts; larger ones fail
 # only for tiny classes and report the same hint when training splits them.
 _SPLIT_CHECK_MAX = 10_000

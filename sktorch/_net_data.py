@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, IterableDataset
 
-from sktorch import _params
+from sktorch import _builtin, _params
 from sktorch._continuation import shuffle_generator
 from sktorch._data import TensorBatches, all_finite, move, to_tensor
 from sktorch._precision import dataset_to_float64
@@ -32,6 +32,9 @@ class DataMixin:
 
     def _data_shape(self, dataset: Any) -> dict[str, int]:
         X = dataset.X if isinstance(dataset, Dataset) else _first_row(dataset)[0]
+        if not isinstance(X, dict) and hasattr(X, "shape"):  # a Dataset's item has no row axis
+            ndim = len(X.shape) + (0 if isinstance(dataset, Dataset) else 1)
+            _builtin.check_2d(self, ndim, X.shape)
         n_features = X.shape[-1] if not isinstance(X, dict) else None
         return {"input_units": n_features, "output_units": self._n_outputs(dataset)}
 
@@ -137,7 +140,9 @@ class DataMixin:
         prefix = "iterator_train" if training else "iterator_valid"
         iterator = self.iterator_train if training else self.iterator_valid
         kwargs = _params.params_for(prefix, self._kwargs)
-        batch_size = kwargs.pop("batch_size", self.batch_size)
+        batch_size = kwargs.pop("batch_size", None)
+        if batch_size is None:  # the built-in model's recipe sizes training batches
+            batch_size = _builtin.batch_size(self, dataset) if training else self.batch_size
         streaming = isinstance(dataset, IterableDataset)
         shuffle = kwargs.pop("shuffle", training and not streaming)
         if shuffle and not training:  # e.g. set with set_params after fit

@@ -37,5 +37,6 @@ def dataset_to_float64(dataset: Any, X: Any, y: Any) -> Any:
     """Replace a ``Dataset``'s float32 features (and float targets) by float64 ones."""
     dataset.X = to_float64(X)
     if dataset.y is not None and dataset.y.is_floating_point() and y is not None:
-        dataset.y = to_float64(y).reshape(dataset.y.shape)
+        # .to: integer targets that the regressor made float stay float (as float64)
+        dataset.y = to_float64(y).reshape(dataset.y.shape).to(torch.float64)
     return dataset

@@ -115,6 +115,7 @@ def _check_tensor(net: Any, X: torch.Tensor, reset: bool) -> torch.Tensor:
         raise ValueError(f"Found array with 0 sample(s) (shape={tuple(X.shape)}); X is empty.")
     if X.is_complex():
         raise ValueError("Complex data not supported; pass real-valued features.")
+    check_2d(net, X.ndim, X.shape)
     if not all_finite(X):
         raise ValueError(_NOT_FINITE)
     _check_n_features(net, X.shape[1], reset)
@@ -137,12 +138,15 @@ def _check_n_features(net: Any, n_features: int, reset: bool) -> None:
 def _check_array(net: Any, X: Any, reset: bool) -> Any:
     if is_dataframe(X):
         _dataframe_to_array(X.iloc[:0])  # names non-numeric columns before anything else
+    if getattr(X, "ndim", 2) > 2:  # before validate_data learns anything from X
+        check_2d(net, X.ndim, X.shape)
     # The built-in MLP needs floats; a user module may take integers (e.g. token ids).
     dtype = (np.float32, np.float64) if net.module is None else "numeric"
     X = validate_data(
         net, X, reset=reset, accept_sparse="csr", dtype=dtype,
         ensure_all_finite=False, allow_nd=True,
     )
+    check_2d(net, X.ndim, X.shape)
     # Checked here rather than by validate_data, whose float64 sum is ~5x slower.
     if not all_finite(X.data if sp.issparse(X) else X):
         raise ValueError(_NOT_FINITE)
@@ -255,3 +259,10 @@ def check_X_y(net: Any, X: Any, y: Any, fitting: bool) -> tuple[Any, Any]:
         check_consistent_length(np.empty((n_x, 0)), y if not isinstance(y, torch.Tensor)
                                 else np.empty((len(y), 0)))
     return X, y
+
+
+def check_2d(net: Any, ndim: int, shape: Any) -> None:
+    """The built-in MLP takes 2-D X (see ``sktorch._builtin.check_2d``)."""
+    from sktorch._builtin import check_2d as check  # _builtin imports the callbacks
+
+    check(net, ndim, shape)

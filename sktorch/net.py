@@ -16,7 +16,7 @@ from sklearn.base import BaseEstimator
 from sklearn.utils import check_random_state
 from torch.utils.data import DataLoader
 
-from sktorch import _callback_params, _components, _params, _weights
+from sktorch import _builtin, _callback_params, _components, _params, _weights
 from sktorch._components import ComponentsMixin
 from sktorch._estimator_params import ParamsMixin
 from sktorch._fit_data import check_fit_data
@@ -250,6 +250,8 @@ class NeuralNet(ParamsMixin, ComponentsMixin, HooksMixin, DataMixin, PredictMixi
             ("train_loss", PassthroughScoring("train_loss", on_train=True)),
             ("valid_loss", PassthroughScoring("valid_loss")),
         ]
+        if _builtin.stops_on_plateau(self):
+            callbacks.append((_builtin.PLATEAU_NAME, _builtin.PlateauStop()))
         if self.verbose:
             callbacks.append(("print_log", PrintLog()))
         return callbacks
@@ -304,7 +306,10 @@ class NeuralNet(ParamsMixin, ComponentsMixin, HooksMixin, DataMixin, PredictMixi
     def initialize_optimizer(self) -> NeuralNet:
         """Build ``optimizer_`` over the learnable parameters of modules and criteria."""
         args, kwargs = self.get_params_for_optimizer("optimizer", self.get_all_learnable_params())
-        self.optimizer_ = self.optimizer(*args, **kwargs)
+        optimizer, lr = _builtin.optimizer_and_lr(self)  # the built-in model's recipe
+        if optimizer is not self.optimizer:
+            kwargs["lr"] = lr
+        self.optimizer_ = optimizer(*args, **kwargs)
         self._optimizer_ready()
         return self
 
@@ -441,15 +446,16 @@ class NeuralNet(ParamsMixin, ComponentsMixin, HooksMixin, DataMixin, PredictMixi
         if weights is not None:
             dataset.sample_weight = weights
         self._weighted = weights is not None
-        if self.module_ is None:
+        built = self.module_ is None
+        if built:
             self._initialize_module_and_optimizer(self._data_shape(dataset))
         seed = self._seed() if self._random_state is not None else None
         dataset_train, dataset_valid = self.get_split_datasets(dataset, y, seed=seed)
+        n_epochs = self._setup_training(dataset_train, built, epochs)
         train_batches, valid_batches = self._fit_iterators(dataset_train, dataset_valid, seed)
         self._callback_list = with_own_hooks(self, self._callback_list)
         engine = Engine(self, self._callback_list)
         self._stop_flag = engine.stop
-        n_epochs = self.max_epochs if epochs is None else epochs
         # Dropout and the like draw from torch's global generator: seeded, and locked
         # against other threads, whenever the loop may draw from it (see _random).
         global_draws = seed is not None and loop_draws_globally(
@@ -458,6 +464,28 @@ class NeuralNet(ParamsMixin, ComponentsMixin, HooksMixin, DataMixin, PredictMixi
             engine.run(train_batches, valid_batches, n_epochs, dataset_train, dataset_valid,
                        X=X, y=y, **fit_params)
         return self
+
+    def _setup_training(self, dataset_train: Any, built: bool, epochs: int | None = None) -> int:
+        """The set-up between the validation split and the first epoch; the epochs to run.
+
+        Shared by ``fit_loop`` and the fused search engine (``_fused/_prepare.py``),
+        so that a fused member is set up exactly as its sequential fit. A freshly
+        ``built`` built-in module learns its standardization statistics from the
+        training rows; the epoch budget is the built-in recipe's when it applies
+        (see :mod:`sktorch._builtin`; the recipe's optimizer and batch size are
+        chosen in ``initialize_optimizer`` and ``get_iterator``, which both call).
+        """
+        if built and self.module is None:
+            _builtin.fit_statistics(self, dataset_train)
+        return _builtin.max_epochs(self) if epochs is None else epochs
+
+    def _target_statistics(self) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """``(mean, scale)`` of the targets the loss standardizes, or None.
+
+        The built-in regressor's loss compares standardized predictions with
+        standardized targets (see :func:`sktorch._builtin.target_statistics`).
+        """
+        return _builtin.target_statistics(self)
 
     def request_stop(self, reason: str, raise_after: BaseException | None = None) -> None:
         """Ask training to stop after the current batch; ``reason`` goes into the history.

@@ -44,7 +44,7 @@ _TRANSIENT = ("_forward_module", "_stop_flag", "_callback_list", "_cached_y_pred
 # save_params/load_params keys of the standard parts; ``f_<name>`` means ``<name>_``.
 _COMPONENTS = {"f_params": "module_", "f_optimizer": "optimizer_", "f_criterion": "criterion_"}
 # Learned from the data at fit and needed to predict; saved with checkpoints.
-_DATA_ATTRS = ("n_features_in_", "classes_", "feature_names_in_", "_y_ndim")
+_DATA_ATTRS = ("n_features_in_", "classes_", "feature_names_in_", "_y_ndim", "_y_dtype")
 _WHAT = {"f_params": "module weights", "f_optimizer": "optimizer state",
          "f_criterion": "criterion state", "f_history": "history"}
 
@@ -197,6 +197,8 @@ class PersistenceMixin:
             try:
                 if isinstance(value, np.ndarray):
                     out[attr] = {"array": json_safe(value.tolist()), "dtype": value.dtype.str}
+                elif isinstance(value, np.dtype):  # the regressor's prediction dtype
+                    out[attr] = {"numpy_dtype": value.str}
                 else:
                     out[attr] = {"value": json_safe(value)}
             except TypeError:
@@ -431,6 +433,8 @@ class PersistenceMixin:
 
 def decode_data_attribute(info: dict) -> Any:
     """A data attribute from its JSON form in a checkpoint manifest."""
+    if "numpy_dtype" in info:  # the regressor's prediction dtype
+        return np.dtype(info["numpy_dtype"])
     if "array" not in info:
         return info["value"]
     dtype = np.dtype(info["dtype"])

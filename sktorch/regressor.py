@@ -9,8 +9,10 @@ import torch
 from sklearn.base import RegressorMixin
 from sklearn.utils.validation import check_array
 
+from sktorch import _builtin
+from sktorch._builtin import to_loss_units
 from sktorch._data import to_tensor
-from sktorch._predict import loss_input
+from sktorch._predict import first_output, loss_input
 from sktorch.net import NeuralNet
 
 __all__ = ["NeuralNetRegressor"]
@@ -46,7 +48,9 @@ class NeuralNetRegressor(RegressorMixin, NeuralNet):
     Parameters
     ----------
     module : nn.Module class, instance or None
-        ``None`` builds an MLP with one output per target column.
+        ``None`` builds an MLP with one output per target column; it learns
+        standardized targets and predicts in the targets' units (see the
+        built-in model's rules in :class:`~sktorch.NeuralNet`).
     criterion : loss class, default=torch.nn.MSELoss
     **kwargs
         Every other :class:`~sktorch.NeuralNet` parameter.
@@ -61,6 +65,7 @@ class NeuralNetRegressor(RegressorMixin, NeuralNet):
     """
 
     _default_criterion = torch.nn.MSELoss
+    _standardizes_targets = True  # the built-in model learns standardized targets
 
     def __init__(self, module: Any = None, criterion: Any = torch.nn.MSELoss, **kwargs: Any):
         super().__init__(module, criterion=criterion, **kwargs)
@@ -72,6 +77,7 @@ class NeuralNetRegressor(RegressorMixin, NeuralNet):
             y = check_array(y, ensure_2d=False, dtype="numeric", ensure_all_finite=True,
                             input_name="y")
         self._y_ndim = y.ndim
+        self._y_dtype = _prediction_dtype(y)
         return y
 
     def _encode_y(self, y: Any) -> tuple[Any, Any]:
@@ -102,6 +108,9 @@ class NeuralNetRegressor(RegressorMixin, NeuralNet):
                 "broadcast them and compare outputs with the wrong targets. Give the "
                 f"module {n_targets} output column(s), one per column of y."
             )
+        statistics = self._target_statistics()
+        if statistics is not None and isinstance(y_pred, torch.Tensor):
+            y_pred, y_true = to_loss_units(y_pred, y_true, *statistics)
         return self.criterion_(y_pred, y_true)
 
     def save_params(self, *args: Any, **kwargs: Any) -> None:
@@ -152,15 +161,38 @@ class NeuralNetRegressor(RegressorMixin, NeuralNet):
     predict_proba = _Unavailable("predict_proba", "a regressor has no probabilities; use predict")
 
     def predict(self, X: Any) -> np.ndarray:
-        """Predictions, shaped like the y of ``fit``.
+        """Predictions, shaped like the y of ``fit``, in its float dtype.
 
         A single output column gives a 1-D array when the net was fitted on a 1-D y.
         ``save_params`` records y's shape in the weights file (torch format), so
         ``initialize()`` + ``load_params`` restores it. A net that never saw y (fitted
         on a torch Dataset, or weights saved with safetensors) predicts the module's
         output as it is, as skorch does.
+
+        The built-in model evaluates its (float32) weights in float64 when y was
+        float64, so that each row's prediction does not depend on the other rows of
+        its batch (float32 matrix products round differently for different batch
+        sizes; scikit-learn's checks compare at ``atol=1e-7``).
         """
-        y_pred = NeuralNet.predict_proba(self, X)
+        dtype = getattr(self, "_y_dtype", None)
+        if dtype == np.float64 and self.module is None and self.precision == "32":
+            with torch.no_grad(), _builtin.float64_forward(self):
+                y_out = first_output(self.forward(X, device=None))
+                y_pred = self._predict_nonlinearity()(y_out).cpu().numpy()
+        else:
+            y_pred = NeuralNet.predict_proba(self, X)
         if getattr(self, "_y_ndim", 2) == 1 and y_pred.ndim == 2 and y_pred.shape[1] == 1:
-            return y_pred[:, 0]
-        return y_pred
+            y_pred = y_pred[:, 0]
+        return y_pred if dtype is None else y_pred.astype(dtype, copy=False)
+
+
+_TORCH_FLOATS = {torch.float16: np.float16, torch.float32: np.float32,
+                 torch.float64: np.float64}
+
+
+def _prediction_dtype(y: Any) -> Any:
+    """The dtype of predictions for targets ``y``: y's float dtype, else float64."""
+    if isinstance(y, torch.Tensor):
+        return np.dtype(_TORCH_FLOATS.get(y.dtype, np.float64 if not y.is_floating_point()
+                                          else np.float32))
+    return y.dtype if y.dtype.kind == "f" else np.dtype(np.float64)

@@ -38,13 +38,16 @@ def loss_scoring(net: Any, X: Any, y: Any = None, sample_weight: Any = None) -> 
         The mean loss over all samples (batches weighted by their size; the sum of
         the batch losses for ``reduction='sum'``), or the per-sample losses when the
         criterion has ``reduction='none'`` (then multiplied by ``sample_weight``).
+        In the units of the net's own loss: standardized target units for the
+        built-in regressor (``module=None``), as its recorded losses.
 
     Examples
     --------
-    >>> import numpy as np
+    >>> import numpy as np, torch
     >>> from sktorch import NeuralNetRegressor
     >>> X = np.random.RandomState(0).randn(30, 2).astype('float32'); y = X[:, :1]
-    >>> net = NeuralNetRegressor(max_epochs=1, verbose=0, random_state=0).fit(X, y)
+    >>> net = NeuralNetRegressor(torch.nn.Linear, module__in_features=2, module__out_features=1,
+    ...                          max_epochs=1, verbose=0, random_state=0).fit(X, y)
     >>> bool(np.isclose(loss_scoring(net, X, y), ((net.predict(X) - y) ** 2).mean()))
     True
     """

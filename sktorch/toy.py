@@ -12,6 +12,7 @@ from torch import nn
 __all__ = [
     "MLPModule",
     "DefaultMLP",
+    "Standardize",
     "make_classifier",
     "make_binary_classifier",
     "make_regressor",
@@ -88,12 +89,76 @@ class MLPModule(nn.Module):
         return out.squeeze(-1) if self.squeeze_output else out
 
 
+class Standardize(nn.Module):
+    """Standardize features with fixed statistics: ``(X - mean) / scale``.
+
+    The statistics are buffers (saved with the weights, never trained). With
+    ``inverse=True`` the layer undoes a standardization: ``X * scale + mean``.
+    Fresh buffers (zeros and ones) make the layer the identity until
+    :meth:`set_statistics` fills them.
+
+    Parameters
+    ----------
+    n_features : int
+        Length of the last dimension of the input.
+    inverse : bool, default=False
+        Compute ``X * scale + mean`` instead.
+
+    Examples
+    --------
+    >>> import torch
+    >>> layer = Standardize(2)
+    >>> layer.set_statistics(torch.tensor([1., 10.]), torch.tensor([2., 5.]))
+    >>> layer(torch.tensor([[3., 20.]]))
+    tensor([[1., 2.]])
+    """
+
+    def __init__(self, n_features: int, inverse: bool = False):
+        super().__init__()
+        self.inverse = inverse
+        self.register_buffer("mean", torch.zeros(n_features))
+        self.register_buffer("scale", torch.ones(n_features))
+
+    def set_statistics(self, mean: torch.Tensor, scale: torch.Tensor) -> None:
+        """Copy ``mean`` and ``scale`` (a zero scale counts as 1) into the buffers."""
+        scale = torch.as_tensor(scale).reshape(self.scale.shape)
+        scale = torch.where(scale > 0, scale, torch.ones_like(scale))
+        with torch.no_grad():
+            self.mean.copy_(torch.as_tensor(mean).reshape(self.mean.shape))
+            self.scale.copy_(scale)
+
+    def forward(self, X: torch.Tensor) -> torch.Tensor:
+        if self.inverse:
+            return X * self.scale + self.mean
+        return (X - self.mean) / self.scale
+
+    def extra_repr(self) -> str:
+        return f"{self.mean.shape[0]}, inverse={self.inverse}"
+
+
 class DefaultMLP(MLPModule):
     """The module a net builds when ``module=None``: one hidden layer of 100 units.
 
     The net sets ``input_units`` and ``output_units`` from the data; the hidden
     layout is set with ``module__hidden_units``, ``module__num_hidden``, ...
     (or the bare ``hidden_units=...``), as in scikit-learn's ``MLPClassifier``.
+
+    Three parts run in order: ``standardize`` (a :class:`Standardize` layer with
+    the training data's feature statistics, so no scaler is needed in front),
+    ``sequential`` (``Linear``/``ReLU``/``Dropout`` layers as in
+    :class:`MLPModule`) and ``unstandardize`` (a regressor's target statistics,
+    so the layers learn standardized targets while outputs are in the targets'
+    units; the identity for classifiers). The net fills both sets of statistics
+    when it builds the module at ``fit``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> module = DefaultMLP(input_units=3, output_units=1)
+    >>> [name for name, _ in module.named_children()]
+    ['nonlin', 'sequential', 'standardize', 'unstandardize']
+    >>> module(torch.zeros(4, 3)).shape
+    torch.Size([4, 1])
     """
 
     def __init__(
@@ -111,6 +176,12 @@ class DefaultMLP(MLPModule):
             input_units, output_units, hidden_units, num_hidden, nonlin, output_nonlin,
             dropout, squeeze_output,
         )
+        self.standardize = Standardize(input_units)
+        self.unstandardize = Standardize(output_units, inverse=True)
+
+    def forward(self, X: torch.Tensor) -> torch.Tensor:
+        out = self.unstandardize(self.sequential(self.standardize(X)))
+        return out.squeeze(-1) if self.squeeze_output else out
 
 
 def make_classifier(output_nonlin: nn.Module = nn.Softmax(dim=-1), **kwargs: Any):  # noqa: B008

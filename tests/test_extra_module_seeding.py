@@ -10,6 +10,7 @@ two more epochs returned it exactly to where it was.
 import pickle
 
 import torch
+
 from tests.test_params_callbacks_parity import Y2, X, two_module_net
 
 

@@ -135,12 +135,12 @@ def test_cross_entropy_and_regressor_and_binary():
 
     def reg():
         return [NeuralNetRegressor(lr=lr, max_epochs=2, batch_size=40, verbose=0,
-                                   random_state=1, hidden_units=5) for lr in (0.01, 0.05)]
+                                   random_state=1, hidden_units=5) for lr in (0.02, 0.05)]
 
     def binary():
         return [NeuralNetBinaryClassifier(lr=lr, max_epochs=2, batch_size=40, verbose=0,
                                           random_state=2, hidden_units=5)
-                for lr in (0.01, 0.05)]
+                for lr in (0.02, 0.05)]
 
     yb = (X[:, 0] > 0).astype(int)
     _only_fused(run_both(ce, [(X, y)] * 2)[2], 2)
@@ -468,7 +468,7 @@ def test_string_labels_single_logit_and_precision_64():
 
     def double():
         return [NeuralNetRegressor(lr=lr, max_epochs=2, verbose=0, random_state=0,
-                                   hidden_units=5, precision="64") for lr in (0.01, 0.02)]
+                                   hidden_units=5, precision="64") for lr in (0.03, 0.02)]
 
     yr = X[:, 1].astype("float64")
     seq, fused, reports = run_both(double, [(X.astype("float64"), yr)] * 2)

@@ -172,7 +172,7 @@ def test_early_stopping_with_validation_split(clf_data):
 def test_members_with_different_max_epochs_fuse_together(reg_data):
     X, y = reg_data
     fused, plain = fit_both(
-        lambda fuse: GridSearchCV(regressor(), {"max_epochs": [2, 5], "lr": [0.01, 0.05]},
+        lambda fuse: GridSearchCV(regressor(), {"max_epochs": [2, 5], "lr": [0.02, 0.05]},
                                   cv=3, fuse=fuse), X, y)
     assert_same_results(fused, plain)
     assert_all_fused(fused)

@@ -415,10 +415,15 @@ def test_classifier_tags_and_default_callbacks():
     assert clf.__sklearn_tags__().target_tags.multi_output is False
     assert clf.__sklearn_tags__().classifier_tags.multi_class is True
     assert binary.__sklearn_tags__().classifier_tags.multi_class is False
+    # the built-in model's recipe adds its plateau stop (max_epochs left at 10)
     names = [name for name, _ in NeuralNetClassifier(verbose=1).get_default_callbacks()]
-    assert names == ["epoch_timer", "train_loss", "valid_loss", "valid_acc", "print_log"]
+    assert names == ["epoch_timer", "train_loss", "valid_loss", "valid_acc", "stop_on_plateau",
+                     "print_log"]
     names = [name for name, _ in NeuralNetClassifier(verbose=0).get_default_callbacks()]
-    assert names == ["epoch_timer", "train_loss", "valid_loss", "valid_acc"]
+    assert names == ["epoch_timer", "train_loss", "valid_loss", "valid_acc", "stop_on_plateau"]
+    names = [name for name, _ in NeuralNetClassifier(
+        nn.Linear, verbose=1).get_default_callbacks()]  # a user's module: skorch's set
+    assert names == ["epoch_timer", "train_loss", "valid_loss", "valid_acc", "print_log"]
 
 
 def test_valid_acc_is_the_accuracy_on_the_validation_rows():

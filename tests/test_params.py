@@ -55,7 +55,7 @@ def test_unknown_parameter_lists_close_matches():
 
 def test_lr_change_updates_optimizer_in_place(clf_data):
     X, y = clf_data
-    net = NeuralNetClassifier(max_epochs=1, verbose=0).fit(X, y)
+    net = NeuralNetClassifier(lr=0.1, max_epochs=1, verbose=0).fit(X, y)
     optimizer = net.optimizer_
     net.set_params(lr=0.5)
     assert net.optimizer_ is optimizer

@@ -88,7 +88,8 @@ def _optimizer_tensors(state_dict):
 ])
 def test_on_nan_stop_keeps_the_last_finite_weights(optimizer, params):
     poison = PoisonWeights(epoch=3, batch=2, value=float("inf"))
-    net = regressor(on_nan="stop", callbacks=[poison], optimizer=optimizer, lr=0.01, **params)
+    # lr=0.02: lr=0.01 with plain SGD is the built-in model's default, which trains with Adam
+    net = regressor(on_nan="stop", callbacks=[poison], optimizer=optimizer, lr=0.02, **params)
     with pytest.warns(SktorchWarning, match="inf at epoch 3.*weights from before that epoch"):
         net.fit(X, Y_REG)
     assert len(net.history) == 2  # the diverged epoch's record went with its weights

@@ -108,7 +108,7 @@ def test_halving_total_grows_with_each_iteration(data, bars):
 
 def test_fit_members_reports_each_member_once(data):
     X, y = data
-    nets = [_net().set_params(lr=lr, max_epochs=1) for lr in (0.01, 0.1, 0.2)]
+    nets = [_net().set_params(lr=lr, max_epochs=1) for lr in (0.02, 0.1, 0.2)]
     nets.append(_net().set_params(max_epochs=1, batch_size=16))  # alone: fitted sequentially
     calls = []
     reports = fit_members([Member(net, X, y) for net in nets], on_done=calls.append)

@@ -7,6 +7,7 @@ sktorch net (or a ``Pipeline`` ending in one) trains its members fused. See
 """
 
 from sktorch.model_selection._parallel import thread_budget
+from sktorch.model_selection._remote import ClusterTrainingError
 from sktorch.model_selection._report import FuseGroup, FuseReport
 from sktorch.model_selection._search import (
     GridSearchCV,
@@ -23,4 +24,5 @@ __all__ = [
     "FuseGroup",
     "FuseReport",
     "thread_budget",
+    "ClusterTrainingError",
 ]

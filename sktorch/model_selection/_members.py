@@ -34,6 +34,9 @@ class Prepared:
     members: list = field(default_factory=list)  # fused-core Members
     ids: list[tuple[int, int]] = field(default_factory=list)  # (candidate, fold) per member
     keys: list = field(default_factory=list)  # cache key per member
+    # per member: a FoldSource (its data are rows of the search's data) or None (a
+    # Pipeline's transformed X); lets a cluster send the search's data once (_remote)
+    sources: list = field(default_factory=list)
     skipped: dict[str, list[tuple[int, int]]] = field(default_factory=lambda: defaultdict(list))
 
 
@@ -104,7 +107,10 @@ def _add_group(prepared: Prepared, estimators: dict, splits: list, X: Any, y: An
             nets[index] = (net, params)
     if not nets:
         return
+    from sktorch.model_selection._remote import FoldSource
+
     template = clone(estimators[next(iter(nets))])
+    plain = _net_of(template) is template  # fits on X[train] itself, no transformers
     for fold, (train, _test) in enumerate(splits):
         ids = [(first_candidate + index, fold) for index in nets]
         try:
@@ -122,3 +128,4 @@ def _add_group(prepared: Prepared, estimators: dict, splits: list, X: Any, y: An
                                                  dict(fit.fit_params)))
             prepared.ids.append(member_id)
             prepared.keys.append((params, data))
+            prepared.sources.append(FoldSource((X, y, fit_params), train, fold) if plain else None)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -151,12 +152,21 @@ class BackendRef:
     A fused search runs scikit-learn's per-fit calls in threads (they read this
     process's fit cache), so by the time it trains its members the active backend
     is ``threading``; the backend the user chose (``dask``) is read first and kept
-    here. It pickles as empty: a backend object must never travel inside a task
-    (a ``dask`` backend rebuilt on a worker finds no client there).
+    here, with the data already sent to the cluster. It pickles as empty: a
+    backend object must never travel inside a task (a ``dask`` backend rebuilt
+    on a worker finds no client there).
     """
 
     def __init__(self, backend: Any = None, n_jobs: int | None = None):
         self.backend, self.n_jobs = backend, n_jobs
+        self.shipped: dict = {}  # payloads sent to the cluster, once per search (_remote)
+        self.search_id = uuid.uuid4().hex
+
+    def release(self) -> None:
+        """The search is over: the cluster's workers drop the data sent to them."""
+        from sktorch.model_selection._remote import release
+
+        release(self)
 
     def __reduce__(self) -> tuple:
         return BackendRef, ()
@@ -184,14 +194,9 @@ def _in_processes(backend: Any) -> bool:
     return backend is not None and not isinstance(backend, own)
 
 
-def _fit_part_remote(members: list, memory_budget: int | None) -> tuple[list, list]:
-    """One part trained in a worker process; the fitted nets travel back with the reports."""
-    reports = _fit_part(members, memory_budget)
-    return [m.net for m in members], reports
-
-
 def fit_members_parallel(members: list, memory_budget: int | None, n_jobs: int | None,
-                         backend: BackendRef | None = None, on_done: Any = None) -> list:
+                         backend: BackendRef | None = None, on_done: Any = None,
+                         sources: list | None = None) -> list:
     """:func:`fit_members` with the members split over ``n_jobs`` workers.
 
     Each worker trains its part as ``fit_members`` would (fused groups, chunks,
@@ -199,12 +204,16 @@ def fit_members_parallel(members: list, memory_budget: int | None, n_jobs: int |
     so the results equal ``n_jobs=1`` up to float round-off. Under a thread
     backend (the default) the parts train in threads of this process, one
     after another (see ``_fit_part``; the caller holds the :func:`thread_budget`);
-    under a cluster backend read by
-    :func:`outer_backend` (``dask``) each part is one task, and the fitted
-    nets replace ``members[i].net``. ``on_done`` (as in ``fit_members``) is
-    called with indices into ``members``. Returns the group reports with member
-    indices into ``members``.
+    under a cluster backend read by :func:`outer_backend` (``dask``) each part
+    is one task (even with one worker: the search never trains on the client),
+    the data goes to each worker once (``sources``: a
+    :class:`~sktorch.model_selection._remote.FoldSource` or None per member, see
+    ``_remote``), and the fitted nets replace ``members[i].net``. Members asking
+    for ``device='cuda'`` are spread over the visible GPUs, one per worker
+    (``_devices``). ``on_done`` (as in ``fit_members``) is called with indices
+    into ``members``. Returns the group reports with member indices into ``members``.
     """
+    from sktorch.model_selection._devices import spread_devices
     from sktorch.model_selection._fused import fit_members
 
     remote = backend is not None and _in_processes(backend.backend)
@@ -213,17 +222,16 @@ def fit_members_parallel(members: list, memory_budget: int | None, n_jobs: int |
         workers = max(1, int(backend.backend.effective_n_jobs(jobs if jobs is not None else 1)))
     else:
         workers = n_workers(n_jobs)
-    if workers <= 1 or len(members) < 2:
+    if not remote and (workers <= 1 or len(members) < 2):
         return fit_members(members, memory_budget, on_done)
-    from joblib import Parallel, delayed, parallel_backend
+    from joblib import Parallel, delayed
 
     parts = _split(list(range(len(members))), workers)
     budget = None if memory_budget is None else max(1, memory_budget // len(parts))
     if remote:
-        with parallel_backend(backend.backend, n_jobs=len(parts)):
-            results = Parallel(n_jobs=len(parts))(
-                delayed(_fit_part_remote)([members[i] for i in part], budget)
-                for part in parts)
+        from sktorch.model_selection._remote import run_remote_parts
+
+        results = run_remote_parts(members, sources, parts, budget, backend)
         for part, (nets, _) in zip(parts, results):
             for i, net in zip(part, nets):
                 members[i].net = net
@@ -231,6 +239,8 @@ def fit_members_parallel(members: list, memory_budget: int | None, n_jobs: int |
                 on_done(list(part))
         results = [part_reports for _, part_reports in results]
     else:
+        for slot, part in enumerate(parts):
+            spread_devices([members[i].net for i in part], slot)
         results = Parallel(n_jobs=len(parts), backend="threading")(
             delayed(_fit_part)([members[i] for i in part], budget, _in_part(on_done, part))
             for part in parts)

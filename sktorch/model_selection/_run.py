@@ -137,9 +137,12 @@ class SearchRun:
         try:
             with bypass():
                 groups = fit_members_parallel(prepared.members, self.search.fuse_memory_budget,
-                                              self.search.n_jobs, self.backend, on_done)
+                                              self.search.n_jobs, self.backend, on_done,
+                                              prepared.sources)
         except Exception as exc:
-            if fuse is True:
+            from sktorch.model_selection._remote import ClusterTrainingError
+
+            if fuse is True or isinstance(exc, ClusterTrainingError):  # never retrain here
                 raise
             groups = None
             reason = f"fused training raised {type(exc).__name__}: {exc}"

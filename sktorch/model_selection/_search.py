@@ -126,6 +126,7 @@ class _FusedSearchMixin:
         finally:
             if self._fuse_run.progress is not None:
                 self._fuse_run.progress.close()
+            self._fuse_run.backend.release()  # scale-out: workers drop the data sent to them
             del self._fuse_run
 
     def _format_results(self, candidate_params: Any, n_splits: int, out: list,

@@ -4,7 +4,8 @@ Two ways, chosen per structure:
 
 - **layers**: the module is traced with ``torch.fx``; when every step is a layer
   with a batched form (``Linear`` as one ``baddbmm`` over members, activations and
-  dropout element-wise on the stacked activations, softmax on a shifted dim) and a
+  dropout element-wise on the stacked activations, softmax on a shifted dim, the
+  built-in MLP's ``Standardize`` with each member's own statistics) and a
   few tensor methods, the graph is replayed on ``(n_members, batch, ...)`` tensors.
   This is ~3x faster than ``vmap`` for small MLPs (sktorch's built-in MLP, an
   ``nn.Sequential`` of such layers).
@@ -24,6 +25,8 @@ from typing import Any, Callable
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from sktorch.toy import Standardize
 
 __all__ = ["make_forward", "check_forward"]
 
@@ -54,6 +57,13 @@ def _layer(module: nn.Module, name: str) -> Callable | None:
             params[bias].unsqueeze(1), x, params[weight].transpose(1, 2))
     if type(module) in _ELEMENTWISE:
         return lambda params, x, training: module(x)
+    if type(module) is Standardize:  # the built-in MLP's fixed statistics (buffers)
+        mean, scale = f"{name}.mean", f"{name}.scale"
+        if module.inverse:
+            return lambda params, x, training: (
+                x * params[scale].unsqueeze(1) + params[mean].unsqueeze(1))
+        return lambda params, x, training: (
+            (x - params[mean].unsqueeze(1)) / params[scale].unsqueeze(1))
     if type(module) in (nn.Dropout, nn.AlphaDropout) and not module.inplace:
         p, fn = module.p, F.dropout if type(module) is nn.Dropout else F.alpha_dropout
         return lambda params, x, training: fn(x, p, training)
@@ -62,6 +72,13 @@ def _layer(module: nn.Module, name: str) -> Callable | None:
         fn = F.softmax if type(module) is nn.Softmax else F.log_softmax
         return lambda params, x, training: fn(x, dim=dim)
     return None
+
+
+class _Tracer(torch.fx.Tracer):
+    """``symbolic_trace``'s tracer, with ``Standardize`` kept as one layer."""
+
+    def is_leaf_module(self, m: nn.Module, module_qualified_name: str) -> bool:
+        return type(m) is Standardize or super().is_leaf_module(m, module_qualified_name)
 
 
 def _squeeze_args(node: Any) -> bool:
@@ -89,7 +106,7 @@ def _softmax_step(node: Any) -> tuple | None:
 def _layers_program(module: nn.Module) -> list | None:
     """The module's fx graph as a list of batched steps, or None when it has no batched form."""
     try:
-        graph = torch.fx.symbolic_trace(module).graph
+        graph = _Tracer().trace(module)
     except Exception:  # not traceable (data-dependent control flow, ...): use vmap
         return None
     program, placeholders = [], 0
@@ -155,7 +172,7 @@ class StackedForward:
     """
 
     def __init__(self, module: nn.Module, buffers: dict[str, torch.Tensor]):
-        self.program = None if buffers else _layers_program(module)
+        self.program = _layers_program(module)  # buffers only of layers it knows
         self.kind = "layers" if self.program is not None else "vmap"
         self.buffers = buffers
         if self.program is None:
@@ -167,7 +184,7 @@ class StackedForward:
 
     def __call__(self, params: dict, x: torch.Tensor, training: bool) -> Any:
         if self.program is not None:
-            return _run_program(self.program, params, x, training)
+            return _run_program(self.program, {**params, **self.buffers}, x, training)
         if self.template.training != training:
             self.template.train(training)
         fn = self._vmapped.get(training)

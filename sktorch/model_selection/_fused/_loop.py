@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from sktorch._builtin import to_loss_units
 from sktorch._data import TensorBatches
 from sktorch._random import seed_global
 from sktorch.callbacks import EpochScoring
@@ -48,6 +49,21 @@ def _pad(rows: list[torch.Tensor], width: int, device: Any) -> torch.Tensor:
     for i, r in enumerate(rows):
         out[i, : len(r)] = r.cpu()
     return out.to(device)
+
+
+def _loss_statistics(nets: list) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """The members' target statistics stacked as ``(M, 1, n_outputs)``, or None if none has any.
+
+    See ``NeuralNet._target_statistics``; a member without any gets mean 0 and scale 1.
+    """
+    found = [net._target_statistics() for net in nets]
+    known = [f for f in found if f is not None]
+    if not known:
+        return None
+    zeros, ones = torch.zeros_like(known[0][0]), torch.ones_like(known[0][1])
+    mean = torch.stack([zeros if f is None else f[0] for f in found])[:, None]
+    scale = torch.stack([ones if f is None else f[1] for f in found])[:, None]
+    return mean, scale
 
 
 class _Member:
@@ -107,6 +123,10 @@ class FusedRun:
         self._loss_owner = object.__new__(type(rep))
         vars(self._loss_owner).update(vars(rep))
         self._loss_owner.criterion_ = criterion
+        # The built-in regressor's loss is in standardized target units: the loop
+        # standardizes each member's rows with its own statistics (_refresh), so the
+        # shared owner must not standardize them again with the first member's.
+        self._loss_owner._target_statistics = lambda: None
         self._stack_data(prepared)
 
     # ------------------------------------------------------------------ data
@@ -136,6 +156,7 @@ class FusedRun:
     def _refresh(self) -> None:
         """Per-member columns after the set of members changed."""
         device = self.X.device
+        self.loss_statistics = _loss_statistics([m.net for m in self.members])
         self.offsets = torch.tensor([m.offset for m in self.members], device=device)[:, None]
         self.n_train = torch.tensor([m.n_train for m in self.members], device=device)
         valid = [m.p.valid_rows for m in self.members]
@@ -185,6 +206,11 @@ class FusedRun:
                        training: bool) -> torch.Tensor:
         """Each member's (weighted) mean loss over its rows in this batch."""
         M, S = weights.shape
+        if self.loss_statistics is not None:  # (M, 1, n_outputs) each
+            mean, scale = self.loss_statistics
+            if out.ndim == 2:  # one squeezed output column
+                mean, scale = mean[..., 0], scale[..., 0]
+            out, y = to_loss_units(out, y, mean, scale)
         pred = out.reshape(M * S, *out.shape[2:])
         losses = self._get_loss(self._loss_owner, pred, y.reshape(M * S, *y.shape[2:]),
                                 training=training)
@@ -253,7 +279,7 @@ class FusedRun:
                     m.failed = True
             self._drop([i for i, m in enumerate(self.members) if getattr(m, "failed", False)],
                        finish=False)
-            self._drop([i for i, m in enumerate(self.members) if m.net.max_epochs <= 0],
+            self._drop([i for i, m in enumerate(self.members) if m.p.n_epochs <= 0],
                        finish=True)
             while self.members:
                 self._epoch()
@@ -304,7 +330,7 @@ class FusedRun:
             except Exception:  # its own fit raises it again, alone
                 diverged.append((i, CALLBACK_RAISED))
                 continue
-            if m.stop.reason is not None or len(m.net.history) >= m.net.max_epochs:
+            if m.stop.reason is not None or len(m.net.history) >= m.p.n_epochs:
                 finished.append(i)
         for i, reason in diverged:
             self.refit.append((self.members[i].p, reason))

@@ -135,7 +135,7 @@ def fit_members(members: Sequence[Member], memory_budget: int | None = None,
     >>> from sktorch import NeuralNetRegressor
     >>> X = np.random.RandomState(0).randn(50, 3).astype('float32'); y = X[:, 0]
     >>> nets = [NeuralNetRegressor(lr=lr, max_epochs=2, verbose=0, random_state=0)
-    ...         for lr in (0.01, 0.1)]
+    ...         for lr in (0.02, 0.1)]
     >>> reports = fit_members([Member(net, X, y) for net in nets])
     >>> [(r.members, r.fused) for r in reports]
     [([0, 1], True)]

@@ -27,6 +27,7 @@ from sktorch import (
     NeuralNetBinaryClassifier,
     NeuralNetClassifier,
     NeuralNetRegressor,
+    _builtin,
     _components,
     _params,
     _weights,
@@ -40,7 +41,8 @@ from sktorch.model_selection._fused._optim import optimizer_reason
 __all__ = ["Prepared", "static_reason", "prepare", "prepared_reason", "structure_key"]
 
 _NET_CLASSES = (NeuralNet, NeuralNetClassifier, NeuralNetBinaryClassifier, NeuralNetRegressor)
-_CALLBACKS = (EpochTimer, PassthroughScoring, EpochScoring, PrintLog, EarlyStopping)
+_CALLBACKS = (EpochTimer, PassthroughScoring, EpochScoring, PrintLog, EarlyStopping,
+              _builtin.PlateauStop)
 _CRITERIA = (torch.nn.NLLLoss, torch.nn.CrossEntropyLoss, torch.nn.BCELoss,
              torch.nn.BCEWithLogitsLoss, torch.nn.MSELoss, torch.nn.L1Loss,
              torch.nn.SmoothL1Loss, torch.nn.HuberLoss)
@@ -65,6 +67,7 @@ class Prepared:
     seed: int | None
     train_batch: int = 0  # rows per training batch, as the net's own iterator batches
     valid_batch: int = 0
+    n_epochs: int = 0  # the most epochs its fit runs (net._setup_training's answer)
 
 
 def static_reason(net: Any, X: Any, y: Any, fit_params: dict) -> str:
@@ -156,6 +159,13 @@ def _row_dataset(dataset: Dataset, weights: torch.Tensor | None) -> Dataset:
     return rows
 
 
+def _rows_of(dataset: Dataset, weights: torch.Tensor | None, rows: torch.Tensor) -> Dataset:
+    """The member's own training split of the data (with its weights), as ``fit_loop``'s."""
+    source = Dataset(dataset.X)
+    source.y, source.y_original, source.sample_weight = dataset.y, dataset.y_original, weights
+    return source.subset(rows.cpu())
+
+
 def _split(net: Any, rows: Dataset, y: Any, seed: int | None, data_key: tuple,
            cache: dict) -> tuple[Dataset, Dataset | None]:
     """``net.get_split_datasets`` of the row-number dataset, made once per distinct split.
@@ -193,19 +203,23 @@ def prepare(index: int, member: Any, cache: dict) -> Prepared:
     dataset = _dataset(net, X, y, cache, key)
     weights = _weights.fit_weights(net, member.sample_weight, y, len(dataset))
     net._weighted = weights is not None
-    if net.module_ is None:
-        net.initialize_module(net._data_shape(dataset))
-        net.initialize_optimizer()
+    built = net.module_ is None
+    if built:
+        net._initialize_module_and_optimizer(net._data_shape(dataset))
     seed = net._seed() if net._random_state is not None else None
     generator = None if seed is None else torch.Generator().manual_seed(seed)
     index_train, index_valid = _split(net, _row_dataset(dataset, weights), y, seed,
                                       (id(member.y), type(net)), cache)
+    # The rest of the set-up is the net's own (statistics of the built-in model, the
+    # epoch budget), on this member's training rows, as fit_loop does it.
+    n_epochs = net._setup_training(_rows_of(dataset, weights, index_train.X), built)
     return Prepared(
         index=index, net=net, X=X, y=y, dataset=dataset, weights=weights,
         train_rows=index_train.X, valid_rows=None if index_valid is None else index_valid.X,
         index_train=index_train, index_valid=index_valid, generator=generator, seed=seed,
         train_batch=_batch_size(net, index_train, True),
         valid_batch=0 if index_valid is None else _batch_size(net, index_valid, False),
+        n_epochs=n_epochs,
     )
 
 
