@@ -41,8 +41,14 @@ def reset(net: Any) -> None:
 
 def run_initializer(net: Any, kind: str, *args: Any) -> None:
     """Call ``net.initialize_<kind>(*args)`` and register the components it set."""
+    from sktorch._random import seeded
+
     before = dict(vars(net))
-    getattr(net, f"initialize_{kind}")(*args)
+    # A subclass's own modules (module2_ built after super().initialize_module()) draw
+    # their initial weights from torch's global generator: seeded from random_state too.
+    seed = net._extras_seed() if kind == "module" and hasattr(net, "_extras_seed") else None
+    with seeded(seed):
+        getattr(net, f"initialize_{kind}")(*args)
     names = registered(net)[kind]
     taken = {n for k in KINDS for n in registered(net)[k]}
     for key, value in list(vars(net).items()):

@@ -186,6 +186,18 @@ class NeuralNet(ParamsMixin, ComponentsMixin, HooksMixin, DataMixin, PredictMixi
     def _seed(self) -> int:
         return int(self._random_state.randint(np.iinfo(np.int32).max))
 
+    def _extras_seed(self) -> int | None:
+        """The seed of a subclass's own modules, from ``random_state`` without drawing from it.
+
+        Derived from the next draw, which ``initialize_module`` then takes for ``module_``:
+        ``module_``'s weights and every later seed stay what they were without extras.
+        """
+        state = getattr(self, "_random_state", None)
+        if state is None:
+            return None
+        upcoming = copy.deepcopy(state).randint(np.iinfo(np.int32).max)
+        return int(np.random.RandomState(upcoming).randint(np.iinfo(np.int32).max))
+
     def initialize(self) -> NeuralNet:
         """Build callbacks, criterion, module and optimizer; reset the history.
 
