@@ -1,5 +1,7 @@
 """Shared small datasets and modules for the test suite."""
 
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -104,3 +106,17 @@ def pytest_configure(config):
 
     if os.environ.get("MUTANT_UNDER_TEST"):
         gc.freeze()
+
+
+@pytest.fixture(scope="module")
+def client():
+    """A ``distributed.Client`` on a LocalCluster of 2 worker processes, 1 thread each."""
+    distributed = pytest.importorskip("distributed")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        cluster = distributed.LocalCluster(n_workers=2, processes=True, threads_per_worker=1,
+                                           dashboard_address=None, silence_logs=50)
+        c = distributed.Client(cluster)
+    yield c
+    c.close()
+    cluster.close()

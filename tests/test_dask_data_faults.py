@@ -5,7 +5,6 @@ sys.path), so the helpers below run there too. Skipped without dask.distributed.
 """
 
 import os
-import warnings
 
 import joblib
 import numpy as np
@@ -21,16 +20,6 @@ distributed = pytest.importorskip("distributed")
 GRID = {"lr": [0.05, 0.1, 0.2, 0.3]}
 
 
-@pytest.fixture(scope="module")
-def client():
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        cluster = distributed.LocalCluster(n_workers=2, processes=True, threads_per_worker=1,
-                                           dashboard_address=None, silence_logs=50)
-        c = distributed.Client(cluster)
-    yield c
-    c.close()
-    cluster.close()
 
 
 def _loaded(array, log):

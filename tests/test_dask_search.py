@@ -1,7 +1,6 @@
 """Searches on a Dask cluster through joblib (issue 14). Skipped without dask.distributed."""
 
 import os
-import warnings
 
 import joblib
 import numpy as np
@@ -9,9 +8,9 @@ import pytest
 from torch import nn
 
 from sktorch import NeuralNetClassifier
-from sktorch.callbacks import Callback
 from sktorch.model_selection import GridSearchCV
 from sktorch.toy import MLPModule
+from tests._cluster import KillOnce
 
 distributed = pytest.importorskip("distributed")
 
@@ -19,16 +18,6 @@ distributed = pytest.importorskip("distributed")
 GRID = {"lr": [0.05, 0.1, 0.2, 0.3]}
 
 
-@pytest.fixture(scope="module")
-def client():
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        cluster = distributed.LocalCluster(n_workers=2, processes=True, threads_per_worker=1,
-                                           dashboard_address=None, silence_logs=50)
-        c = distributed.Client(cluster)
-    yield c
-    c.close()
-    cluster.close()
 
 
 def data():
@@ -76,16 +65,6 @@ def test_fused_search_sends_parts_to_the_workers(client):
                                        local.cv_histories_[c][f][:, "train_loss"], rtol=1e-5)
 
 
-class KillOnce(Callback):
-    """Ends its worker process the first time any member trains (a crash mid-search)."""
-
-    def __init__(self, marker=None):
-        self.marker = marker
-
-    def on_train_begin(self, net, **kwargs):
-        if self.marker and not os.path.exists(self.marker):
-            open(self.marker, "w").close()
-            os._exit(1)
 
 
 def test_a_worker_killed_once_never_gives_partial_results(client, tmp_path):

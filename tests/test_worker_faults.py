@@ -13,23 +13,13 @@ from joblib.externals.loky.process_executor import TerminatedWorkerError
 from torch import nn
 
 from sktorch import NeuralNetClassifier
-from sktorch.callbacks import Callback
 from sktorch.model_selection import GridSearchCV
 from sktorch.toy import MLPModule
+from tests._cluster import KillOnce
 
 GRID = {"lr": [0.05, 0.1, 0.2, 0.3]}
 
 
-class KillOnce(Callback):
-    """Ends its process the first time any member trains (a crash mid-search)."""
-
-    def __init__(self, marker=None):
-        self.marker = marker
-
-    def on_train_begin(self, net, **kwargs):
-        if self.marker and not os.path.exists(self.marker):
-            open(self.marker, "w").close()
-            os._exit(1)
 
 
 def data():
