@@ -9,7 +9,7 @@ import torch
 from sklearn.base import RegressorMixin
 from sklearn.utils.validation import check_array
 
-from sktorch import _builtin
+from sktorch import _builtin, _state_metadata
 from sktorch._builtin import to_loss_units
 from sktorch._data import to_tensor
 from sktorch._predict import first_output, loss_input
@@ -123,37 +123,18 @@ class NeuralNetRegressor(RegressorMixin, NeuralNet):
         module = getattr(self, "module_", None)
         if y_ndim is None or module is None:
             return super().save_params(*args, **kwargs)
-
-        def record(module, state_dict, prefix, local_metadata):
-            if prefix == "":
-                local_metadata[_Y_NDIM_KEY] = y_ndim
-
-        register = getattr(module, "register_state_dict_post_hook", None) or (
-            module._register_state_dict_hook)  # torch < 2.5: the same hook, private
-        handle = register(record)
-        try:
+        with _state_metadata.recording(module, _Y_NDIM_KEY, y_ndim):
             return super().save_params(*args, **kwargs)
-        finally:
-            handle.remove()
 
     def load_params(self, *args: Any, **kwargs: Any) -> None:
         """As :meth:`NeuralNet.load_params`; restores y's shape recorded by ``save_params``."""
         module = getattr(self, "module_", None)
         if module is None:
             return super().load_params(*args, **kwargs)
-        found = {}
-
-        def read(module, state_dict, prefix, local_metadata, *args):
-            if prefix == "" and _Y_NDIM_KEY in local_metadata:
-                found["y_ndim"] = int(local_metadata[_Y_NDIM_KEY])
-
-        handle = module.register_load_state_dict_pre_hook(read)
-        try:
+        with _state_metadata.reading(module, _Y_NDIM_KEY) as found:
             result = super().load_params(*args, **kwargs)
-        finally:
-            handle.remove()
-        if "y_ndim" in found:
-            self._y_ndim = found["y_ndim"]
+        if "value" in found:
+            self._y_ndim = int(found["value"])
         return result
 
     # A regressor has no probabilities: scikit-learn tells regressors from classifiers
