@@ -19,6 +19,7 @@ from sktorch._state_metadata import reading, recording
 from sktorch.callbacks import EpochScoring
 from sktorch.dataset import Dataset, ValidSplit
 from sktorch.net import NeuralNet
+from sktorch.persistence import decode_data_attribute
 
 __all__ = ["NeuralNetClassifier", "NeuralNetBinaryClassifier"]
 
@@ -344,14 +345,9 @@ def _classes_json(classes: Any) -> str | None:
 
 def _classes_from_json(text: Any) -> np.ndarray | None:
     info = json.loads(text) if isinstance(text, str) else None
-    if not isinstance(info, dict):
+    if not isinstance(info, dict) or "array" not in info:
         return None
-    dtype = np.dtype(info["dtype"])
-    if dtype.kind == "O":
-        classes = np.empty(len(info["array"]), dtype=object)
-        classes[:] = info["array"]
-        return classes
-    return np.asarray(info["array"], dtype=dtype)
+    return decode_data_attribute(info)
 
 
 class NeuralNetBinaryClassifier(NeuralNetClassifier):
