@@ -9,17 +9,12 @@ import os
 import joblib
 import numpy as np
 import pytest
-from torch import nn
 
-from sktorch import NeuralNetClassifier
 from sktorch.model_selection import GridSearchCV, HalvingGridSearchCV, _remote
 from sktorch.toy import MLPModule
+from tests._cluster import GRID, data, net
 
 distributed = pytest.importorskip("distributed")
-
-GRID = {"lr": [0.05, 0.1, 0.2, 0.3]}
-
-
 
 
 def _loaded(array, log):
@@ -55,19 +50,6 @@ def loads(log):
         return []
     with open(log) as f:
         return sorted(tuple(line.split()) for line in f)
-
-
-def data():
-    rng = np.random.RandomState(0)
-    X = rng.randn(120, 6).astype("float32")
-    y = (X[:, 0] + X[:, 3] > 0).astype("int64")
-    return X, y
-
-
-def net(**kwargs):
-    kwargs = {"module": MLPModule, "module__input_units": 6, **kwargs}
-    return NeuralNetClassifier(criterion=nn.CrossEntropyLoss, max_epochs=4, batch_size=32,
-                               train_split=None, verbose=0, random_state=0, **kwargs)
 
 
 def held_payloads():
@@ -139,7 +121,6 @@ class KillOnceMLP(MLPModule):
             open(self.marker, "w").close()
             os._exit(1)
         return super().forward(X)
-
 
 
 def test_a_worker_dying_during_a_fused_part_reruns_it_or_raises(client, tmp_path):

@@ -5,32 +5,14 @@ import os
 import joblib
 import numpy as np
 import pytest
-from torch import nn
 
-from sktorch import NeuralNetClassifier
 from sktorch.model_selection import GridSearchCV
-from sktorch.toy import MLPModule
-from tests._cluster import KillOnce
+from tests._cluster import GRID, KillOnce, data, net
 
 distributed = pytest.importorskip("distributed")
 
-# The workers import sktorch and this module (spawned workers inherit sys.path).
-GRID = {"lr": [0.05, 0.1, 0.2, 0.3]}
-
-
-
-
-def data():
-    rng = np.random.RandomState(0)
-    X = rng.randn(120, 6).astype("float32")
-    y = (X[:, 0] + X[:, 3] > 0).astype("int64")
-    return X, y
-
-
-def net(**kwargs):
-    return NeuralNetClassifier(MLPModule, module__input_units=6, criterion=nn.CrossEntropyLoss,
-                               max_epochs=4, batch_size=32, train_split=None, verbose=0,
-                               random_state=0, **kwargs)
+# The workers import sktorch, this module and tests._cluster (spawned workers inherit
+# sys.path).
 
 
 def task_names(stream):
@@ -63,8 +45,6 @@ def test_fused_search_sends_parts_to_the_workers(client):
         for f in range(2):
             np.testing.assert_allclose(remote.cv_histories_[c][f][:, "train_loss"],
                                        local.cv_histories_[c][f][:, "train_loss"], rtol=1e-5)
-
-
 
 
 def test_a_worker_killed_once_never_gives_partial_results(client, tmp_path):
