@@ -113,6 +113,10 @@ class ParamsMixin:
             _components.run_initializer(self, "criterion")
             if any(True for _ in getattr(self.criterion_, "parameters", list)()):
                 changed["optimizer"] = changed["optimizer"] or ["(criterion parameters)"]
+        if "precision" in keys and getattr(self, "module_", None) is not None:
+            from sktorch._precision import cast_fitted
+
+            cast_fitted(self)  # the fitted weights follow: predict and fit see one dtype
         rebuilt = bool(changed["module"] or changed["criterion"])
         if changed["optimizer"] and not rebuilt and _components.set_in_place(
                 self, changed["optimizer"]):
