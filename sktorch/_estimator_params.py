@@ -80,8 +80,14 @@ class ParamsMixin:
     def __sklearn_clone__(self) -> ParamsMixin:
         # scikit-learn clones each callback on its own; callbacks that refer to other
         # callbacks (LoadInitState -> Checkpoint) are linked to the clone's copies again.
+        # A history passed as history= (e.g. DistributedHistory) is not a parameter, but
+        # the clone records into one like it (cross_validate on a distributed net).
         cloned = super().__sklearn_clone__()
         _callback_params.rebind_cloned_callbacks(self, cloned)
+        given = vars(self).get("_history_given")
+        if given is not None:
+            empty_copy = getattr(given, "_empty_copy", None)
+            cloned._history_given = empty_copy() if empty_copy else type(given)()
         return cloned
 
     def _reinitialize_for(self, keys: set[str]) -> None:

@@ -91,6 +91,16 @@ class History(list):
         """The history as plain lists and dicts (for JSON)."""
         return [dict(row) for row in self]
 
+    def _empty_copy(self) -> History:
+        """A new, empty history of this class with this one's settings.
+
+        ``clone(net)`` gives the clone one of these for a history passed as
+        ``history=``: each fitted clone keeps its own rows.
+        """
+        new = type(self).__new__(type(self))
+        vars(new).update(vars(self))
+        return new
+
     @classmethod
     def from_list(cls, rows: list) -> History:
         """Rebuild a history from :meth:`to_list` output."""
@@ -151,7 +161,9 @@ class DistributedHistory(History):
         self.store = store
         self.rank = rank
         self.world_size = world_size
-        self._n_syncs = 0  # never reset: keys of earlier fits must not be read again
+        # Never reset, and shared with clones (which all processes make alike): the
+        # keys of earlier fits must not be read again.
+        self._n_syncs = _SyncCounter()
 
     def sync(self) -> None:
         """Replace the current epoch's batch rows with those of all processes."""
@@ -159,8 +171,7 @@ class DistributedHistory(History):
             return
         import pickle
 
-        prefix = f"sktorch-history/{self._n_syncs}"
-        self._n_syncs += 1
+        prefix = f"sktorch-history/{self._n_syncs.next()}"
         self.store.set(f"{prefix}/{self.rank}", pickle.dumps(self[-1]["batches"]))
         rows: list = []
         for rank in range(self.world_size):
@@ -174,6 +185,18 @@ class DistributedHistory(History):
 
     def __reduce_ex__(self, protocol: Any) -> Any:
         return (_rebuild_distributed, (list(self), self.__getstate__()))
+
+
+class _SyncCounter:
+    """The number of syncs so far, shared by a history and its empty copies."""
+
+    def __init__(self) -> None:
+        self.value = 0
+
+    def next(self) -> int:
+        value = self.value
+        self.value += 1
+        return value
 
 
 def _rebuild_distributed(rows: list, state: dict) -> DistributedHistory:

@@ -8,8 +8,11 @@ import sys
 import numpy as np
 import pytest
 import torch
+from sklearn.base import clone
+from sklearn.model_selection import cross_validate
 
 from sktorch import NeuralNetClassifier, NeuralNetRegressor
+from sktorch.history import DistributedHistory
 from sktorch.toy import make_classifier, make_regressor
 
 
@@ -69,3 +72,31 @@ def test_set_params_precision_casts_the_criterion_weights_of_a_classifier():
     np.testing.assert_allclose(net.predict_proba(X), proba, atol=1e-5)
     net.partial_fit(X, y)  # the criterion's weight buffer is float64 too
     assert net.criterion_.weight.dtype == torch.float64
+
+
+# ---------------------------------------------------------------- clone and history=
+def test_clone_of_a_net_with_a_distributed_history_records_into_one_like_it():
+    from torch.distributed import HashStore
+
+    X, y = _regression_data()
+    store = HashStore()
+    history = DistributedHistory(store=store, rank=0, world_size=1)
+    net = NeuralNetRegressor(make_regressor(input_units=3), max_epochs=2, verbose=0,
+                             train_split=None, random_state=0, history=history)
+    first, second = clone(net), clone(net)
+    first.fit(X, y)
+    second.fit(X[:40], y[:40])
+    for fitted in (first, second):
+        assert isinstance(fitted.history, DistributedHistory)
+        assert fitted.history.store is store and fitted.history.world_size == 1
+    # Each clone keeps its own rows (one shared object would hold the last fit's only).
+    assert first.history is not second.history
+    assert len(first.history[-1, "batches"]) == 1  # 80 rows, batch_size 128
+    assert first.history[:, "epoch"] == second.history[:, "epoch"] == [1, 2]
+    assert len(history) == 0
+    # The clones' syncs continue one numbering: the second fit used new keys, so a
+    # process never reads another fit's rows as this epoch's.
+    assert store.check([f"sktorch-history/{i}/0" for i in range(4)])
+    # cross_validate clones too (skorch's multi-GPU example runs it this way).
+    result = cross_validate(net, X, y, cv=2, return_estimator=True)
+    assert all(isinstance(e.history, DistributedHistory) for e in result["estimator"])
