@@ -100,3 +100,75 @@ def test_clone_of_a_net_with_a_distributed_history_records_into_one_like_it():
     # cross_validate clones too (skorch's multi-GPU example runs it this way).
     result = cross_validate(net, X, y, cv=2, return_estimator=True)
     assert all(isinstance(e.history, DistributedHistory) for e in result["estimator"])
+
+
+# ---------------------------------------------------------------- the loggers' shared skeleton
+class _Recorder:
+    """A fake tracker: Sacred's log_scalar, Neptune's run[key].append, MLflow's client."""
+
+    def __init__(self):
+        self.logged = []
+
+    def log_scalar(self, name, value, step=None):
+        self.logged.append((name, value, step))
+
+    def log_metric(self, run_id, name, value, step=None):
+        self.logged.append((name, value, step))
+
+    def set_terminated(self, run_id):
+        pass
+
+    def __getitem__(self, name):
+        recorder = self
+
+        class Series:
+            def append(self, value, step=None):
+                recorder.logged.append((name, value, step))
+        return Series()
+
+    def stop(self):
+        pass
+
+
+def _fit_logged(logger):
+    X, y = _regression_data()
+    return NeuralNetRegressor(make_regressor(input_units=3), max_epochs=2, batch_size=40,
+                              verbose=0, train_split=None, random_state=0,
+                              callbacks=[logger]).fit(X, y)
+
+
+@pytest.mark.parametrize("kind", ["sacred", "mlflow"])
+def test_suffixed_loggers_log_batches_and_epochs_under_their_names(kind):
+    from types import SimpleNamespace
+
+    from sktorch.callbacks import MlflowLogger, SacredLogger
+
+    recorder = _Recorder()
+    logger = SacredLogger(recorder, log_on_batch_end=True, keys_ignored="dur") if (
+        kind == "sacred") else MlflowLogger(
+            SimpleNamespace(info=SimpleNamespace(run_id="r")), recorder, log_on_batch_end=True,
+            create_artifact=False, keys_ignored=["dur", "train_batch_size"])
+    net = _fit_logged(logger)
+    batches = [b["train_loss"] for row in net.history for b in row["batches"]]
+    expected = [("train_loss_batch", v, i + 1) for i, v in enumerate(batches)]
+    expected_epochs = [("train_loss_epoch", v, i + 1)
+                       for i, v in enumerate(net.history[:, "train_loss"])]
+    batch_rows = [r for r in recorder.logged if r[0].endswith("_batch")
+                  and r[0] != "train_batch_size_batch"]
+    assert batch_rows == expected
+    assert [r for r in recorder.logged if r[0].endswith("_epoch")] == expected_epochs
+
+
+def test_neptune_logger_logs_batches_and_epochs_in_their_namespaces():
+    from sktorch.callbacks import NeptuneLogger
+
+    recorder = _Recorder()
+    net = _fit_logged(NeptuneLogger(recorder, log_on_batch_end=True, keys_ignored="dur"))
+    batches = [b["train_loss"] for row in net.history for b in row["batches"]]
+    logged = {}
+    for name, value, step in recorder.logged:
+        logged.setdefault(name, []).append((value, step))
+    assert logged["training/batch_metrics/train_loss"] == [
+        (v, i + 1) for i, v in enumerate(batches)]
+    assert logged["training/epoch_metrics/train_loss"] == [
+        (v, i + 1) for i, v in enumerate(net.history[:, "train_loss"])]
