@@ -172,3 +172,45 @@ def test_neptune_logger_logs_batches_and_epochs_in_their_namespaces():
         (v, i + 1) for i, v in enumerate(batches)]
     assert logged["training/epoch_metrics/train_loss"] == [
         (v, i + 1) for i, v in enumerate(net.history[:, "train_loss"])]
+
+
+# ---------------------------------------------------------------- checkpoint directories
+@pytest.mark.parametrize("where", ["dirname", "below", "f_params"])
+def test_checkpoint_into_a_file_fails_before_training_naming_the_path(tmp_path, where):
+    from sktorch.callbacks import Checkpoint
+
+    blocker = tmp_path / "results.txt"
+    blocker.write_text("not a directory")
+    kwargs = {"dirname": str(blocker)} if where == "dirname" else (
+        {"dirname": str(blocker / "run1")} if where == "below" else
+        {"dirname": str(tmp_path), "f_params": "results.txt/params_{last_epoch[epoch]}.pt"})
+    from sktorch.callbacks import Callback
+
+    epochs = []
+
+    class CountEpochs(Callback):
+        def on_epoch_begin(self, net, **kwargs):
+            epochs.append(1)
+
+    X, y = _regression_data()
+    net = NeuralNetRegressor(make_regressor(input_units=3), max_epochs=2, verbose=0,
+                             callbacks=[Checkpoint(monitor=None, **kwargs), CountEpochs()])
+    with pytest.raises(NotADirectoryError, match="is a file, not a directory") as info:
+        net.fit(X, y)
+    assert str(blocker) in str(info.value)
+    assert "Pass the name of a directory" in str(info.value)
+    assert epochs == []  # raised before the first epoch
+    assert blocker.read_text() == "not a directory"
+
+
+def test_train_end_checkpoint_into_a_file_fails_before_training(tmp_path):
+    from sktorch.callbacks import TrainEndCheckpoint
+
+    blocker = tmp_path / "model"
+    blocker.write_text("")
+    X, y = _regression_data()
+    net = NeuralNetRegressor(make_regressor(input_units=3), max_epochs=1, verbose=0,
+                             callbacks=[TrainEndCheckpoint(dirname=str(blocker))])
+    with pytest.raises(NotADirectoryError, match="TrainEndCheckpoint.*is a file"):
+        net.fit(X, y)
+    assert not hasattr(net, "history_") or len(net.history) == 0

@@ -91,6 +91,27 @@ class _FileSaver(Callback):
         for key in self._extra_keys:  # unknown f_<name>: fail now, not after an epoch
             if getattr(self, key) is not None:
                 net._part(key)
+        self._check_directories()
+
+    def _check_directories(self) -> None:
+        """Fail before training when a file stands where a checkpoint directory goes."""
+        folders = {os.fspath(self._store().dirname)}
+        for f in self._targets().values():
+            if not _is_file(f):
+                name = (self.fn_prefix + os.fspath(f)).split("{")[0]  # up to a format field
+                folders.add(os.path.dirname(os.path.join(self.dirname, name)) or ".")
+        for folder in sorted(folders):
+            path = os.path.abspath(folder)
+            while not os.path.exists(path) and os.path.dirname(path) != path:
+                path = os.path.dirname(path)  # the part that exists must be a directory
+            if not os.path.isdir(path):
+                raise NotADirectoryError(
+                    f"{type(self).__name__}(dirname={self.dirname!r}, fn_prefix="
+                    f"{self.fn_prefix!r}) saves into {folder!r}, but {path!r} is a file, "
+                    "not a directory. Pass the name of a directory (it is created when "
+                    f"needed), e.g. dirname={os.path.splitext(folder)[0] + '_checkpoints'!r}, "
+                    "or move the file away."
+                )
 
     def _store(self) -> CheckpointStore:
         return CheckpointStore(self.dirname, self.fn_prefix)
