@@ -214,3 +214,117 @@ def test_train_end_checkpoint_into_a_file_fails_before_training(tmp_path):
     with pytest.raises(NotADirectoryError, match="TrainEndCheckpoint.*is a file"):
         net.fit(X, y)
     assert not hasattr(net, "history_") or len(net.history) == 0
+
+
+# ---------------------------------------------------------------- checkpoints sharing a place
+def _classifier_data():
+    rng = np.random.RandomState(0)
+    X = rng.randn(120, 4).astype("float32")
+    return X, (X[:, 0] + 0.5 * rng.randn(120) > 0).astype(int)
+
+
+def _saved_epoch(cp, net):
+    loaded = cp.read_checkpoint(net)
+    return loaded.epoch
+
+
+def test_two_checkpoints_with_other_weight_files_keep_their_own_sets(tmp_path):
+    from sktorch.callbacks import Checkpoint, EpochScoring
+
+    rng = np.random.RandomState(0)  # random labels: the validation loss rises
+    X, y = rng.randn(100, 20).astype("float32"), rng.randint(0, 2, 100)
+    best = Checkpoint(dirname=str(tmp_path), f_params="best.pt", load_best=True)
+    every = Checkpoint(monitor=None, dirname=str(tmp_path), f_params="last.pt",
+                       event_name="event_every")
+    net = NeuralNetClassifier(make_classifier(input_units=20), max_epochs=6, lr=0.1,
+                              optimizer=torch.optim.Adam, verbose=0, random_state=0,
+                              callbacks=[
+                                  ("acc", EpochScoring("accuracy", lower_is_better=False)),
+                                  ("best", best), ("every", every)])
+    net.fit(X, y)
+    losses = net.history[:, "valid_loss"]
+    best_epoch = int(np.argmin(losses)) + 1
+    assert best_epoch < 6, "the data should make a later epoch worse"  # test premise
+    # Each reads its own newest set from the one manifest they share.
+    assert _saved_epoch(best, net) == best_epoch
+    assert _saved_epoch(every, net) == 6
+    # load_best loaded the best epoch's weights, not the every-epoch checkpoint's.
+    reloaded = NeuralNetClassifier(make_classifier(input_units=20), verbose=0).initialize()
+    reloaded.load_params(checkpoint=best)
+    for a, b in zip(net.module_.parameters(), reloaded.module_.parameters()):
+        assert torch.equal(a, b)
+    later = NeuralNetClassifier(make_classifier(input_units=20), verbose=0).initialize()
+    later.load_params(checkpoint=every)
+    assert not all(torch.equal(a, b) for a, b in zip(
+        later.module_.parameters(), reloaded.module_.parameters()))
+    assert {p.name for p in tmp_path.iterdir()} >= {"best.pt", "last.pt", "manifest.json"}
+
+
+def test_two_checkpoints_saving_the_same_files_fail_before_training(tmp_path):
+    from sktorch.callbacks import Checkpoint
+
+    X, y = _classifier_data()
+    net = NeuralNetClassifier(make_classifier(input_units=4), max_epochs=2, verbose=0,
+                              callbacks=[("loss_cp", Checkpoint(dirname=str(tmp_path))),
+                                         ("acc_cp", Checkpoint(dirname=str(tmp_path),
+                                                               monitor="train_loss_best"))])
+    with pytest.raises(ValueError, match="'loss_cp' and 'acc_cp' both save 'params.pt'.*"
+                                         "fn_prefix="):
+        net.fit(X, y)
+    assert not (tmp_path / "manifest.json").exists()
+    # With its own prefix, each keeps its files.
+    net.set_params(callbacks__acc_cp__fn_prefix="train_").fit(X, y)
+    assert (tmp_path / "manifest.json").exists() and (tmp_path / "train_manifest.json").exists()
+
+
+def test_load_best_never_loads_another_fits_weights(tmp_path):
+    # Two fits saving into one place at once (as clones in a parallel search do):
+    # fit A's load_best must not take fit B's newer set for its own.
+    from sktorch.callbacks import Callback, Checkpoint
+
+    X, y = _classifier_data()
+    cp_b = Checkpoint(monitor=None, dirname=str(tmp_path))
+    net_b = NeuralNetClassifier(make_classifier(input_units=4), max_epochs=1, verbose=0,
+                                random_state=1, callbacks=[cp_b])
+
+    class OtherFitSaves(Callback):
+        def on_epoch_end(self, net, **kwargs):
+            if len(net.history) == 2:  # B saves three times during A's training
+                for _ in range(3):
+                    net_b.fit(X, y)
+
+    cp_a = Checkpoint(monitor=None, dirname=str(tmp_path), load_best=True)
+    net_a = NeuralNetClassifier(make_classifier(input_units=4), max_epochs=3, verbose=0,
+                                random_state=0, callbacks=[("other", OtherFitSaves()), cp_a])
+    with pytest.warns(Warning) as record:
+        net_a.fit(X, y)
+    messages = " ".join(str(w.message) for w in record)
+    assert "another fit saved into the same checkpoint files" in messages
+    # A's own last set (epoch 3) is the newest: loaded, and it is A's weights.
+    loaded = cp_a.read_checkpoint(net_a, owner=cp_a._owner_)
+    assert loaded is not None and loaded.epoch == 3
+
+
+def test_load_best_warns_instead_of_loading_when_its_sets_were_replaced(tmp_path):
+    from sktorch.callbacks import Callback, Checkpoint
+
+    X, y = _classifier_data()
+    cp_b = Checkpoint(monitor=None, dirname=str(tmp_path))
+    net_b = NeuralNetClassifier(make_classifier(input_units=4), max_epochs=3, verbose=0,
+                                random_state=1, callbacks=[cp_b])
+
+    class OtherFitSavesLast(Callback):
+        def on_train_end(self, net, **kwargs):
+            net_b.fit(X, y)  # replaces A's sets before A's load_best reads them
+
+    cp_a = Checkpoint(monitor="train_loss_best", dirname=str(tmp_path), load_best=True)
+    net_a = NeuralNetClassifier(make_classifier(input_units=4), max_epochs=2, verbose=0,
+                                random_state=0, callbacks=[("other", OtherFitSavesLast()),
+                                                           ("cp", cp_a)])
+    before = [p.detach().clone() for p in net_a.initialize().module_.parameters()]
+    with pytest.warns(Warning, match="did not load the best weights"):
+        net_a.fit(X, y)
+    b_weights = list(net_b.module_.parameters())
+    a_weights = list(net_a.module_.parameters())
+    assert not all(torch.equal(a, b) for a, b in zip(a_weights, b_weights))
+    assert not all(torch.equal(a, b) for a, b in zip(a_weights, before))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import os
+import secrets
 import warnings
 from typing import Any, Union
 
@@ -92,6 +93,40 @@ class _FileSaver(Callback):
             if getattr(self, key) is not None:
                 net._part(key)
         self._check_directories()
+        self._check_no_twin(net)
+        self._owner_ = secrets.token_hex(8)  # this fit's sets in the manifest
+        self._n_own_saves_ = 0
+        self._warned_shared_ = False
+
+    def _slot(self) -> str:
+        """What tells this checkpoint's sets from others' in one manifest: its weights file."""
+        f = self.f_params
+        if f is not None and not _is_file(f):
+            return os.fspath(f)
+        return "|".join(f"{k}={os.fspath(f)}" for k, f in self._targets().items()
+                        if not _is_file(f))
+
+    def _place(self) -> tuple | None:
+        """(manifest path, slot): two savers with the same one write the same files."""
+        if not any(not _is_file(f) for f in self._targets().values()):
+            return None  # file objects only: no manifest
+        return os.path.abspath(self._store().manifest_path), self._slot()
+
+    def _check_no_twin(self, net: Any) -> None:
+        """Two callbacks of one net saving the same files would replace each other's sets."""
+        place = self._place()
+        for name, other in getattr(net, "callbacks_", []):
+            if other is self or not isinstance(other, _FileSaver) or place is None:
+                continue
+            if other._place() == place:
+                mine = next((n for n, cb in net.callbacks_ if cb is self), type(self).__name__)
+                raise ValueError(
+                    f"The callbacks {mine!r} and {name!r} both save {place[1]!r} with "
+                    f"fn_prefix={self.fn_prefix!r} into dirname={self.dirname!r}: each "
+                    "save would replace the other's, and loading the best checkpoint could "
+                    "load the other's weights. Give one of them its own file names, e.g. "
+                    "fn_prefix='best_acc_' (or f_params='best_acc.pt'), or its own dirname."
+                )
 
     def _check_directories(self) -> None:
         """Fail before training when a file stands where a checkpoint directory goes."""
@@ -140,8 +175,8 @@ class _FileSaver(Callback):
             return []
         store = self._store()
         if store.exists():
-            loaded = store.load(keys=("f_history",))
-            return loaded.history or []
+            loaded = store.load(keys=("f_history",), slot=self._slot())
+            return (loaded.history or []) if loaded is not None else []
         f = self.f_history
         if "{" not in self.fn_prefix + os.fspath(f):  # a directory skorch (or we) wrote
             path = self._join(f, {}, net)
@@ -182,10 +217,13 @@ class _FileSaver(Callback):
         if paths:
             history = net.history if "f_history" in paths else None
             epoch = int(row.get("epoch", len(net.history))) if row else 0
-            self._log_ = self._store().save(
+            store = self._store()
+            self._log_ = store.save(
                 {k: (p, parts[k]) for k, p in paths.items() if k != "f_history"},
                 history, getattr(self, "_log_", None), net._data_attributes(), epoch,
-                self.use_safetensors, history_view=paths.get("f_history"))
+                self.use_safetensors, history_view=paths.get("f_history"),
+                slot=self._slot(), owner=getattr(self, "_owner_", None))
+            self._note_other_writer(store.replaced)
         for key, f in objects.items():  # file objects: overwritten from the start
             f.seek(0)
             f.truncate()
@@ -194,17 +232,40 @@ class _FileSaver(Callback):
             if hasattr(f, "flush"):
                 f.flush()
 
-    def read_checkpoint(self, net: Any, keys: Any = None) -> LoadedCheckpoint | None:
+    def _note_other_writer(self, replaced: dict | None) -> None:
+        """Warn once when another fit saved into this checkpoint's files during this fit."""
+        owner = getattr(self, "_owner_", None)
+        if owner is not None and replaced is not None and self._n_own_saves_ and (
+                replaced.get("owner") != owner) and not self._warned_shared_:
+            self._warned_shared_ = True
+            warnings.warn(
+                f"{type(self).__name__}(dirname={self.dirname!r}, fn_prefix="
+                f"{self.fn_prefix!r}): another fit saved into the same checkpoint files "
+                "while this one was training (e.g. clones of one net in a parallel "
+                "search); the newest set is whichever saved last. Give each fit its own "
+                "place, e.g. callbacks__<name>__dirname in the parameter grid.",
+                SktorchWarning,
+                stacklevel=4,
+            )
+        if owner is not None:
+            self._n_own_saves_ += 1
+
+    def read_checkpoint(self, net: Any, keys: Any = None,
+                        owner: str | None = None) -> LoadedCheckpoint | None:
         """The newest complete saved set (``None`` when nothing was saved yet).
 
         Files in the checkpoint directory are read through its manifest and verified
-        against their checksums; file objects are read from their start.
+        against their checksums; file objects are read from their start. ``owner``
+        restricts the manifest's sets to those one fit saved.
         """
         targets = {k: f for k, f in self._targets().items() if keys is None or k in keys}
         paths = {k for k, f in targets.items() if not _is_file(f)}
         loaded = None
         if paths:
-            loaded = self._store().load(keys=paths)
+            store = self._store()
+            loaded = store.load(keys=paths, slot=self._slot(), owner=owner)
+            if loaded is None and owner is not None and store.exists():
+                return None  # this fit's sets were replaced by another fit's
             if loaded is None:
                 loaded = self._read_plain_files(net, paths)
         for key, f in targets.items():

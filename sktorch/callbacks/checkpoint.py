@@ -8,11 +8,14 @@ never mixes files of different saves; a crash at any moment leaves the previous 
 
 from __future__ import annotations
 
+import os
+import warnings
 from typing import Any, Callable, Union
 
 from sktorch.callbacks._file_saver import Target, _FileSaver
 from sktorch.callbacks.base import Callback
 from sktorch.callbacks.training import check_monitor_has_data, noop, read_monitor
+from sktorch.exceptions import SktorchWarning
 
 __all__ = ["Checkpoint", "TrainEndCheckpoint", "LoadInitState"]
 
@@ -70,13 +73,21 @@ class Checkpoint(_FileSaver):
     is kept as an append-only log in the store, so a save costs the new epochs
     only; ``net.load_params(f_history='<dirname>/history.json')`` still finds it.
 
+    **Sharing a directory.** Checkpoints of one net may share a directory and
+    prefix when their weights files differ (e.g. ``f_params='best.pt'`` with the
+    default monitor and ``f_params='last.pt'`` with ``monitor=None``): the manifest
+    keeps each one's sets apart. Two that would write the same weights file fail
+    before training, asking for their own ``fn_prefix`` or ``dirname``.
+
     **Parallel fits.** Files go where ``dirname``, ``fn_prefix`` and the ``f_*``
     names say, as in skorch, so clones of one net (``GridSearchCV(n_jobs=2)``,
     ``cross_val_score``) share one checkpoint. Saves into one directory take turns
     (a file lock, where the platform has ``fcntl``) and each is a whole set, but the
-    last writer wins. To keep each candidate's checkpoint, give it its own place,
-    e.g. put ``callbacks__checkpoint__dirname`` in the parameter grid, or
-    checkpoint only the final refit.
+    last writer wins: a fit warns when another saved into its files meanwhile, and
+    ``load_best`` loads only its own fit's set (or warns that it is gone). To keep
+    each candidate's checkpoint, give it its own place, e.g. put
+    ``callbacks__checkpoint__dirname`` in the parameter grid, or checkpoint only
+    the final refit.
 
     Examples
     --------
@@ -156,8 +167,18 @@ class Checkpoint(_FileSaver):
         if not self.load_best or self.monitor is None or not self.n_saved_:
             return
         keys = ("f_params", "f_criterion")
-        loaded = self.read_checkpoint(net, keys=keys)
+        loaded = self.read_checkpoint(net, keys=keys, owner=getattr(self, "_owner_", None))
         if loaded is None or not loaded.files:
+            if self._place() is None or not isinstance(self.f_params, (str, os.PathLike)):
+                return  # nothing in a manifest to find
+            warnings.warn(
+                f"Checkpoint(load_best=True, dirname={self.dirname!r}) did not load the "
+                "best weights: another fit saved into the same checkpoint files since, and "
+                "this fit's sets are gone. The net keeps its last epoch's weights. Give "
+                "each fit its own dirname (or fn_prefix).",
+                SktorchWarning,
+                stacklevel=2,
+            )
             return
         self._sink("Loading the best checkpoint's weights after training.", net.verbose)
         net._load_checkpoint(loaded, {})
