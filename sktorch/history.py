@@ -108,6 +108,47 @@ class History(list):
         history.extend(rows)
         return history
 
+    def to_file(self, f: Any) -> None:
+        """Write the history as JSON (skorch's format) to a path or an open file.
+
+        Examples
+        --------
+        >>> import io
+        >>> h = History([{'epoch': 1, 'train_loss': 0.5, 'batches': []}])
+        >>> buffer = io.StringIO(); h.to_file(buffer)
+        >>> History.from_file(io.StringIO(buffer.getvalue()))[:, 'train_loss']
+        [0.5]
+        """
+        import io
+
+        from sktorch._param_files import encode_history
+
+        data = encode_history(self)
+        if hasattr(f, "write"):
+            f.write(data.decode() if isinstance(f, io.TextIOBase) else data)
+        else:
+            with open(f, "wb") as handle:
+                handle.write(data)
+
+    @classmethod
+    def from_file(cls, f: Any) -> History:
+        """Read a history written by :meth:`to_file`, ``save_params`` or a checkpoint.
+
+        ``f`` is a path or an open file. A checkpoint keeps its history in its store:
+        its plain name (e.g. ``'exp1/history.json'``) finds it there.
+        """
+        import os
+
+        from sktorch._param_files import decode_history, read_bytes
+
+        if isinstance(f, (str, os.PathLike)) and not os.path.exists(f):
+            from sktorch._checkpoint_store import history_from_manifests
+
+            rows = history_from_manifests(f)
+            if rows is not None:
+                return cls.from_list(rows)
+        return cls.from_list(decode_history(read_bytes(f, "history"), f))
+
 
 class DistributedHistory(History):
     """A history whose batch rows are shared by the processes of a distributed fit.
