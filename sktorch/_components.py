@@ -17,6 +17,8 @@ from typing import Any
 
 import torch
 
+from sktorch._defaults import plain
+
 __all__ = ["ComponentsMixin", "KINDS", "run_initializer", "registered", "optimizer_arguments",
            "learnable_params", "kind_of_prefix"]
 
@@ -151,7 +153,7 @@ def optimizer_arguments(
                 f"{prefix}__param_groups, the unmatched parameters last."
             )
         groups[index][option] = kwargs.pop(key)
-    kwargs.setdefault("lr", net.lr)
+    kwargs.setdefault("lr", plain(net.lr))  # a float, also for the untouched default
     return (groups,), kwargs
 
 

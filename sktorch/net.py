@@ -18,6 +18,12 @@ from torch.utils.data import DataLoader
 
 from sktorch import _builtin, _callback_params, _components, _params, _weights
 from sktorch._components import ComponentsMixin
+from sktorch._defaults import (
+    DEFAULT_BATCH_SIZE,
+    DEFAULT_LR,
+    DEFAULT_MAX_EPOCHS,
+    DEFAULT_OPTIMIZER,
+)
 from sktorch._estimator_params import ParamsMixin
 from sktorch._fit_data import check_fit_data
 from sktorch._net_data import DataMixin
@@ -51,7 +57,11 @@ class NeuralNet(ParamsMixin, ComponentsMixin, HooksMixin, DataMixin, PredictMixi
         The model. A class (or factory) is built at ``initialize`` with the
         ``module__*`` parameters; an instance is copied at each fit unless
         ``warm_start=True`` (with ``module__*`` parameters it is built again from its
-        class); ``None`` builds a one-hidden-layer MLP sized from the data.
+        class); ``None`` builds a one-hidden-layer MLP sized from the data, whose
+        training recipe (Adam, up to 200 epochs with a plateau stop, batches of up
+        to 200 rows) replaces ``optimizer``, ``lr``, ``max_epochs`` and
+        ``batch_size`` while they are left untouched; a value you write, even equal
+        to the default, is used as written (see :mod:`sktorch._builtin`).
     criterion : loss class or instance
         The loss; ``criterion__*`` parameters go to its constructor.
     optimizer : torch.optim.Optimizer class, default=SGD
@@ -131,10 +141,10 @@ class NeuralNet(ParamsMixin, ComponentsMixin, HooksMixin, DataMixin, PredictMixi
         self,
         module: Any = None,
         criterion: Any = None,
-        optimizer: Any = torch.optim.SGD,
-        lr: float = 0.01,
-        max_epochs: int = 10,
-        batch_size: int = 128,
+        optimizer: Any = DEFAULT_OPTIMIZER,
+        lr: float = DEFAULT_LR,
+        max_epochs: int = DEFAULT_MAX_EPOCHS,
+        batch_size: int = DEFAULT_BATCH_SIZE,
         iterator_train: Any = DataLoader,
         iterator_valid: Any = DataLoader,
         dataset: Any = Dataset,
@@ -250,8 +260,7 @@ class NeuralNet(ParamsMixin, ComponentsMixin, HooksMixin, DataMixin, PredictMixi
             ("train_loss", PassthroughScoring("train_loss", on_train=True)),
             ("valid_loss", PassthroughScoring("valid_loss")),
         ]
-        if _builtin.stops_on_plateau(self):
-            callbacks.append((_builtin.PLATEAU_NAME, _builtin.PlateauStop()))
+        callbacks += _builtin.recipe_callbacks(self)  # the built-in model's plateau stop
         if self.verbose:
             callbacks.append(("print_log", PrintLog()))
         return callbacks
@@ -307,7 +316,7 @@ class NeuralNet(ParamsMixin, ComponentsMixin, HooksMixin, DataMixin, PredictMixi
         """Build ``optimizer_`` over the learnable parameters of modules and criteria."""
         args, kwargs = self.get_params_for_optimizer("optimizer", self.get_all_learnable_params())
         optimizer, lr = _builtin.optimizer_and_lr(self)  # the built-in model's recipe
-        if optimizer is not self.optimizer:
+        if _builtin.uses_recipe_optimizer(self):
             kwargs["lr"] = lr
         self.optimizer_ = optimizer(*args, **kwargs)
         self._optimizer_ready()
@@ -451,7 +460,7 @@ class NeuralNet(ParamsMixin, ComponentsMixin, HooksMixin, DataMixin, PredictMixi
             self._initialize_module_and_optimizer(self._data_shape(dataset))
         seed = self._seed() if self._random_state is not None else None
         dataset_train, dataset_valid = self.get_split_datasets(dataset, y, seed=seed)
-        n_epochs = self._setup_training(dataset_train, built, epochs)
+        n_epochs = _builtin.setup_training(self, dataset_train, built, epochs)
         train_batches, valid_batches = self._fit_iterators(dataset_train, dataset_valid, seed)
         self._callback_list = with_own_hooks(self, self._callback_list)
         engine = Engine(self, self._callback_list)
@@ -464,20 +473,6 @@ class NeuralNet(ParamsMixin, ComponentsMixin, HooksMixin, DataMixin, PredictMixi
             engine.run(train_batches, valid_batches, n_epochs, dataset_train, dataset_valid,
                        X=X, y=y, **fit_params)
         return self
-
-    def _setup_training(self, dataset_train: Any, built: bool, epochs: int | None = None) -> int:
-        """The set-up between the validation split and the first epoch; the epochs to run.
-
-        Shared by ``fit_loop`` and the fused search engine (``_fused/_prepare.py``),
-        so that a fused member is set up exactly as its sequential fit. A freshly
-        ``built`` built-in module learns its standardization statistics from the
-        training rows; the epoch budget is the built-in recipe's when it applies
-        (see :mod:`sktorch._builtin`; the recipe's optimizer and batch size are
-        chosen in ``initialize_optimizer`` and ``get_iterator``, which both call).
-        """
-        if built and self.module is None:
-            _builtin.fit_statistics(self, dataset_train)
-        return _builtin.max_epochs(self) if epochs is None else epochs
 
     def _target_statistics(self) -> tuple[torch.Tensor, torch.Tensor] | None:
         """``(mean, scale)`` of the targets the loss standardizes, or None.
