@@ -317,7 +317,7 @@ class NeuralNet(ParamsMixin, ComponentsMixin, HooksMixin, DataMixin, PredictMixi
         args, kwargs = self.get_params_for_optimizer("optimizer", self.get_all_learnable_params())
         optimizer, lr = _builtin.optimizer_and_lr(self)  # the built-in model's recipe
         if _builtin.uses_recipe_optimizer(self):
-            kwargs["lr"] = lr
+            kwargs.update(_builtin.recipe_optimizer_kwargs(self))
         self.optimizer_ = optimizer(*args, **kwargs)
         self._optimizer_ready()
         return self

@@ -67,7 +67,7 @@ def test_explicit_max_epochs_10_alone_trains_10_epochs_with_the_recipes_optimize
     X, y = _wine()
     net = NeuralNetClassifier(max_epochs=10, verbose=0, random_state=0).fit(X, y)
     assert len(net.history) == 10
-    assert _optimizer_of(net) == (torch.optim.Adam, 3e-3)  # optimizer and lr untouched
+    assert _optimizer_of(net) == (torch.optim.Adam, 0.01)  # optimizer and lr untouched
     assert net.history[-1, "batches", 0, "train_batch_size"] == 142  # batch size untouched
 
 
@@ -85,11 +85,11 @@ def test_clone_and_pickle_of_a_default_net_keep_the_recipe():
               NeuralNetClassifier().set_params(**net.get_params(deep=False)),
               pickle.loads(pickle.dumps(clone(net)))]
     reference = net.fit(X, y)
-    assert _optimizer_of(reference) == (torch.optim.Adam, 3e-3)
+    assert _optimizer_of(reference) == (torch.optim.Adam, 0.01)
     assert len(reference.history) > 10
     for twin in copies:
         twin.fit(X, y)
-        assert _optimizer_of(twin) == (torch.optim.Adam, 3e-3)
+        assert _optimizer_of(twin) == (torch.optim.Adam, 0.01)
         assert len(twin.history) == len(reference.history)
         np.testing.assert_array_equal(twin.predict_proba(X), reference.predict_proba(X))
 

@@ -12,7 +12,9 @@ default. A user's own module always gets skorch's defaults unchanged.
 parameter left untouched                    the built-in model trains with
 ==========================================  ==========================================
 ``optimizer`` and ``lr`` (and no            ``Adam``, learning rate ``LR``
-``optimizer__*``)
+``optimizer__*``)                           (``LR_ONE_BATCH`` when the training rows
+                                            fit in one batch), L2 weight decay
+                                            ``WEIGHT_DECAY``
 ``max_epochs``                              up to ``MAX_EPOCHS`` epochs, stopping when
                                             the loss has not improved for ``PATIENCE``
                                             epochs (callback ``stop_on_plateau``)
@@ -34,17 +36,20 @@ sequential fit.
 
 from sktorch._builtin.recipe import (
     LR,
+    LR_ONE_BATCH,
     MAX_BATCH_SIZE,
     MAX_EPOCHS,
     PATIENCE,
     PLATEAU_NAME,
     TOL,
+    WEIGHT_DECAY,
     PlateauStop,
     batch_size,
     max_epochs,
     optimizer_and_lr,
     plateau_stop_changed,
     recipe_callbacks,
+    recipe_optimizer_kwargs,
     setup_training,
     stops_on_plateau,
     uses_recipe,
@@ -61,11 +66,13 @@ from sktorch._builtin.statistics import (
 
 __all__ = [
     "LR",
+    "LR_ONE_BATCH",
     "MAX_BATCH_SIZE",
     "MAX_EPOCHS",
     "PATIENCE",
     "PLATEAU_NAME",
     "TOL",
+    "WEIGHT_DECAY",
     "PlateauStop",
     "batch_size",
     "check_2d",
@@ -76,6 +83,7 @@ __all__ = [
     "plateau_stop_changed",
     "rebuild_module",
     "recipe_callbacks",
+    "recipe_optimizer_kwargs",
     "setup_training",
     "stops_on_plateau",
     "target_statistics",

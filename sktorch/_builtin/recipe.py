@@ -20,6 +20,7 @@ from sktorch.callbacks import EarlyStopping
 __all__ = [
     "uses_recipe",
     "uses_recipe_optimizer",
+    "recipe_optimizer_kwargs",
     "optimizer_and_lr",
     "max_epochs",
     "stops_on_plateau",
@@ -31,6 +32,8 @@ __all__ = [
 ]
 
 LR = 3e-3
+LR_ONE_BATCH = 1e-2  # when the training rows fit in one batch: one step per epoch
+WEIGHT_DECAY = 3e-3  # Adam's (L2) weight decay
 MAX_EPOCHS = 200
 PATIENCE = 10
 TOL = 1e-4
@@ -54,10 +57,15 @@ def uses_recipe_optimizer(net: Any) -> bool:
             and not _params.params_for("optimizer", net._kwargs))
 
 
+def recipe_optimizer_kwargs(net: Any) -> dict[str, float]:
+    """The arguments of the recipe's Adam (its learning rate: see :func:`setup_training`)."""
+    return {"lr": vars(net).get("_recipe_lr", LR), "weight_decay": WEIGHT_DECAY}
+
+
 def optimizer_and_lr(net: Any) -> tuple[Any, float]:
     """The optimizer class and learning rate this fit uses (plain values)."""
     if uses_recipe_optimizer(net):
-        return torch.optim.Adam, LR
+        return torch.optim.Adam, recipe_optimizer_kwargs(net)["lr"]
     return plain(net.optimizer), plain(net.lr)
 
 
@@ -143,10 +151,19 @@ def setup_training(net: Any, dataset_train: Any, built: bool, epochs: int | None
     Shared by the sequential fit (``NeuralNet.fit_loop``) and the fused search
     engine (``_fused/_prepare.py``), so that a fused member is set up exactly as its
     sequential fit. A freshly ``built`` built-in module learns its standardization
-    statistics from the training rows; the epoch budget is the recipe's when it
-    applies (the recipe's optimizer and batch size are chosen in
-    ``initialize_optimizer`` and ``get_iterator``, which both call).
+    statistics from the training rows, and the recipe's Adam its learning rate:
+    ``LR_ONE_BATCH`` when the training rows fit in one batch (one step per epoch:
+    small data), else ``LR``. The epoch budget is the recipe's when it applies (the
+    recipe's optimizer and batch size are chosen in ``initialize_optimizer`` and
+    ``get_iterator``, which both call).
     """
     if built and uses_recipe(net):
         fit_statistics(net, dataset_train)
+        if uses_recipe_optimizer(net):
+            n_rows = len(dataset_train) if hasattr(dataset_train, "__len__") else None
+            size = batch_size(net, dataset_train)
+            one_batch = n_rows is not None and (size == -1 or size >= n_rows)
+            net._recipe_lr = LR_ONE_BATCH if one_batch else LR
+            for group in net.optimizer_.param_groups:
+                group["lr"] = net._recipe_lr
     return max_epochs(net) if epochs is None else epochs
