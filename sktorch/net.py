@@ -469,9 +469,13 @@ class NeuralNet(ParamsMixin, ComponentsMixin, HooksMixin, DataMixin, PredictMixi
         # against other threads, whenever the loop may draw from it (see _random).
         global_draws = seed is not None and loop_draws_globally(
             self, train_batches, valid_batches)
-        with _seeded(seed, self.device) if global_draws else contextlib.nullcontext():
-            engine.run(train_batches, valid_batches, n_epochs, dataset_train, dataset_valid,
-                       X=X, y=y, **fit_params)
+        self._mode_modules = _components.mode_modules(self)  # for this fit only
+        try:
+            with _seeded(seed, self.device) if global_draws else contextlib.nullcontext():
+                engine.run(train_batches, valid_batches, n_epochs, dataset_train,
+                           dataset_valid, X=X, y=y, **fit_params)
+        finally:
+            del self._mode_modules
         return self
 
     def _target_statistics(self) -> tuple[torch.Tensor, torch.Tensor] | None:

@@ -119,10 +119,30 @@ class PlateauStop(EarlyStopping):
 
     def on_train_begin(self, net: Any, **kwargs: Any) -> None:
         self.initialize()
+        self._tensors_: tuple | None = None  # (module, its state's tensors), see _save_best
         self.active_ = stops_on_plateau(net)
         self.monitor_ = self.monitor
         if self.monitor == "auto":
             self.monitor_ = "train_loss" if net.train_split is None else "valid_loss"
+
+    def _save_best(self, net: Any) -> None:
+        # Most epochs of a small fit improve: copy into the previous copy's tensors
+        # instead of building a state dict and new tensors each time.
+        tensors = self._tensors_
+        if tensors is None or tensors[0] is not net.module_:
+            state = net.module_.state_dict(keep_vars=True)
+            tensors = self._tensors_ = (net.module_, list(state.items()))
+            self.best_model_weights_ = None
+        if self.best_model_weights_ is None:
+            self.best_model_weights_ = {k: v.detach().clone() for k, v in tensors[1]}
+            return
+        with torch.no_grad():
+            for key, value in tensors[1]:
+                self.best_model_weights_[key].copy_(value)
+
+    def on_train_end(self, net: Any, **kwargs: Any) -> None:
+        super().on_train_end(net, **kwargs)
+        self._tensors_ = None  # no references to the module beyond the fit
 
     def on_epoch_end(self, net: Any, **kwargs: Any) -> None:
         if not self.active_:  # after set_params(max_epochs=...): exactly that many epochs
