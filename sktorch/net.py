@@ -16,7 +16,7 @@ from sklearn.base import BaseEstimator
 from sklearn.utils import check_random_state
 from torch.utils.data import DataLoader
 
-from sktorch import _builtin, _callback_params, _components, _params, _weights
+from sktorch import _builtin, _callback_params, _components, _params
 from sktorch._components import ComponentsMixin
 from sktorch._defaults import (
     DEFAULT_BATCH_SIZE,
@@ -28,7 +28,8 @@ from sktorch._estimator_params import ParamsMixin
 from sktorch._fit_data import check_fit_data
 from sktorch._net_data import DataMixin
 from sktorch._net_hooks import HooksMixin, with_own_hooks
-from sktorch._predict import PredictMixin, loss_input
+from sktorch._net_steps import StepsMixin
+from sktorch._predict import PredictMixin
 from sktorch._random import loop_draws_globally
 from sktorch._random import seeded as _seeded
 from sktorch._validation import check_net_params
@@ -43,12 +44,10 @@ from sktorch.persistence import PersistenceMixin
 
 __all__ = ["NeuralNet"]
 
-_AUTOCAST = {"bf16": torch.bfloat16, "16-mixed": torch.float16}
-_NO_AUTOCAST = contextlib.nullcontext()  # reusable: no new object per step
 
 
-class NeuralNet(ParamsMixin, ComponentsMixin, HooksMixin, DataMixin, PredictMixin,
-                PersistenceMixin, BaseEstimator):
+class NeuralNet(ParamsMixin, ComponentsMixin, HooksMixin, DataMixin, StepsMixin,
+                PredictMixin, PersistenceMixin, BaseEstimator):
     """Wrap a ``torch.nn.Module`` as a scikit-learn estimator.
 
     Parameters
@@ -495,95 +494,6 @@ class NeuralNet(ParamsMixin, ComponentsMixin, HooksMixin, DataMixin, PredictMixi
         if flag is None:
             self._stop_flag = flag = StopFlag()
         flag.request(reason, raise_after=raise_after)
-
-    # ----------------------------------------------------------------- steps
-    def _autocast(self):
-        dtype = _AUTOCAST.get(self.precision)
-        if dtype is None:
-            return _NO_AUTOCAST
-        return torch.autocast(torch.device(self.device or "cpu").type, dtype=dtype)
-
-    def train_step_single(self, batch: Any, **fit_params: Any) -> dict[str, Any]:
-        """Forward, loss and backward for one batch (no optimizer step)."""
-        Xi, yi = batch[0], batch[1]
-        with self._autocast():
-            y_pred = self.infer(Xi, **fit_params)
-            loss = self._batch_loss(y_pred, batch, training=True)
-        scaler = self._grad_scaler
-        (loss if scaler is None else scaler.scale(loss)).backward()
-        if self._callback_list.by_hook["on_grad_computed"]:
-            self._callback_list.notify(
-                "on_grad_computed", self, named_parameters=list(self.module_.named_parameters()),
-                X=Xi, y=yi, training=True)
-        return {"loss": loss, "y_pred": y_pred}
-
-    def train_step(self, batch: Any, **fit_params: Any) -> dict[str, Any]:
-        """One optimization step; a closure is built only for optimizers that need one."""
-        optimizer = self.optimizer_
-        if self._needs_closure:
-            result = {}
-
-            def closure():
-                optimizer.zero_grad()
-                for extra in self._extra_optimizers:
-                    extra.zero_grad()
-                result.update(self.train_step_single(batch, **fit_params))
-                return result["loss"]
-
-            optimizer.step(closure)
-            for extra in self._extra_optimizers:
-                extra.step()
-            return result
-        optimizer.zero_grad(set_to_none=True)
-        for extra in self._extra_optimizers:  # a subclass's own optimizers (optimizer2_)
-            extra.zero_grad(set_to_none=True)
-        result = self.train_step_single(batch, **fit_params)
-        if self._grad_scaler is not None:
-            self._grad_scaler.step(optimizer)
-            self._grad_scaler.update()
-        else:
-            optimizer.step()
-        for extra in self._extra_optimizers:
-            extra.step()
-        return result
-
-    def validation_step(self, batch: Any, **fit_params: Any) -> dict[str, Any]:
-        """Forward and loss for one validation batch, without gradients."""
-        Xi = batch[0]
-        with torch.no_grad(), self._autocast():
-            y_pred = self.infer(Xi, **fit_params)
-            loss = self._batch_loss(y_pred, batch, training=False)
-        return {"loss": loss, "y_pred": y_pred}
-
-    def _batch_loss(self, y_pred: Any, batch: Any, training: bool) -> torch.Tensor:
-        """``get_loss`` of a batch; weighted when the fit has sample weights (``batch[2]``)."""
-        if self._weighted and len(batch) > 2:
-            return _weights.weighted_loss(self, y_pred, batch[1], batch[0], batch[2], training)
-        return self.get_loss(y_pred, batch[1], X=batch[0], training=training)
-
-    def evaluation_step(self, batch: Any, training: bool = False) -> Any:
-        """The module's output for one batch (gradients only when ``training``)."""
-        Xi = batch[0] if isinstance(batch, (tuple, list)) else batch
-        if self.module_.training != training:  # forward_iter set every submodule once
-            self._set_training(training)
-        if torch.is_grad_enabled() == training and self.precision not in _AUTOCAST:
-            return self.infer(Xi)  # e.g. under predict_proba's no_grad: no context to enter
-        with torch.set_grad_enabled(training), self._autocast():
-            return self.infer(Xi)
-
-    def infer(self, x: Any, **fit_params: Any) -> Any:
-        """Call the module; a dict ``x`` is passed as keyword arguments."""
-        if isinstance(x, dict):
-            return self._forward_module(**x, **fit_params)
-        return self._forward_module(x, **fit_params)
-
-    def get_loss(self, y_pred: Any, y_true: Any, X: Any = None, training: bool = False):
-        """The criterion applied to predictions and targets.
-
-        torch's losses get a tuple output's first element, losses of your own the
-        whole output (see :func:`~sktorch._predict.loss_input`).
-        """
-        return self.criterion_(loss_input(self.criterion_, y_pred), y_true)
 
 
 def _on_cpu(device: Any) -> bool:
