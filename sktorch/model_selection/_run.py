@@ -159,10 +159,7 @@ class SearchRun:
         # scale-out hook: the members are split over n_jobs threads (see _parallel).
         from sktorch.model_selection._parallel import fit_members_parallel
 
-        on_done = None
-        if self.progress is not None:
-            def on_done(indices, ids=prepared.ids, progress=self.progress):
-                progress.done([ids[i] for i in indices])
+        on_done = self.on_done(prepared)
         start = perf_counter()
         try:
             with bypass():
@@ -183,6 +180,25 @@ class SearchRun:
             self._add_group(prepared.ids, reason)
             self._check_strict()
             return {}
+        return self.record_groups(prepared, cache, groups, share)
+
+    def on_done(self, prepared: Prepared) -> Any:
+        """``fit_members``'s ``on_done`` that moves the progress bar (None without one)."""
+        if self.progress is None:
+            return None
+
+        def on_done(indices, ids=prepared.ids, progress=self.progress):
+            progress.done([ids[i] for i in indices])
+
+        return on_done
+
+    def record_groups(self, prepared: Prepared, cache: FitCache, groups: list,
+                      share: float) -> dict:
+        """Hand the trained members to the cache and the groups to the report.
+
+        ``share`` is each member's part of the training time; returns it per
+        member id (0 for a member whose fit raised: scikit-learn's call raises again).
+        """
         seconds = {}
         for group in groups:
             for i in group.members:
