@@ -108,6 +108,17 @@ def _threads(fuse: Any) -> Any:
     return parallel_config(backend="threading")
 
 
+def _data_once(fuse: Any, X: Any, y: Any) -> Any:
+    """``fuse=False`` on a Dask cluster: X and y reach each worker once (see ``_remote``)."""
+    if isinstance(fuse, str) or fuse:  # fused parts send their data themselves
+        return contextlib.nullcontext()
+    from sklearn.utils import indexable
+
+    from sktorch.model_selection._remote import scattered_for_fits
+
+    return scattered_for_fits(*indexable(X, y))  # the very objects scikit-learn passes
+
+
 class _FusedSearchMixin:
     """``fit`` and ``_format_results`` shared by the fusing search classes."""
 
@@ -120,7 +131,7 @@ class _FusedSearchMixin:
         if self.verbose and self.verbose >= 1:
             self._fuse_run.progress = SearchProgress(type(self).__name__)
         try:  # scale-out hook: scikit-learn's fits share the cores (SearchRun._fits_budget)
-            with _threads(self.fuse):
+            with _threads(self.fuse), _data_once(self.fuse, X, y):
                 return super().fit(X, y, **params)
         finally:
             if self._fuse_run.progress is not None:
