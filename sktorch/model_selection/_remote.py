@@ -174,9 +174,15 @@ def scattered_for_fits(X: Any, y: Any) -> Iterator[None]:
 
     backend, n_jobs = get_active_backend()
     client = _client(backend)
-    data = [part for part in (X, y) if part is not None and hasattr(part, "__getitem__")]
-    if (client is None or not data or type(backend).__name__ != "DaskDistributedBackend"
+    if (client is None or type(backend).__name__ != "DaskDistributedBackend"
             or not isinstance(getattr(backend, "data_futures", None), dict)):
+        yield
+        return
+    from sklearn.utils import indexable
+
+    # the very objects scikit-learn's fit passes to its tasks (joblib matches them by id)
+    data = [part for part in indexable(X, y) if part is not None]
+    if not data:
         yield
         return
     from joblib import parallel_config

@@ -112,11 +112,9 @@ def _data_once(fuse: Any, X: Any, y: Any) -> Any:
     """``fuse=False`` on a Dask cluster: X and y reach each worker once (see ``_remote``)."""
     if isinstance(fuse, str) or fuse:  # fused parts send their data themselves
         return contextlib.nullcontext()
-    from sklearn.utils import indexable
-
     from sktorch.model_selection._remote import scattered_for_fits
 
-    return scattered_for_fits(*indexable(X, y))  # the very objects scikit-learn passes
+    return scattered_for_fits(X, y)
 
 
 class _FusedSearchMixin:
