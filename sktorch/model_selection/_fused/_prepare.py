@@ -67,7 +67,7 @@ class Prepared:
     seed: int | None
     train_batch: int = 0  # rows per training batch, as the net's own iterator batches
     valid_batch: int = 0
-    n_epochs: int = 0  # the most epochs its fit runs (net._setup_training's answer)
+    n_epochs: int = 0  # the most epochs its fit runs (_builtin.setup_training's answer)
     resume: Any = None  # the member's Resume: a continued fit (epochs on top of its history)
 
 
@@ -221,8 +221,8 @@ def prepare(index: int, member: Any, cache: dict) -> Prepared:
                                       (id(member.y), type(net)), cache)
     # The rest of the set-up is the net's own (statistics of the built-in model, the
     # epoch budget), on this member's training rows, as fit_loop does it.
-    n_epochs = net._setup_training(_rows_of(dataset, weights, index_train.X), built,
-                                   resume.epochs if continued else None)
+    n_epochs = _builtin.setup_training(net, _rows_of(dataset, weights, index_train.X),
+                                       built, resume.epochs if continued else None)
     if continued:  # the loop stops a member when its history has n_epochs epochs
         n_epochs += len(net.history)
     return Prepared(
