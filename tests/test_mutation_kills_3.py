@@ -49,3 +49,127 @@ def test_class_index_message_shows_ten_found_targets_and_the_fix():
     )
     with pytest.raises(ValueError, match=re.escape(expected) + "$"):
         _check_class_indices(targets, CLASSES)
+
+
+# ------------------------------------------- classifier: weights files and labels
+def _mlp_classifier(**kwargs):
+    from torch import nn
+
+    from sktorch import NeuralNetClassifier
+    from sktorch.toy import MLPModule
+
+    params = dict(module__input_units=5, module__output_units=3,
+                  module__output_nonlin=nn.Softmax(dim=-1), max_epochs=2, lr=0.2,
+                  verbose=0, random_state=0)
+    params.update(kwargs)
+    return NeuralNetClassifier(MLPModule, **params)
+
+
+def _three_class_data():
+    rng = np.random.RandomState(0)
+    X = rng.randn(60, 5).astype(np.float32)
+    Y = np.arange(60) % 3
+    return X, Y
+
+
+def test_weights_saved_and_loaded_with_positional_paths_keep_weights_and_labels(tmp_path):
+    X, Y = _three_class_data()
+    labels = np.array(["c", "a", "b"])[Y]
+    net = _mlp_classifier().fit(X, labels)
+    net.save_params(tmp_path / "params.pt")  # f_params given by position
+    restored = _mlp_classifier().initialize()
+    restored.load_params(tmp_path / "params.pt")
+    np.testing.assert_array_equal(restored.classes_, ["a", "b", "c"])
+    np.testing.assert_allclose(restored.predict_proba(X), net.predict_proba(X), rtol=1e-6)
+    np.testing.assert_array_equal(restored.predict(X), net.predict(X))
+
+
+def test_unlabelled_weights_loaded_by_position_refuse_to_predict_indices(tmp_path):
+    pytest.importorskip("safetensors")
+    X, Y = _three_class_data()
+    net = _mlp_classifier().fit(X, np.array(["c", "a", "b"])[Y])
+    net.save_params(f_params=tmp_path / "p.safetensors", use_safetensors=True)
+    restored = _mlp_classifier().initialize()
+    restored.load_params(tmp_path / "p.safetensors", use_safetensors=True)
+    np.testing.assert_allclose(restored.predict_proba(X), net.predict_proba(X), rtol=1e-6)
+    with pytest.raises(ValueError, match="does not record the labels"):
+        restored.predict(X)
+
+
+def test_loading_only_the_history_keeps_a_net_without_labels_predicting_indices(tmp_path):
+    X, Y = _three_class_data()
+    data = torch.utils.data.TensorDataset(torch.tensor(X), torch.tensor(Y))
+    net = _mlp_classifier(train_split=None).fit(data, None)
+    net.save_params(f_params=tmp_path / "p.pt", f_history=tmp_path / "h.json")
+    restored = _mlp_classifier(train_split=None).initialize()
+    restored.load_params(tmp_path / "p.pt")
+    restored.load_params(f_history=tmp_path / "h.json")
+    np.testing.assert_array_equal(restored.predict(X), net.predict(X))
+    assert set(restored.predict(X)) <= {0, 1, 2}
+
+
+def test_weights_that_record_no_labels_lift_an_earlier_unlabelled_load(tmp_path):
+    # A net that never saw labels records "no labels" in its torch weights file; loading
+    # it after a safetensors file (which records nothing) makes predict return indices.
+    pytest.importorskip("safetensors")
+    X, Y = _three_class_data()
+    data = torch.utils.data.TensorDataset(torch.tensor(X), torch.tensor(Y))
+    net = _mlp_classifier(train_split=None).fit(data, None)
+    net.save_params(f_params=tmp_path / "p.safetensors", use_safetensors=True)
+    net.save_params(f_params=tmp_path / "p.pt")
+    restored = _mlp_classifier(train_split=None).initialize()
+    restored.load_params(f_params=tmp_path / "p.safetensors", use_safetensors=True)
+    with pytest.raises(ValueError, match="does not record the labels"):
+        restored.predict(X)
+    restored.load_params(f_params=tmp_path / "p.pt")
+    np.testing.assert_array_equal(restored.predict(X), net.predict(X))
+
+
+def test_an_unfitted_classifier_saving_or_loading_weights_says_it_is_not_initialized(tmp_path):
+    from sktorch.exceptions import NotInitializedError
+
+    X, Y = _three_class_data()
+    _mlp_classifier().fit(X, Y).save_params(f_params=tmp_path / "p.pt")
+    with pytest.raises(NotInitializedError):
+        _mlp_classifier().save_params(f_params=tmp_path / "q.pt")
+    with pytest.raises(NotInitializedError):
+        _mlp_classifier().load_params(tmp_path / "p.pt")
+
+
+def test_labels_json_cannot_hold_are_not_recorded_and_loading_asks_for_them(tmp_path):
+    from decimal import Decimal
+
+    X, Y = _three_class_data()
+    net = _mlp_classifier().fit(X, Y)
+    net.classes_ = np.array([Decimal(1), Decimal(2), Decimal(3)], dtype=object)
+    net.save_params(tmp_path / "by_position.pt")
+    net.save_params(f_params=tmp_path / "by_name.pt")
+    for name in ("by_position.pt", "by_name.pt"):
+        restored = _mlp_classifier().initialize()
+        restored.load_params(f_params=tmp_path / name)
+        np.testing.assert_allclose(restored.predict_proba(X), net.predict_proba(X), rtol=1e-6)
+        with pytest.raises(ValueError, match="does not record the labels"):
+            restored.predict(X)
+
+
+def test_classes_from_json_reads_only_recorded_text():
+    from sktorch.classifier import _classes_from_json
+
+    assert _classes_from_json(None) is None
+    assert _classes_from_json(3) is None
+    assert _classes_from_json("null") is None
+    np.testing.assert_array_equal(
+        _classes_from_json('{"array": ["a", "b"], "dtype": "<U1"}'), ["a", "b"])
+
+
+def test_binary_classifier_says_how_to_fix_a_module_with_several_outputs():
+    from sktorch import NeuralNetBinaryClassifier
+
+    expected = (
+        "NeuralNetBinaryClassifier expects the module to output one logit per sample, "
+        "shape (n,) or (n, 1); got shape (4, 3). Give the module a single output, or use "
+        "NeuralNetClassifier (e.g. with criterion=torch.nn.CrossEntropyLoss) for one "
+        "output per class."
+    )
+    with pytest.raises(ValueError, match=re.escape(expected) + "$"):
+        NeuralNetBinaryClassifier._check_one_logit((4, 3))
