@@ -173,3 +173,33 @@ def test_binary_classifier_says_how_to_fix_a_module_with_several_outputs():
     )
     with pytest.raises(ValueError, match=re.escape(expected) + "$"):
         NeuralNetBinaryClassifier._check_one_logit((4, 3))
+
+
+# ------------------------------------------------ callbacks: monitors and thresholds
+def test_monitoring_a_validation_score_without_a_split_says_what_to_monitor_instead():
+    from types import SimpleNamespace
+
+    from sktorch.callbacks.training import check_monitor_has_data
+
+    expected = (
+        "EarlyStopping monitors 'valid_f1_of_valid_rows', but train_split=None, so there is "
+        "no validation data and no validation score. Set a train_split (e.g. "
+        "train_split=ValidSplit(5) or predefined_split(valid_ds)), or monitor the training "
+        "loss instead: EarlyStopping(monitor='train_f1_of_valid_rows')."
+    )
+    for split in (None, False):
+        with pytest.raises(ValueError, match=re.escape(expected) + "$"):
+            check_monitor_has_data(SimpleNamespace(train_split=split),
+                                   "valid_f1_of_valid_rows", "EarlyStopping")
+    check_monitor_has_data(SimpleNamespace(train_split=True), "valid_loss", "EarlyStopping")
+
+
+def test_early_stopping_higher_is_better_needs_the_score_to_beat_best_plus_threshold():
+    from sktorch.callbacks import EarlyStopping
+
+    es = EarlyStopping(monitor="valid_acc", lower_is_better=False, threshold=0.1,
+                       threshold_mode="abs")
+    es.best_score_ = 0.5
+    assert not es._improved(0.45)  # worse, though within the threshold of best
+    assert not es._improved(0.55)  # better by less than the threshold
+    assert es._improved(0.65)
