@@ -203,3 +203,62 @@ def test_early_stopping_higher_is_better_needs_the_score_to_beat_best_plus_thres
     assert not es._improved(0.45)  # worse, though within the threshold of best
     assert not es._improved(0.55)  # better by less than the threshold
     assert es._improved(0.65)
+
+
+# ------------------------------------------ sampled survivors: core and #10.3 modules
+def test_scoring_without_a_name_is_named_for_its_type():
+    from sktorch.callbacks.scoring import _default_name
+
+    class MarginScore:
+        def __call__(self, net, X, y):
+            return 0.0
+
+    assert _default_name(MarginScore()) == "MarginScore"
+    assert _default_name(None) == "score"
+    assert _default_name("f1") == "f1"
+
+
+def test_non_numeric_targets_of_a_plain_net_are_named_y_in_the_error():
+    from sktorch import NeuralNet
+
+    X = np.zeros((4, 3), dtype=np.float32)
+    net = NeuralNet(torch.nn.Linear, module__in_features=3, module__out_features=1,
+                    criterion=torch.nn.MSELoss, max_epochs=1, train_split=None, verbose=0)
+    with pytest.raises(ValueError, match=r"^y has dtype"):
+        net.fit(X, np.array(["a", "b", "c", "d"], dtype=object))
+
+
+def test_a_pickled_net_records_the_sktorch_and_torch_versions():
+    from sktorch import NeuralNetRegressor, __version__
+
+    X = np.zeros((8, 3), dtype=np.float32)
+    net = NeuralNetRegressor(torch.nn.Linear, module__in_features=3, module__out_features=1,
+                             max_epochs=1, train_split=None, verbose=0).fit(X, X[:, :1])
+    assert net.__getstate__()["_versions"] == {"sktorch": __version__,
+                                               "torch": torch.__version__}
+
+
+def test_an_optimizer_without_a_vectorized_step_is_named_in_the_reason():
+    from sktorch.model_selection._fused._optim import optimizer_reason
+
+    params = [torch.nn.Parameter(torch.zeros(2))]
+    assert optimizer_reason(torch.optim.Adamax(params)) == (
+        "optimizer Adamax has no vectorized step (supported: Adagrad, Adam, AdamW, "
+        "RMSprop, SGD)")
+    assert optimizer_reason(torch.optim.SGD(params, lr=0.1)) == ""
+
+
+def test_stacked_parameters_are_one_differentiable_leaf_shared_with_the_modules():
+    from sktorch.model_selection._fused._stack import FlatStack
+
+    torch.manual_seed(0)
+    modules = [torch.nn.Linear(3, 2), torch.nn.Linear(3, 2)]
+    stack = FlatStack(modules)
+    assert stack.flat.is_leaf and stack.flat.requires_grad
+    views = stack.views()
+    (views["weight"].sum() + 2 * views["bias"].sum()).backward()
+    expected = torch.cat([torch.ones(6), 2 * torch.ones(2)]).expand(2, 8)
+    torch.testing.assert_close(stack.flat.grad, expected)
+    with torch.no_grad():
+        stack.flat[1].zero_()
+    assert float(modules[1].weight.detach().abs().sum()) == 0.0
