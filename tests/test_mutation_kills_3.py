@@ -262,3 +262,40 @@ def test_stacked_parameters_are_one_differentiable_leaf_shared_with_the_modules(
     with torch.no_grad():
         stack.flat[1].zero_()
     assert float(modules[1].weight.detach().abs().sum()) == 0.0
+
+
+def test_an_unknown_file_argument_names_the_method_and_the_fix():
+    from sktorch import NeuralNetRegressor
+
+    net = NeuralNetRegressor(torch.nn.Linear, module__in_features=3, module__out_features=1,
+                             verbose=0).initialize()
+    with pytest.raises(TypeError, match=re.escape(
+            "load_params() got an unexpected argument 'params'; files are given as "
+            "f_<name>=..., e.g. f_params=... for the attribute params_.")):
+        net.load_params(params="weights.pt")
+
+
+def test_checkpoint_file_names_are_made_unique_inside_a_version():
+    from sktorch._checkpoint_store import _version_names
+
+    files = {"f_params": ("a/params.pt", None), "f_optimizer": ("b/params.pt", None),
+             "f_history": ("lock", None)}
+    assert _version_names(files) == {"f_params": "params.pt",
+                                     "f_optimizer": "f_optimizer-params.pt",
+                                     "f_history": "f_history-lock"}
+
+
+def test_a_checkpoint_manifest_states_its_format_and_version(tmp_path):
+    import json
+
+    from sktorch import NeuralNetRegressor
+    from sktorch._checkpoint_store import FORMAT
+    from sktorch.callbacks import Checkpoint
+
+    X = np.zeros((8, 3), dtype=np.float32)
+    NeuralNetRegressor(torch.nn.Linear, module__in_features=3, module__out_features=1,
+                       max_epochs=1, train_split=None, verbose=0,
+                       callbacks=[Checkpoint(monitor=None, dirname=str(tmp_path))]
+                       ).fit(X, X[:, :1])
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    assert (manifest["format"], manifest["version"]) == (FORMAT, 1)
