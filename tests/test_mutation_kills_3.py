@@ -299,3 +299,18 @@ def test_a_checkpoint_manifest_states_its_format_and_version(tmp_path):
                        ).fit(X, X[:, :1])
     manifest = json.loads((tmp_path / "manifest.json").read_text())
     assert (manifest["format"], manifest["version"]) == (FORMAT, 1)
+
+
+def test_saving_an_attribute_without_state_dict_says_so(tmp_path):
+    from sktorch import NeuralNetRegressor
+
+    X = np.zeros((8, 3), dtype=np.float32)
+    net = NeuralNetRegressor(torch.nn.Linear, module__in_features=3, module__out_features=1,
+                             max_epochs=1, train_split=None, verbose=0).fit(X, X[:, :1])
+    net.scale_ = 2.0
+    with pytest.raises(ValueError, match=re.escape(
+            "f_scale=... saves the net's attribute 'scale_', but the net has no "
+            "state_dict() on it. Attributes that can be saved: ")):
+        net.save_params(f_scale=tmp_path / "scale.pt")
+    with pytest.raises(ValueError, match="but the net has no such attribute"):
+        net.save_params(f_missing=tmp_path / "missing.pt")
