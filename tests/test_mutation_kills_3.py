@@ -314,3 +314,18 @@ def test_saving_an_attribute_without_state_dict_says_so(tmp_path):
         net.save_params(f_scale=tmp_path / "scale.pt")
     with pytest.raises(ValueError, match="but the net has no such attribute"):
         net.save_params(f_missing=tmp_path / "missing.pt")
+
+
+def test_accuracy_of_two_dimensional_labels_is_scikit_learns_subset_accuracy():
+    from sklearn.base import BaseEstimator
+
+    from sktorch.callbacks.scoring import _accuracy
+
+    y = np.array([[1, 0], [0, 1], [1, 1], [0, 0]])
+    y_pred = np.array([[1, 0], [0, 1], [1, 0], [0, 0]])
+
+    class Predicts(BaseEstimator):
+        def predict(self, X):
+            return y_pred
+
+    assert _accuracy(Predicts(), np.zeros((4, 1)), y) == 0.75
