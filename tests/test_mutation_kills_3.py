@@ -329,3 +329,12 @@ def test_accuracy_of_two_dimensional_labels_is_scikit_learns_subset_accuracy():
             return y_pred
 
     assert _accuracy(Predicts(), np.zeros((4, 1)), y) == 0.75
+
+
+def test_an_unfitted_net_names_its_own_class_in_the_not_initialized_error():
+    from sktorch import NeuralNetRegressor
+    from sktorch.exceptions import NotInitializedError
+
+    net = NeuralNetRegressor(torch.nn.Linear, module__in_features=3, module__out_features=1)
+    with pytest.raises(NotInitializedError, match="^This NeuralNetRegressor is not initialized"):
+        net.predict(np.zeros((2, 3), dtype=np.float32))
