@@ -17,6 +17,8 @@ from typing import Any
 
 import torch
 
+from sktorch._defaults import plain
+
 __all__ = ["ComponentsMixin", "KINDS", "run_initializer", "registered", "optimizer_arguments",
            "learnable_params", "kind_of_prefix"]
 
@@ -98,6 +100,21 @@ def extra_modules(net: Any) -> list[torch.nn.Module]:
     return out
 
 
+def mode_modules(net: Any) -> tuple | None:
+    """``(module_, every submodule)`` for a fit's fast train/eval switches, or None.
+
+    Switching the mode twice per epoch (training and validation passes) by
+    ``Module.train``'s recursion costs as much as a small model's validation
+    pass; within one fit the modules do not change, so their flags are set
+    directly. Only when no module overrides ``train`` (which may do more).
+    """
+    roots = [net.module_, *extra_modules(net)]
+    modules = [m for root in roots for m in root.modules()]
+    if any(type(m).train is not torch.nn.Module.train for m in modules):
+        return None
+    return net.module_, modules
+
+
 def learnable_params(net: Any) -> Iterator[tuple[str, torch.nn.Parameter]]:
     """``(name, parameter)`` of every registered module and criterion, each once."""
     seen: set[int] = set()
@@ -151,7 +168,7 @@ def optimizer_arguments(
                 f"{prefix}__param_groups, the unmatched parameters last."
             )
         groups[index][option] = kwargs.pop(key)
-    kwargs.setdefault("lr", net.lr)
+    kwargs.setdefault("lr", plain(net.lr))  # a float, also for the untouched default
     return (groups,), kwargs
 
 
@@ -212,6 +229,11 @@ class ComponentsMixin:
 
     def _set_training(self, training: bool = True) -> None:
         """Put ``module_`` and a subclass's other modules and criteria in train/eval mode."""
+        fast = vars(self).get("_mode_modules")
+        if fast is not None and fast[0] is self.module_:
+            for module in fast[1]:  # what Module.train does, without its recursion
+                module.training = training
+            return
         self.module_.train(training)
         for component in extra_modules(self):
             component.train(training)

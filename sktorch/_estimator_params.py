@@ -13,6 +13,7 @@ from typing import Any
 from sklearn.base import BaseEstimator
 
 from sktorch import _builtin, _callback_params, _params
+from sktorch._defaults import untouched
 
 __all__ = ["ParamsMixin", "public_signature"]
 
@@ -147,7 +148,7 @@ class ParamsMixin:
         shown = [
             f"{k}={v!r}"
             for k, v in self.get_params(deep=False).items()
-            if k not in defaults or defaults[k] is not v and not _same(defaults[k], v)
+            if k not in defaults or _written(defaults[k], v)
         ]
         return f"{type(self).__name__}({', '.join(shown)})"
 
@@ -184,8 +185,20 @@ def public_signature(cls: type) -> inspect.Signature:
     return signature.replace(parameters=params)
 
 
+def _written(default: Any, value: Any) -> bool:
+    """Whether ``repr`` shows ``value``: not the default (a written 0.01 for an
+    untouched ``lr`` marker is shown: it turns the built-in model's recipe off)."""
+    if untouched(default):
+        return not untouched(value)
+    return default is not value and not _same(default, value)
+
+
 def _same(a: Any, b: Any) -> bool:
     try:
-        return bool(a == b)
+        if bool(a == b):
+            return True
+        # e.g. train_split=ValidSplit(5) after clone: an equal copy of the default
+        return (type(a) is type(b) and not isinstance(a, type) and hasattr(a, "__dict__")
+                and bool(vars(a) == vars(b)))
     except Exception:  # arrays and such compare element-wise
         return False

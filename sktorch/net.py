@@ -16,13 +16,20 @@ from sklearn.base import BaseEstimator
 from sklearn.utils import check_random_state
 from torch.utils.data import DataLoader
 
-from sktorch import _builtin, _callback_params, _components, _params, _weights
+from sktorch import _builtin, _callback_params, _components, _params
 from sktorch._components import ComponentsMixin
+from sktorch._defaults import (
+    DEFAULT_BATCH_SIZE,
+    DEFAULT_LR,
+    DEFAULT_MAX_EPOCHS,
+    DEFAULT_OPTIMIZER,
+)
 from sktorch._estimator_params import ParamsMixin
 from sktorch._fit_data import check_fit_data
 from sktorch._net_data import DataMixin
 from sktorch._net_hooks import HooksMixin, with_own_hooks
-from sktorch._predict import PredictMixin, loss_input
+from sktorch._net_steps import StepsMixin
+from sktorch._predict import PredictMixin
 from sktorch._random import loop_draws_globally
 from sktorch._random import seeded as _seeded
 from sktorch._validation import check_net_params
@@ -37,12 +44,10 @@ from sktorch.persistence import PersistenceMixin
 
 __all__ = ["NeuralNet"]
 
-_AUTOCAST = {"bf16": torch.bfloat16, "16-mixed": torch.float16}
-_NO_AUTOCAST = contextlib.nullcontext()  # reusable: no new object per step
 
 
-class NeuralNet(ParamsMixin, ComponentsMixin, HooksMixin, DataMixin, PredictMixin,
-                PersistenceMixin, BaseEstimator):
+class NeuralNet(ParamsMixin, ComponentsMixin, HooksMixin, DataMixin, StepsMixin,
+                PredictMixin, PersistenceMixin, BaseEstimator):
     """Wrap a ``torch.nn.Module`` as a scikit-learn estimator.
 
     Parameters
@@ -51,7 +56,11 @@ class NeuralNet(ParamsMixin, ComponentsMixin, HooksMixin, DataMixin, PredictMixi
         The model. A class (or factory) is built at ``initialize`` with the
         ``module__*`` parameters; an instance is copied at each fit unless
         ``warm_start=True`` (with ``module__*`` parameters it is built again from its
-        class); ``None`` builds a one-hidden-layer MLP sized from the data.
+        class); ``None`` builds a one-hidden-layer MLP sized from the data, whose
+        training recipe (Adam, up to 200 epochs with a plateau stop, batches of up
+        to 200 rows) replaces ``optimizer``, ``lr``, ``max_epochs`` and
+        ``batch_size`` while they are left untouched; a value you write, even equal
+        to the default, is used as written (see :mod:`sktorch._builtin`).
     criterion : loss class or instance
         The loss; ``criterion__*`` parameters go to its constructor.
     optimizer : torch.optim.Optimizer class, default=SGD
@@ -131,10 +140,10 @@ class NeuralNet(ParamsMixin, ComponentsMixin, HooksMixin, DataMixin, PredictMixi
         self,
         module: Any = None,
         criterion: Any = None,
-        optimizer: Any = torch.optim.SGD,
-        lr: float = 0.01,
-        max_epochs: int = 10,
-        batch_size: int = 128,
+        optimizer: Any = DEFAULT_OPTIMIZER,
+        lr: float = DEFAULT_LR,
+        max_epochs: int = DEFAULT_MAX_EPOCHS,
+        batch_size: int = DEFAULT_BATCH_SIZE,
         iterator_train: Any = DataLoader,
         iterator_valid: Any = DataLoader,
         dataset: Any = Dataset,
@@ -250,8 +259,7 @@ class NeuralNet(ParamsMixin, ComponentsMixin, HooksMixin, DataMixin, PredictMixi
             ("train_loss", PassthroughScoring("train_loss", on_train=True)),
             ("valid_loss", PassthroughScoring("valid_loss")),
         ]
-        if _builtin.stops_on_plateau(self):
-            callbacks.append((_builtin.PLATEAU_NAME, _builtin.PlateauStop()))
+        callbacks += _builtin.recipe_callbacks(self)  # the built-in model's plateau stop
         if self.verbose:
             callbacks.append(("print_log", PrintLog()))
         return callbacks
@@ -307,8 +315,8 @@ class NeuralNet(ParamsMixin, ComponentsMixin, HooksMixin, DataMixin, PredictMixi
         """Build ``optimizer_`` over the learnable parameters of modules and criteria."""
         args, kwargs = self.get_params_for_optimizer("optimizer", self.get_all_learnable_params())
         optimizer, lr = _builtin.optimizer_and_lr(self)  # the built-in model's recipe
-        if optimizer is not self.optimizer:
-            kwargs["lr"] = lr
+        if _builtin.uses_recipe_optimizer(self):
+            kwargs.update(_builtin.recipe_optimizer_kwargs(self))
         self.optimizer_ = optimizer(*args, **kwargs)
         self._optimizer_ready()
         return self
@@ -451,7 +459,7 @@ class NeuralNet(ParamsMixin, ComponentsMixin, HooksMixin, DataMixin, PredictMixi
             self._initialize_module_and_optimizer(self._data_shape(dataset))
         seed = self._seed() if self._random_state is not None else None
         dataset_train, dataset_valid = self.get_split_datasets(dataset, y, seed=seed)
-        n_epochs = self._setup_training(dataset_train, built, epochs)
+        n_epochs = _builtin.setup_training(self, dataset_train, built, epochs)
         train_batches, valid_batches = self._fit_iterators(dataset_train, dataset_valid, seed)
         self._callback_list = with_own_hooks(self, self._callback_list)
         engine = Engine(self, self._callback_list)
@@ -460,24 +468,14 @@ class NeuralNet(ParamsMixin, ComponentsMixin, HooksMixin, DataMixin, PredictMixi
         # against other threads, whenever the loop may draw from it (see _random).
         global_draws = seed is not None and loop_draws_globally(
             self, train_batches, valid_batches)
-        with _seeded(seed, self.device) if global_draws else contextlib.nullcontext():
-            engine.run(train_batches, valid_batches, n_epochs, dataset_train, dataset_valid,
-                       X=X, y=y, **fit_params)
+        self._mode_modules = _components.mode_modules(self)  # for this fit only
+        try:
+            with _seeded(seed, self.device) if global_draws else contextlib.nullcontext():
+                engine.run(train_batches, valid_batches, n_epochs, dataset_train,
+                           dataset_valid, X=X, y=y, **fit_params)
+        finally:
+            del self._mode_modules
         return self
-
-    def _setup_training(self, dataset_train: Any, built: bool, epochs: int | None = None) -> int:
-        """The set-up between the validation split and the first epoch; the epochs to run.
-
-        Shared by ``fit_loop`` and the fused search engine (``_fused/_prepare.py``),
-        so that a fused member is set up exactly as its sequential fit. A freshly
-        ``built`` built-in module learns its standardization statistics from the
-        training rows; the epoch budget is the built-in recipe's when it applies
-        (see :mod:`sktorch._builtin`; the recipe's optimizer and batch size are
-        chosen in ``initialize_optimizer`` and ``get_iterator``, which both call).
-        """
-        if built and self.module is None:
-            _builtin.fit_statistics(self, dataset_train)
-        return _builtin.max_epochs(self) if epochs is None else epochs
 
     def _target_statistics(self) -> tuple[torch.Tensor, torch.Tensor] | None:
         """``(mean, scale)`` of the targets the loss standardizes, or None.
@@ -496,95 +494,6 @@ class NeuralNet(ParamsMixin, ComponentsMixin, HooksMixin, DataMixin, PredictMixi
         if flag is None:
             self._stop_flag = flag = StopFlag()
         flag.request(reason, raise_after=raise_after)
-
-    # ----------------------------------------------------------------- steps
-    def _autocast(self):
-        dtype = _AUTOCAST.get(self.precision)
-        if dtype is None:
-            return _NO_AUTOCAST
-        return torch.autocast(torch.device(self.device or "cpu").type, dtype=dtype)
-
-    def train_step_single(self, batch: Any, **fit_params: Any) -> dict[str, Any]:
-        """Forward, loss and backward for one batch (no optimizer step)."""
-        Xi, yi = batch[0], batch[1]
-        with self._autocast():
-            y_pred = self.infer(Xi, **fit_params)
-            loss = self._batch_loss(y_pred, batch, training=True)
-        scaler = self._grad_scaler
-        (loss if scaler is None else scaler.scale(loss)).backward()
-        if self._callback_list.by_hook["on_grad_computed"]:
-            self._callback_list.notify(
-                "on_grad_computed", self, named_parameters=list(self.module_.named_parameters()),
-                X=Xi, y=yi, training=True)
-        return {"loss": loss, "y_pred": y_pred}
-
-    def train_step(self, batch: Any, **fit_params: Any) -> dict[str, Any]:
-        """One optimization step; a closure is built only for optimizers that need one."""
-        optimizer = self.optimizer_
-        if self._needs_closure:
-            result = {}
-
-            def closure():
-                optimizer.zero_grad()
-                for extra in self._extra_optimizers:
-                    extra.zero_grad()
-                result.update(self.train_step_single(batch, **fit_params))
-                return result["loss"]
-
-            optimizer.step(closure)
-            for extra in self._extra_optimizers:
-                extra.step()
-            return result
-        optimizer.zero_grad(set_to_none=True)
-        for extra in self._extra_optimizers:  # a subclass's own optimizers (optimizer2_)
-            extra.zero_grad(set_to_none=True)
-        result = self.train_step_single(batch, **fit_params)
-        if self._grad_scaler is not None:
-            self._grad_scaler.step(optimizer)
-            self._grad_scaler.update()
-        else:
-            optimizer.step()
-        for extra in self._extra_optimizers:
-            extra.step()
-        return result
-
-    def validation_step(self, batch: Any, **fit_params: Any) -> dict[str, Any]:
-        """Forward and loss for one validation batch, without gradients."""
-        Xi = batch[0]
-        with torch.no_grad(), self._autocast():
-            y_pred = self.infer(Xi, **fit_params)
-            loss = self._batch_loss(y_pred, batch, training=False)
-        return {"loss": loss, "y_pred": y_pred}
-
-    def _batch_loss(self, y_pred: Any, batch: Any, training: bool) -> torch.Tensor:
-        """``get_loss`` of a batch; weighted when the fit has sample weights (``batch[2]``)."""
-        if self._weighted and len(batch) > 2:
-            return _weights.weighted_loss(self, y_pred, batch[1], batch[0], batch[2], training)
-        return self.get_loss(y_pred, batch[1], X=batch[0], training=training)
-
-    def evaluation_step(self, batch: Any, training: bool = False) -> Any:
-        """The module's output for one batch (gradients only when ``training``)."""
-        Xi = batch[0] if isinstance(batch, (tuple, list)) else batch
-        if self.module_.training != training:  # forward_iter set every submodule once
-            self._set_training(training)
-        if torch.is_grad_enabled() == training and self.precision not in _AUTOCAST:
-            return self.infer(Xi)  # e.g. under predict_proba's no_grad: no context to enter
-        with torch.set_grad_enabled(training), self._autocast():
-            return self.infer(Xi)
-
-    def infer(self, x: Any, **fit_params: Any) -> Any:
-        """Call the module; a dict ``x`` is passed as keyword arguments."""
-        if isinstance(x, dict):
-            return self._forward_module(**x, **fit_params)
-        return self._forward_module(x, **fit_params)
-
-    def get_loss(self, y_pred: Any, y_true: Any, X: Any = None, training: bool = False):
-        """The criterion applied to predictions and targets.
-
-        torch's losses get a tuple output's first element, losses of your own the
-        whole output (see :func:`~sktorch._predict.loss_input`).
-        """
-        return self.criterion_(loss_input(self.criterion_, y_pred), y_true)
 
 
 def _on_cpu(device: Any) -> bool:

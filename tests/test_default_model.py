@@ -26,7 +26,7 @@ def test_default_model_trains_with_the_recipe_and_stops_on_a_plateau():
     X, y = load_wine(return_X_y=True)
     net = NeuralNetClassifier(verbose=0, random_state=0).fit(X, y)
     assert isinstance(net.optimizer_, torch.optim.Adam)
-    assert net.get_params()["optimizer"] is torch.optim.SGD and net.lr == 0.01
+    assert net.get_params()["optimizer"] == torch.optim.SGD and net.lr == 0.01
     assert net.max_epochs == 10 and 10 < len(net.history) <= 200
     assert net.history[-1, "batches", 0, "train_batch_size"] == 142  # min(200, rows)
 
@@ -36,7 +36,7 @@ def test_user_module_keeps_skorch_defaults_exactly():
     y = np.arange(60) % 2
     net = NeuralNetClassifier(MLPModule, module__input_units=4, verbose=0)
     params = net.get_params()
-    assert params["optimizer"] is torch.optim.SGD and params["lr"] == 0.01
+    assert params["optimizer"] == torch.optim.SGD and params["lr"] == 0.01
     assert params["max_epochs"] == 10 and params["batch_size"] == 128
     net.fit(X, y)
     assert type(net.optimizer_) is torch.optim.SGD

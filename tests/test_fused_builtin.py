@@ -38,7 +38,7 @@ def test_builtin_regressor_recipe_members_fuse_and_equal_sequential_fits():
     for net, (Xf, _yf) in zip(fused, data):
         assert isinstance(dict(net.callbacks_)["stop_on_plateau"], PlateauStop)
         assert isinstance(net.optimizer_, torch.optim.Adam)
-        assert net.optimizer_.param_groups[0]["lr"] == 3e-3
+        assert net.optimizer_.param_groups[0]["lr"] == 1e-2  # one batch per epoch
         # statistics of the member's own training split (80 % of its rows): near the
         # fold's own, but not the whole fold's (and equal to the sequential fit's)
         mean = net.module_.standardize.mean.numpy()

@@ -159,8 +159,7 @@ class EarlyStopping(Callback):
             self.best_score_ = score
             self.best_epoch_ = net.history[-1].get("epoch", len(net.history))
             if self.load_best:  # a copy on the module's device; costs one copy per improvement
-                self.best_model_weights_ = {
-                    k: v.detach().clone() for k, v in net.module_.state_dict().items()}
+                self._save_best(net)
             return
         self.misses_ += 1
         if self.misses_ >= self.patience:
@@ -170,6 +169,11 @@ class EarlyStopping(Callback):
             net.request_stop(reason)
             if net.verbose and not (self.sink is print and _has_print_log(net)):
                 self.sink(f"Stopping: {reason}")
+
+    def _save_best(self, net) -> None:
+        """Keep a copy of the module's weights (``best_model_weights_``)."""
+        self.best_model_weights_ = {
+            k: v.detach().clone() for k, v in net.module_.state_dict().items()}
 
     def on_train_end(self, net, **kwargs) -> None:
         if not self.load_best or self.best_model_weights_ is None or not net.history:

@@ -67,7 +67,7 @@ class Prepared:
     seed: int | None
     train_batch: int = 0  # rows per training batch, as the net's own iterator batches
     valid_batch: int = 0
-    n_epochs: int = 0  # the most epochs its fit runs (net._setup_training's answer)
+    n_epochs: int = 0  # the most epochs its fit runs (_builtin.setup_training's answer)
 
 
 def static_reason(net: Any, X: Any, y: Any, fit_params: dict) -> str:
@@ -212,7 +212,8 @@ def prepare(index: int, member: Any, cache: dict) -> Prepared:
                                       (id(member.y), type(net)), cache)
     # The rest of the set-up is the net's own (statistics of the built-in model, the
     # epoch budget), on this member's training rows, as fit_loop does it.
-    n_epochs = net._setup_training(_rows_of(dataset, weights, index_train.X), built)
+    n_epochs = _builtin.setup_training(net, _rows_of(dataset, weights, index_train.X),
+                                       built)
     return Prepared(
         index=index, net=net, X=X, y=y, dataset=dataset, weights=weights,
         train_rows=index_train.X, valid_rows=None if index_valid is None else index_valid.X,
