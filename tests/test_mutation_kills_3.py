@@ -338,3 +338,18 @@ def test_an_unfitted_net_names_its_own_class_in_the_not_initialized_error():
     net = NeuralNetRegressor(torch.nn.Linear, module__in_features=3, module__out_features=1)
     with pytest.raises(NotInitializedError, match="^This NeuralNetRegressor is not initialized"):
         net.predict(np.zeros((2, 3), dtype=np.float32))
+
+
+def test_a_classification_loss_over_one_output_column_says_what_to_use_instead():
+    from sktorch import NeuralNetRegressor
+
+    X = np.zeros((8, 3), dtype=np.float32)
+    net = NeuralNetRegressor(torch.nn.Linear, module__in_features=3, module__out_features=1,
+                             criterion=torch.nn.CrossEntropyLoss, max_epochs=1,
+                             train_split=None, verbose=0)
+    with pytest.raises(ValueError, match=re.escape(
+            "CrossEntropyLoss over a single output column is 0 for every sample (the "
+            "softmax of one value is 1), so the net would learn nothing. For regression "
+            "use a regression loss, e.g. criterion=torch.nn.MSELoss; to classify, use "
+            "NeuralNetClassifier.") + "$"):
+        net.fit(X, X[:, :1])
