@@ -353,3 +353,22 @@ def test_a_classification_loss_over_one_output_column_says_what_to_use_instead()
             "use a regression loss, e.g. criterion=torch.nn.MSELoss; to classify, use "
             "NeuralNetClassifier.") + "$"):
         net.fit(X, X[:, :1])
+
+
+def test_epoch_scoring_without_caching_scores_a_fresh_forward_pass():
+    from sktorch import NeuralNetRegressor
+    from sktorch.callbacks import EpochScoring
+
+    def mean_prediction(net, X, y):
+        return float(np.mean(net.predict(X)))
+
+    rng = np.random.RandomState(0)
+    X = rng.randn(32, 3).astype(np.float32)
+    y = (X[:, :1] + 3).astype(np.float32)
+    scoring = EpochScoring(mean_prediction, on_train=True, use_caching=False,
+                           name="fresh_mean")
+    net = NeuralNetRegressor(torch.nn.Linear, module__in_features=3, module__out_features=1,
+                             max_epochs=1, lr=0.5, batch_size=8, train_split=None,
+                             verbose=0, random_state=0, callbacks=[scoring]).fit(X, y)
+    # the weights after the epoch's last step, not the outputs seen while training
+    assert net.history[-1]["fresh_mean"] == pytest.approx(mean_prediction(net, X, y))
