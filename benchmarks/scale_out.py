@@ -1,29 +1,138 @@
 """Scaling a search out (issue 14): n_jobs=2 vs 1, continued halving, a 2-worker LocalCluster.
 
-Usage: ``python benchmarks/scale_out.py [--quick]`` (also ``benchmarks/run.py --only
-scale_out``). Times are wall-clock seconds of one run each; ratios are n_jobs=1 time
-over the other's. The digits search: an MLP on scikit-learn's bundled digits data.
+Usage: ``python benchmarks/scale_out.py [--quick] [--repeat N] [--only n_jobs,halving,cluster]``
+(also ``benchmarks/run.py --only scale_out``).
+
+Method. *Warm* figures: every implementation runs once untimed first (that starts
+the loky pool and the cluster's workers, imports torch there and pays torch's
+first-fit cost, e.g. its lazy ``torch._dynamo`` import), then the implementations
+run in turn, the order rotated each round, ``--repeat`` rounds; each cell is the
+median and the range (min-max) of its seconds, a speed-up the ratio of medians.
+*Cold* figures: the first search of a fresh Python process that has imported
+sktorch (its own first fit included), with a fresh loky pool or a LocalCluster
+started inside the timing. The searches: the ``make demo`` digits search
+(``examples/demo.py``'s ``digits_search``: Pipeline, 8 candidates x 5 folds, 15
+epochs), ``fuse=False`` for "unfused" and ``fuse='auto'`` for "fused"; the halving
+section's MLP search on the digits data.
 """
 
 from __future__ import annotations
 
 import argparse
+import statistics
+import subprocess
 import sys
 import warnings
+from pathlib import Path
 from time import perf_counter
 
 import numpy as np
 
-
-def _digits(quick: bool):
-    from sklearn.datasets import load_digits
-
-    X, y = load_digits(return_X_y=True)
-    n = 600 if quick else len(X)
-    return (X[:n] / 16.0).astype(np.float32), y[:n].astype(np.int64)
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 
-def _net(epochs: int):
+def demo_search(fuse, quick: bool, n_jobs=1):
+    """The ``make demo`` digits search (fewer epochs with ``--quick``)."""
+    sys.path.insert(0, str(EXAMPLES))
+    from demo import digits_search
+
+    search = digits_search(fuse=fuse).set_params(n_jobs=n_jobs)
+    if quick:
+        search.set_params(estimator__neuralnetclassifier__max_epochs=3)
+    return search
+
+
+def demo_data():
+    sys.path.insert(0, str(EXAMPLES))
+    from demo import digits_data
+
+    X_train, _, y_train, _ = digits_data()
+    return X_train, y_train
+
+
+def _fit(search, X, y):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return search.fit(X, y)
+
+
+def alternate(calls: dict, repeat: int) -> dict:
+    """Seconds of each call over ``repeat`` rounds (after one untimed warm-up of each)."""
+    for call in calls.values():
+        call()
+    names, times = list(calls), {name: [] for name in calls}
+    for r in range(repeat):
+        for name in names[r % len(names):] + names[:r % len(names)]:
+            start = perf_counter()
+            calls[name]()
+            times[name].append(perf_counter() - start)
+    return times
+
+
+def cell(values: list) -> str:
+    return f"{statistics.median(values):.2f} ({min(values):.2f}-{max(values):.2f})"
+
+
+def ratio(base: list, other: list) -> str:
+    return f"{statistics.median(base) / statistics.median(other):.2f}x"
+
+
+def table(rows, header):
+    out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    out += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(out)
+
+
+def cold(mode: str, quick: bool, repeat: int) -> list:
+    """Seconds of the first search in ``repeat`` fresh processes (see ``--cold-one``)."""
+    args = [sys.executable, __file__, "--cold-one", mode] + (["--quick"] if quick else [])
+    return [float(subprocess.run(args, check=True, capture_output=True, text=True)
+                  .stdout.split()[-1]) for _ in range(repeat)]
+
+
+def cold_one(mode: str, quick: bool) -> float:
+    """In a fresh process: the first search of ``mode``, with its pool or cluster start-up."""
+    import sktorch.model_selection  # noqa: F401 - imported before the clock starts
+
+    X, y = demo_data()
+    fuse = False if mode.endswith("unfused") else "auto"
+    start = perf_counter()
+    if mode.startswith("cluster"):
+        import distributed
+        import joblib
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            cluster = distributed.LocalCluster(n_workers=2, processes=True,
+                                               threads_per_worker=1, dashboard_address=None,
+                                               silence_logs=50)
+            client = distributed.Client(cluster)
+        with joblib.parallel_backend("dask"):
+            _fit(demo_search(fuse, quick), X, y)
+        seconds = perf_counter() - start
+        client.close()
+        cluster.close()
+        return seconds
+    _fit(demo_search(fuse, quick, n_jobs=2 if mode.startswith("n_jobs=2") else 1), X, y)
+    return perf_counter() - start
+
+
+def bench_n_jobs(quick, repeat):
+    X, y = demo_data()
+    rows = []
+    for fuse, name in ((False, "unfused"), ("auto", "fused")):
+        times = alternate({
+            1: lambda f=fuse: _fit(demo_search(f, quick), X, y),
+            2: lambda f=fuse: _fit(demo_search(f, quick, n_jobs=2), X, y)}, repeat)
+        cold1 = cold(f"n_jobs=1 {name}", quick, max(1, repeat // 2))
+        cold2 = cold(f"n_jobs=2 {name}", quick, max(1, repeat // 2))
+        rows.append([f"demo digits search, {name}", cell(times[1]), cell(times[2]),
+                     ratio(times[1], times[2]), cell(cold1), cell(cold2), ratio(cold1, cold2)])
+    return table(rows, ["search", "n_jobs=1 warm s", "n_jobs=2 warm s", "warm speed-up",
+                        "n_jobs=1 cold s", "n_jobs=2 cold s", "cold speed-up"])
+
+
+def _mlp(epochs: int):
     from torch import nn
 
     from sktorch import NeuralNetClassifier
@@ -38,96 +147,97 @@ def _net(epochs: int):
 GRID = {"lr": [0.02, 0.05, 0.1, 0.2], "batch_size": [32, 64]}
 
 
-def _timed(make, X, y):
-    start = perf_counter()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        search = make().fit(X, y)
-    return perf_counter() - start, search
+def bench_halving(quick, repeat):
+    from sklearn.datasets import load_digits
 
-
-def table(rows, header):
-    out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    out += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
-    return "\n".join(out)
-
-
-def bench_n_jobs(X, y, epochs):
-    from sktorch.model_selection import GridSearchCV
-
-    rows = []
-    for fuse in (False, True):
-        t1, s1 = _timed(lambda f=fuse: GridSearchCV(_net(epochs), GRID, cv=3, fuse=f), X, y)
-        t2, s2 = _timed(lambda f=fuse: GridSearchCV(_net(epochs), GRID, cv=3, fuse=f,
-                                                     n_jobs=2), X, y)
-        same = np.allclose(s1.cv_results_["mean_test_score"], s2.cv_results_["mean_test_score"])
-        rows.append([f"fuse={fuse}", f"{t1:.2f}", f"{t2:.2f}", f"{t1 / t2:.2f}x", same])
-    return table(rows, ["search", "n_jobs=1 s", "n_jobs=2 s", "speed-up", "same scores"])
-
-
-def bench_halving(X, y, epochs):
     from sktorch.model_selection import GridSearchCV, HalvingGridSearchCV
 
+    X, y = load_digits(return_X_y=True)
+    X, y = (X / 16.0).astype(np.float32), y.astype(np.int64)
+    epochs = 2 if quick else 5
     max_epochs = 4 * epochs
+    found = {}
+
+    def run(name, make):
+        found[name] = _fit(make(), X, y)
+
+    def halving(resume):
+        return HalvingGridSearchCV(_mlp(max_epochs), GRID, cv=3, resource="max_epochs",
+                                   min_resources=epochs, max_resources=max_epochs, factor=2,
+                                   resume=resume, random_state=0)
+
+    searches = {"full grid": lambda: GridSearchCV(_mlp(max_epochs), GRID, cv=3),
+                "scikit-learn halving": lambda: halving(False),
+                "continued halving (resume=True)": lambda: halving(True)}
+    times = alternate({name: lambda n=name, m=make: run(n, m) for name, make in
+                       searches.items()}, repeat)
     rows = []
-    t, s = _timed(lambda: GridSearchCV(_net(max_epochs), GRID, cv=3), X, y)
-    n = len(s.cv_results_["params"]) * 3
-    rows.append(["full grid", n * max_epochs, f"{t:.2f}", f"{s.best_score_:.4f}"])
-    for resume in (False, True):
-        t, s = _timed(lambda r=resume: HalvingGridSearchCV(
-            _net(max_epochs), GRID, cv=3, resource="max_epochs", min_resources=epochs,
-            max_resources=max_epochs, factor=2, resume=r, random_state=0), X, y)
-        trained = getattr(s, "epochs_trained_", None)
+    for name, search in found.items():
+        trained = getattr(search, "epochs_trained_", None)
         if trained is None:
-            trained = int(sum(np.asarray(s.cv_results_["n_resources"]) * 3))
-        name = "continued halving (resume=True)" if resume else "scikit-learn halving"
-        rows.append([name, trained, f"{t:.2f}", f"{s.best_score_:.4f}"])
-    return table(rows, ["search", "epochs trained", "time s", "best score"])
+            trained = int(sum(np.asarray(search.cv_results_["n_resources"]) * 3)) \
+                if "n_resources" in search.cv_results_ else len(search.cv_results_["params"]) \
+                * 3 * max_epochs
+        rows.append([name, trained, cell(times[name]),
+                     ratio(times["scikit-learn halving"], times[name]),
+                     f"{search.best_score_:.4f}"])
+    return table(rows, ["search", "epochs trained", "time s", "speed-up over sklearn halving",
+                        "best score"])
 
 
-def bench_cluster(X, y, epochs):
+def bench_cluster(quick, repeat):
     try:
         import distributed
     except ImportError:
         return "(dask.distributed not installed: `pip install sktorch[dask]`)"
     import joblib
 
-    from sktorch.model_selection import GridSearchCV
-
+    X, y = demo_data()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         cluster = distributed.LocalCluster(n_workers=2, processes=True, threads_per_worker=1,
                                            dashboard_address=None, silence_logs=50)
         client = distributed.Client(cluster)
+
+    def on_cluster(fuse):
+        with joblib.parallel_backend("dask"):
+            return _fit(demo_search(fuse, quick), X, y)
+
     rows = []
     try:
-        for fuse in (False, True):
-            t1, s1 = _timed(lambda f=fuse: GridSearchCV(_net(epochs), GRID, cv=3, fuse=f), X, y)
-            with joblib.parallel_backend("dask"):
-                _timed(lambda f=fuse: GridSearchCV(_net(1), {"lr": [0.1, 0.2]}, cv=2, fuse=f),
-                       X, y)  # warm the workers (imports)
-                t2, s2 = _timed(lambda f=fuse: GridSearchCV(_net(epochs), GRID, cv=3, fuse=f),
-                                X, y)
-            same = np.allclose(s1.cv_results_["mean_test_score"],
-                               s2.cv_results_["mean_test_score"], atol=1e-6)
-            name = f"{'fused' if fuse else 'unfused'} digits search"
-            rows.append([name, f"{t1:.2f}", f"{t2:.2f}", f"{t1 / t2:.2f}x", same])
+        for fuse, name in ((False, "unfused"), ("auto", "fused")):
+            found = {}
+            times = alternate({
+                1: lambda f=fuse, out=found: out.__setitem__(1, _fit(demo_search(f, quick), X,
+                                                                      y)),
+                2: lambda f=fuse, out=found: out.__setitem__(2, on_cluster(f))}, repeat)
+            same = np.allclose(found[1].cv_results_["mean_test_score"],
+                               found[2].cv_results_["mean_test_score"], atol=1e-6)
+            cold1 = cold(f"n_jobs=1 {name}", quick, max(1, repeat // 2))
+            cold2 = cold(f"cluster {name}", quick, max(1, repeat // 2))
+            rows.append([f"demo digits search, {name}", cell(times[1]), cell(times[2]),
+                         ratio(times[1], times[2]), cell(cold1), cell(cold2),
+                         ratio(cold1, cold2), same])
     finally:
         client.close()
         cluster.close()
-    return table(rows, ["search", "n_jobs=1 s", "2-worker LocalCluster s", "speed-up",
+    return table(rows, ["search", "n_jobs=1 warm s", "cluster warm s", "warm speed-up",
+                        "n_jobs=1 cold s", "cluster cold s (with its start)", "cold speed-up",
                         "same scores"])
 
 
-def sections(quick: bool) -> str:
-    X, y = _digits(quick)
-    epochs = 2 if quick else 5
-    parts = [("n_jobs=2 over n_jobs=1", bench_n_jobs), ("Halving with epochs as the resource",
-                                                          bench_halving),
-             ("Dask LocalCluster", bench_cluster)]
+SECTIONS = {"n_jobs": ("n_jobs=2 over n_jobs=1", bench_n_jobs),
+            "halving": ("Halving with epochs as the resource", bench_halving),
+            "cluster": ("Dask LocalCluster (2 workers, 1 thread each) over n_jobs=1",
+                        bench_cluster)}
+
+
+def sections(quick: bool, repeat: int | None = None, only: str | None = None) -> str:
+    repeat = repeat or (3 if quick else 5)
     out = []
-    for title, fn in parts:
-        out.append(f"#### {title}\n\n{fn(X, y, epochs)}")
+    for key in (only.split(",") if only else SECTIONS):
+        title, fn = SECTIONS[key]
+        out.append(f"#### {title}\n\n{fn(quick, repeat)}")
         print(out[-1] + "\n", file=sys.stderr, flush=True)  # each section as soon as it is done
     return "\n\n".join(out)
 
@@ -135,8 +245,14 @@ def sections(quick: bool) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--repeat", type=int, default=None)
+    parser.add_argument("--only", default=None, help="n_jobs,halving,cluster")
+    parser.add_argument("--cold-one", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    print(sections(args.quick))
+    if args.cold_one:
+        print(cold_one(args.cold_one, args.quick))
+        return
+    print(sections(args.quick, args.repeat, args.only))
 
 
 if __name__ == "__main__":

@@ -8,9 +8,15 @@ by the user (constructor, ``set_params``, a search's grid) is a plain number or
 class, even when it equals the default, so the recipe can honour it exactly.
 
 A marker survives what scikit-learn does with parameters: ``get_params`` returns it,
-``clone`` (a deep copy) and pickling keep it, and ``set_params`` with it (e.g.
-``net.set_params(**other.get_params())``) leaves the parameter untouched. Pickles
-refer to the classes below by this module's path, which therefore stays put.
+``clone`` (a deep copy) keeps it, and ``set_params`` with it (e.g.
+``net.set_params(**other.get_params())``) leaves the parameter untouched, and pickling
+keeps it (pickles refer to the classes below by this module's path, which therefore
+stays put). A pickled net also records which of its parameters were untouched
+(:func:`untouched_names`), so a net pickled before the markers existed is told apart
+(:func:`restore_untouched`). No marker may reach torch: ``torch.load(weights_only=True)``
+refuses them in a saved optimizer state, so calling the class marker builds a plain
+``torch.optim.SGD`` from plain numbers, and nets turn the hyperparameters of every
+optimizer they build into plain numbers (:func:`plain_param_groups`).
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ from typing import Any
 import torch
 
 __all__ = ["DEFAULT_LR", "DEFAULT_MAX_EPOCHS", "DEFAULT_BATCH_SIZE", "DEFAULT_OPTIMIZER",
-           "untouched", "plain"]
+           "untouched", "plain", "untouched_names", "restore_untouched", "plain_param_groups"]
 
 
 class _Marker:
@@ -74,12 +80,24 @@ class _StandIn(type):
     def __repr__(cls) -> str:
         return repr(cls.__mro__[1])
 
+    def __instancecheck__(cls, obj: Any) -> bool:
+        return isinstance(obj, cls.__mro__[1])
+
+    def __subclasscheck__(cls, sub: type) -> bool:
+        return issubclass(sub, cls.__mro__[1])
+
+    def __call__(cls, *args: Any, **kwargs: Any) -> Any:
+        """Build the class stood for, from plain values (no marker reaches torch)."""
+        args = tuple(plain(a) for a in args)
+        return cls.__mro__[1](*args, **{k: plain(v) for k, v in kwargs.items()})
+
 
 class DefaultSGD(torch.optim.SGD, metaclass=_StandIn):
     """``torch.optim.SGD`` as the constructor default nobody wrote.
 
-    A subclass that adds nothing: ``== torch.optim.SGD`` and ``issubclass`` hold, and
-    nets build the real ``torch.optim.SGD`` from it (see :func:`plain`).
+    A subclass that adds nothing: ``== torch.optim.SGD``, ``issubclass`` and
+    ``isinstance(optimizer_, net.optimizer)`` hold, and calling it (as a subclass's
+    ``initialize_optimizer`` may) builds the real ``torch.optim.SGD``.
     """
 
 
@@ -101,3 +119,43 @@ def plain(value: Any) -> Any:
     if value is DefaultSGD:
         return torch.optim.SGD
     return value
+
+
+_MARKERS = {"lr": DEFAULT_LR, "max_epochs": DEFAULT_MAX_EPOCHS,
+            "batch_size": DEFAULT_BATCH_SIZE, "optimizer": DEFAULT_OPTIMIZER}
+
+
+def untouched_names(state: dict) -> list[str]:
+    """Names of the parameters in a net's ``__dict__`` that hold a marker (for pickling)."""
+    return sorted(name for name in _MARKERS if name in state and untouched(state[name]))
+
+
+def restore_untouched(state: dict, names: list[str] | None) -> None:
+    """Put the markers back into an unpickled net's ``state`` (in place).
+
+    ``names`` is what :func:`untouched_names` recorded; ``None`` means a pickle from before
+    the markers existed, when a value *equal* to skorch's default counted as untouched, so
+    those values become markers again and such a net keeps training as it did.
+    """
+    for name, marker in _MARKERS.items():
+        if name not in state:
+            continue
+        if names is None:
+            value = state[name]
+            same = value is plain(marker) if name == "optimizer" else (
+                type(value) is type(plain(marker)) and value == marker)
+            if same:
+                state[name] = marker
+        elif name in names and state[name] == plain(marker):
+            state[name] = marker
+
+
+def plain_param_groups(optimizer: torch.optim.Optimizer) -> None:
+    """Replace markers in ``optimizer``'s hyperparameters by plain numbers (in place).
+
+    A subclass's ``initialize_optimizer`` may pass ``lr=self.lr`` with ``lr`` untouched.
+    """
+    for group in optimizer.param_groups:
+        for key, value in group.items():
+            if isinstance(value, _Marker):
+                group[key] = value._plain()

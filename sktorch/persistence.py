@@ -29,6 +29,7 @@ from sktorch._checkpoint_store import (
     history_from_manifests,
     json_safe,
 )
+from sktorch._defaults import restore_untouched, untouched_names
 from sktorch._version import __version__
 from sktorch.exceptions import DeviceWarning, VersionMismatchWarning
 
@@ -113,6 +114,7 @@ class PersistenceMixin:
         torch.save(torch_state, buffer)
         state["_torch_state"] = buffer.getvalue()
         state["_versions"] = {"sktorch": __version__, "torch": torch.__version__}
+        state["_untouched_defaults"] = untouched_names(state)  # markers pickle as numbers
         return state
 
     def __setstate__(self, state: dict) -> None:
@@ -129,6 +131,7 @@ class PersistenceMixin:
         device = _available_device(state.get("device"))
         state["device"] = device
         raw = state.pop("_torch_state", None)
+        restore_untouched(state, state.pop("_untouched_defaults", None))
         self.__dict__.update(state)
         if raw is not None:
             location = device if device is not None else "cpu"

@@ -83,12 +83,14 @@ def test_more_workers_than_gpus_wrap_around_and_one_gpu_is_left_alone(gpus, monk
     assert [set(devices) for devices in gpus.seen] == [{"cuda:0"}, {"cuda:1"}, {"cuda:0"}]
     gpus.seen.clear()
     gpus.pretend(1)
-    GridSearchCV(net("cuda"), GRID, cv=2, n_jobs=2, fuse=True, refit=False).fit(X, y)
-    assert [set(devices) for devices in gpus.seen] == [{"cuda"}, {"cuda"}]
-    gpus.seen.clear()
+    from sktorch.model_selection._fused import Member
+
+    # one GPU: nothing to spread, the members train in one call (no parts)
+    assert not _parallel._spread_over_gpus([Member(net("cuda"), X, y)])
     gpus.pretend(2)
+    assert _parallel._spread_over_gpus([Member(net("cuda"), X, y)])
     GridSearchCV(net("cpu"), GRID, cv=2, n_jobs=2, fuse=True, refit=False).fit(X, y)
-    assert [set(devices) for devices in gpus.seen] == [{"cpu"}, {"cpu"}]
+    assert gpus.seen == []  # CPU members: one call with all threads (no parts)
 
 
 def test_a_dask_worker_uses_the_gpu_of_its_number(gpus, monkeypatch):

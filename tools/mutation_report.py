@@ -6,12 +6,17 @@ MUTATION.md lists under its "Equivalent mutants" heading (lines
 prints, per module, the counts of killed, timed-out, surviving, equivalent and
 unchecked mutants and the score: (killed + timeout) / (checked - equivalent).
 
-Usage: python tools/mutation_report.py [--survivors]
+With ``--interval`` a last column gives the 95% Wilson interval of the score, for
+modules where only a random sample of the mutants was checked
+(tools/mutation_sample.py).
+
+Usage: python tools/mutation_report.py [--survivors] [--interval]
 """
 
 from __future__ import annotations
 
 import json
+import math
 import re
 import sys
 from collections import Counter
@@ -33,6 +38,14 @@ def equivalent_mutants(path: Path = ROOT / "MUTATION.md") -> set[str]:
     if section is None:
         return set()
     return set(re.findall(r"^- `(sktorch\.[^`]+__mutmut_\d+)`", section.group(1), re.M))
+
+
+def wilson_interval(caught: int, scored: int, z: float = 1.96) -> tuple[float, float]:
+    """The 95% Wilson score interval of the rate caught / scored."""
+    p = caught / scored
+    centre = (p + z * z / (2 * scored)) / (1 + z * z / scored)
+    half = z * math.sqrt(p * (1 - p) / scored + z * z / (4 * scored**2)) / (1 + z * z / scored)
+    return centre - half, centre + half
 
 
 def results() -> dict[str, dict[str, int | None]]:
@@ -61,15 +74,22 @@ def main(argv: list[str]) -> int:
     rows.append(("total", totals))
     header = ("module", "mutants", "killed", "timeout", "survived", "equivalent", "no tests",
               "not checked", "score")
+    interval = "--interval" in argv
+    if interval:
+        header += ("95% interval",)
     print("| " + " | ".join(header) + " |")
     print("|" + "---|" * len(header))
     for module, c in rows:
         caught = c["killed"] + c["timeout"]
         scored = caught + c["survived"] + c["no tests"] + c["suspicious"]
         score = f"{100 * caught / scored:.1f}%" if scored else "-"
-        print(f"| {module} | {sum(c.values())} | {c['killed']} | {c['timeout']} | "
-              f"{c['survived']} | {c['equivalent']} | {c['no tests']} | {c['not checked']} | "
-              f"{score} |")
+        row = (f"| {module} | {sum(c.values())} | {c['killed']} | {c['timeout']} | "
+               f"{c['survived']} | {c['equivalent']} | {c['no tests']} | {c['not checked']} | "
+               f"{score} |")
+        if interval:
+            low, high = wilson_interval(caught, scored) if scored else (math.nan, math.nan)
+            row += f" {100 * low:.0f}–{100 * high:.0f}% |" if scored else " - |"
+        print(row)
     if "--survivors" in argv:
         print()
         for name in survivors:

@@ -31,12 +31,14 @@ the search stops: it never returns with members missing.
 
 from __future__ import annotations
 
+import contextlib
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 __all__ = ["ClusterTrainingError", "FoldSource", "Held", "fit_part_remote", "forget",
-           "run_remote_parts"]
+           "run_remote_parts", "scattered_for_fits"]
 
 _HELD: dict = {}  # on a worker: (search id, payload key) -> the payload's data
 _HELD_LOCK = threading.Lock()
@@ -151,6 +153,50 @@ def release(ref: Any) -> None:
         except Exception:  # a cluster already gone holds nothing
             pass
     ref.shipped.clear()
+
+
+@contextlib.contextmanager
+def scattered_for_fits(X: Any, y: Any) -> Iterator[None]:
+    """Under joblib's ``dask`` backend: X and y reach each worker once, for a whole search.
+
+    An unfused search lets scikit-learn send each (candidate, fold) fit as a task
+    with the search's X and y as arguments. joblib's dask backend scatters large
+    arguments itself, but once per ``Parallel`` call (each halving round), and
+    leaves small ones in every task. Inside this context the active backend is
+    the user's (same client, ``n_jobs`` and options) with X and y scattered once,
+    to one worker, as joblib's own ``scatter=`` would hold them: every task of
+    every round refers to those copies, and a worker fetches them the first time
+    one of its tasks needs them. (Not joblib's ``scatter=`` itself: it broadcasts
+    through ``replicate``, which can deliver a second copy to a worker.) Other
+    backends: no change.
+    """
+    from joblib.parallel import get_active_backend
+
+    backend, n_jobs = get_active_backend()
+    client = _client(backend)
+    if (client is None or type(backend).__name__ != "DaskDistributedBackend"
+            or not isinstance(getattr(backend, "data_futures", None), dict)):
+        yield
+        return
+    from sklearn.utils import indexable
+
+    # the very objects scikit-learn's fit passes to its tasks (joblib matches them by id)
+    data = [part for part in indexable(X, y) if part is not None]
+    if not data:
+        yield
+        return
+    from joblib import parallel_config
+
+    futures = client.scatter(data, hash=False)
+    with parallel_config(backend="dask", n_jobs=n_jobs, client=client,
+                         wait_for_workers_timeout=getattr(backend, "wait_for_workers_timeout",
+                                                          10),
+                         **getattr(backend, "submit_kwargs", {})):
+        active = get_active_backend()[0]
+        active.data_futures.update(backend.data_futures)  # the user's own scatter= data
+        active.data_futures.update({id(part): future for part, future in zip(data, futures)})
+        active._scatter = list(getattr(backend, "_scatter", [])) + data  # ids stay valid
+        yield
 
 
 def fit_part_remote(stubs: list, memory_budget: int | None, keys: list,

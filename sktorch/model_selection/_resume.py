@@ -14,21 +14,27 @@ generator are seeded per fit, so with them a continued model is an equally
 valid but not identical draw; callbacks that reset at ``on_train_begin``, such
 as ``EarlyStopping``, restart their count each round.)
 
-Continued members train one by one (not fused); the refit is scikit-learn's.
+Continued members that share a structure train fused, as the first round's
+do (each from its own weights, optimizer state and generator: see
+``Resume`` in ``_fused``); with ``fuse=False`` they continue one by one. The
+rounds train in this process (also under a Dask backend); the refit is
+scikit-learn's.
 """
 
 from __future__ import annotations
 
 import copy
+from time import perf_counter
 from typing import Any
 
-import torch
 from sklearn.base import clone
 
-from sktorch._continuation import continuing
 from sktorch.model_selection._cache import FitCache, bypass, net_key
+from sktorch.model_selection._fused._members import ALONE, Resume
 
 __all__ = ["ResumeStore", "check_resume", "train_resumed"]
+
+UNFUSED = "resume=True with fuse=False (members continue unfused)"
 
 
 class ResumeStore:
@@ -43,36 +49,37 @@ class ResumeStore:
         """The member's identity across rounds: its parameters but ``max_epochs``, and data."""
         return net_key(clone(net).set_params(max_epochs=1)), data_key
 
-    def train(self, net: Any, member: Any, data_key: Any) -> tuple[Any, BaseException | None]:
-        """``net`` fitted to ``max_epochs``, continued from the stored copy when there is one."""
-        target = net.max_epochs
-        key = self.key(net, data_key)
-        stored = self.nets.get(key)
+    def resume(self, member: Any, data_key: Any) -> None:
+        """Give ``member`` its :class:`Resume`: continue its stored net, or start afresh."""
+        target = member.net.max_epochs
+        stored = self.nets.get(self.key(member.net, data_key))
         if stored is not None and stored[2] < target:
-            net = copy.deepcopy(stored[0])
-            generator = torch.Generator()
-            generator.set_state(stored[1])
-            epochs, start = target - stored[2], generator
+            net, state, done = stored
+            member.net = copy.deepcopy(net).set_params(max_epochs=target)
+            member.resume = Resume(start=net, epochs=target - done, state=state)
         else:
-            epochs, start = target, None
-        try:
-            with continuing(start) as slot:
-                if start is None:
-                    net.fit(member.X, member.y, sample_weight=member.sample_weight,
-                            **member.fit_params)
-                else:
-                    net.set_params(max_epochs=epochs)
-                    try:
-                        net.partial_fit(member.X, member.y, sample_weight=member.sample_weight,
-                                        **member.fit_params)
-                    finally:
-                        net.set_params(max_epochs=target)
-        except Exception as exc:  # scikit-learn's own call reports it (error_score)
-            return None, exc
-        self.epochs_trained += epochs
-        if slot.generator is not None:
-            self.nets[key] = (copy.deepcopy(net), slot.generator.get_state(), target)
-        return net, None
+            member.resume = Resume()
+
+    def keep(self, member: Any, data_key: Any) -> None:
+        """After training: store ``member``'s net and generator for the next round."""
+        resume, net = member.resume, member.net
+        self.epochs_trained += resume.epochs if resume.start is not None else net.max_epochs
+        if resume.generator is not None:
+            self.nets[self.key(net, data_key)] = (copy.deepcopy(net),
+                                                   resume.generator.get_state(), net.max_epochs)
+
+    def train(self, net: Any, member: Any, data_key: Any) -> tuple[Any, BaseException | None]:
+        """``net`` fitted to ``max_epochs`` on ``member``'s data, one by one (not fused)."""
+        from sktorch.model_selection._fused import Member
+        from sktorch.model_selection._fused._members import fit_sequential
+
+        one = Member(net, member.X, member.y, member.sample_weight, dict(member.fit_params))
+        self.resume(one, data_key)
+        error = fit_sequential(one)
+        if error is not None:
+            return None, error
+        self.keep(one, data_key)
+        return one.net, None
 
 
 def check_resume(search: Any) -> None:
@@ -85,24 +92,38 @@ def check_resume(search: Any) -> None:
 
 
 def train_resumed(run: Any, prepared: Any, cache: FitCache) -> dict:
-    """Train this round's members, each continued from its previous round; seconds per member."""
-    from time import perf_counter
+    """Train this round's members, each continued from its previous round; seconds per member.
+
+    Fused (``fuse`` 'auto' or True) as a round of fresh members would be; one by
+    one with ``fuse=False``.
+    """
+    from sktorch.model_selection._fused import fit_members
+    from sktorch.model_selection._fused._group import fit_one_by_one
 
     store = getattr(run, "resume_store", None)
     if store is None:
         store = run.resume_store = ResumeStore()
     for reason, ids in prepared.skipped.items():
         run._add_group(ids, reason)
-    seconds = {}
-    for member, member_id, key in zip(prepared.members, prepared.ids, prepared.keys):
-        start = perf_counter()
-        with bypass():
-            net, error = store.train(member.net, member, key[1])
-        cache.expect(key, member_id, net if error is None else None)
-        seconds[member_id] = perf_counter() - start
-    if prepared.ids:
-        run._add_group(prepared.ids, "resume=True (members continue unfused)")
-    return seconds
+    members = prepared.members
+    if not members:
+        return {}
+    for member, key in zip(members, prepared.keys):
+        store.resume(member, key[1])
+    on_done = run.on_done(prepared)
+    start = perf_counter()
+    with bypass():
+        if run.fuse is False or len(members) < 2:
+            reason = UNFUSED if run.fuse is False else ALONE
+            groups = [fit_one_by_one(members, list(range(len(members))), reason, on_done)]
+        else:
+            groups = fit_members(members, run.search.fuse_memory_budget, on_done)
+    share = (perf_counter() - start) / len(members)
+    for group in groups:
+        for i in group.members:
+            if i not in group.errors:
+                store.keep(members[i], prepared.keys[i][1])
+    return run.record_groups(prepared, cache, groups, share)
 
 
 RESUME_DOC = """
@@ -114,7 +135,8 @@ RESUME_DOC = """
         optimizer, history, shuffling generator), training only the missing
         epochs; without random layers or schedules the models and scores are
         those of retraining, up to float round-off. Continued members train
-        unfused; ``epochs_trained_`` counts the epochs the members ran.
+        fused like fresh ones (one by one with ``fuse=False``);
+        ``epochs_trained_`` counts the epochs the members ran.
 """
 
 

@@ -11,6 +11,7 @@ fused, each member's history, the fused training time) it keeps for the search.
 
 from __future__ import annotations
 
+import contextlib
 from time import perf_counter
 from typing import Any
 
@@ -41,6 +42,11 @@ class FixedSplits:
         return len(self.splits)
 
 
+def _left_behind() -> None:
+    """What a :class:`SearchRun` becomes in another process: nothing."""
+    return None
+
+
 class SearchRun:
     """State of one ``search.fit``: the data, the report, histories and fused times."""
 
@@ -59,6 +65,13 @@ class SearchRun:
         from sktorch.model_selection._parallel import outer_backend
 
         self.backend = outer_backend()
+
+    def __reduce__(self) -> tuple:
+        # scikit-learn hands the search itself to every fit task (``caller=self``), and
+        # the search holds this run while it fits: pickled whole, every task would
+        # carry X, y, the histories and the resume store. Nothing here is needed
+        # in another process.
+        return _left_behind, ()
 
     def data(self) -> tuple[Any, Any, Any]:
         """X, y and the routed fit parameters, as scikit-learn's ``fit`` computes them."""
@@ -97,7 +110,8 @@ class SearchRun:
             seconds = self._train(prepared, cache)
             self.extra_fit_time += [seconds.get(member_id, 0.0) for member_id in batch_ids]
             self.iteration += 1
-            with cache.open():
+            # scikit-learn's per-fit calls (fuse: cache hits and scoring) share the cores
+            with cache.open(), self._fits_budget():
                 results = evaluate_candidates(candidates, FixedSplits(splits), more_results,
                                               **kwargs)
             for (candidate, fold), history in cache.histories.items():
@@ -108,6 +122,22 @@ class SearchRun:
             return results
 
         return fused_evaluate
+
+    def _fits_budget(self) -> Any:
+        """``thread_budget`` for scikit-learn's fits when they run in threads of this process.
+
+        With a process or cluster backend (``fuse=False`` under loky or dask) this
+        process only waits while the workers fit, then refits: it keeps its threads.
+        """
+        from joblib.parallel import get_active_backend
+
+        from sktorch.model_selection._parallel import _in_processes, thread_budget
+
+        backend = get_active_backend()[0]
+        if _in_processes(backend) or type(backend).__name__ in (
+                "LokyBackend", "MultiprocessingBackend"):
+            return contextlib.nullcontext()
+        return thread_budget(self.search.n_jobs)
 
     def _train(self, prepared: Prepared, cache: FitCache) -> dict:
         """Train the members ahead (unless ``fuse=False``); seconds per member trained."""
@@ -129,10 +159,7 @@ class SearchRun:
         # scale-out hook: the members are split over n_jobs threads (see _parallel).
         from sktorch.model_selection._parallel import fit_members_parallel
 
-        on_done = None
-        if self.progress is not None:
-            def on_done(indices, ids=prepared.ids, progress=self.progress):
-                progress.done([ids[i] for i in indices])
+        on_done = self.on_done(prepared)
         start = perf_counter()
         try:
             with bypass():
@@ -153,6 +180,25 @@ class SearchRun:
             self._add_group(prepared.ids, reason)
             self._check_strict()
             return {}
+        return self.record_groups(prepared, cache, groups, share)
+
+    def on_done(self, prepared: Prepared) -> Any:
+        """``fit_members``'s ``on_done`` that moves the progress bar (None without one)."""
+        if self.progress is None:
+            return None
+
+        def on_done(indices, ids=prepared.ids, progress=self.progress):
+            progress.done([ids[i] for i in indices])
+
+        return on_done
+
+    def record_groups(self, prepared: Prepared, cache: FitCache, groups: list,
+                      share: float) -> dict:
+        """Hand the trained members to the cache and the groups to the report.
+
+        ``share`` is each member's part of the training time; returns it per
+        member id (0 for a member whose fit raised: scikit-learn's call raises again).
+        """
         seconds = {}
         for group in groups:
             for i in group.members:

@@ -19,7 +19,6 @@ from sklearn import model_selection as sk
 from sklearn.experimental import enable_halving_search_cv  # noqa: F401 - defines Halving*
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from sktorch.model_selection._parallel import thread_budget
 from sktorch.model_selection._progress import SearchProgress
 from sktorch.model_selection._resume import RESUME_DOC, with_resume_param
 from sktorch.model_selection._run import SearchRun
@@ -109,6 +108,15 @@ def _threads(fuse: Any) -> Any:
     return parallel_config(backend="threading")
 
 
+def _data_once(fuse: Any, X: Any, y: Any) -> Any:
+    """``fuse=False`` on a Dask cluster: X and y reach each worker once (see ``_remote``)."""
+    if isinstance(fuse, str) or fuse:  # fused parts send their data themselves
+        return contextlib.nullcontext()
+    from sktorch.model_selection._remote import scattered_for_fits
+
+    return scattered_for_fits(X, y)
+
+
 class _FusedSearchMixin:
     """``fit`` and ``_format_results`` shared by the fusing search classes."""
 
@@ -120,8 +128,8 @@ class _FusedSearchMixin:
         self._fuse_run = SearchRun(self, X, y, params)
         if self.verbose and self.verbose >= 1:
             self._fuse_run.progress = SearchProgress(type(self).__name__)
-        try:  # scale-out hook: n_jobs workers share the cores (see _parallel.thread_budget)
-            with _threads(self.fuse), thread_budget(self.n_jobs):
+        try:  # scale-out hook: scikit-learn's fits share the cores (SearchRun._fits_budget)
+            with _threads(self.fuse), _data_once(self.fuse, X, y):
                 return super().fit(X, y, **params)
         finally:
             if self._fuse_run.progress is not None:

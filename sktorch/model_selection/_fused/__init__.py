@@ -10,6 +10,6 @@ the others did not.
 
 from __future__ import annotations
 
-from sktorch.model_selection._fused._members import GroupReport, Member, fit_members
+from sktorch.model_selection._fused._members import GroupReport, Member, Resume, fit_members
 
-__all__ = ["Member", "GroupReport", "fit_members"]
+__all__ = ["Member", "GroupReport", "Resume", "fit_members"]

@@ -28,7 +28,7 @@ from sktorch.model_selection._fused._prepare import (
 )
 from sktorch.model_selection._fused._stack import FlatStack
 
-__all__ = ["fit_all", "default_budget", "member_bytes"]
+__all__ = ["fit_all", "fit_one_by_one", "default_budget", "member_bytes"]
 
 
 
@@ -97,8 +97,9 @@ def canary_reason(member: Member, p: Prepared) -> str:
     return ""
 
 
-def _sequential(members: list[Member], indices: list[int], reason: str,
-                on_done: Any = None) -> GroupReport:
+def fit_one_by_one(members: list[Member], indices: list[int], reason: str,
+                   on_done: Any = None) -> GroupReport:
+    """Fit ``members[i]`` for each of ``indices`` the normal way; one report, ``reason``."""
     report = GroupReport(list(indices), fused=False, reason=reason,
                          chunks=[[i] for i in indices])
     for i in indices:
@@ -145,7 +146,14 @@ def _build(chunk: list[Prepared]) -> tuple[FusedRun | None, str]:
             stack.release(i)
         return None, reason
     optimizer = make_optimizer([p.net.optimizer_ for p in chunk], stack.flat)
+    for row, p in enumerate(chunk):
+        if _continued(p):  # Adam's moments, momentum buffers, step counts go on
+            optimizer.load_from(row, p.net.optimizer_, stack.layout(p.net.module_))
     return FusedRun(chunk, forward, stack, optimizer), ""
+
+
+def _continued(p: Prepared) -> bool:
+    return p.resume is not None and p.resume.start is not None
 
 
 def _chunks(group: list[Prepared], budget: int) -> list[list[Prepared]]:
@@ -165,7 +173,8 @@ def fit_all(members: list[Member], memory_budget: int | None,
         if len(group) == 1:
             fallback[ALONE].append(group[0].index)
             continue
-        reason = canary_reason(members[group[0].index], group[0])
+        fresh = [p for p in group if not _continued(p)]  # a continued module is no start
+        reason = canary_reason(members[fresh[0].index], fresh[0]) if fresh else ""
         if reason:
             fallback[reason].extend(p.index for p in group)
             continue
@@ -201,5 +210,5 @@ def fit_all(members: list[Member], memory_budget: int | None,
         if report.members:
             reports.append(report)
     for reason, indices in fallback.items():
-        reports.append(_sequential(members, sorted(indices), reason, on_done))
+        reports.append(fit_one_by_one(members, sorted(indices), reason, on_done))
     return reports

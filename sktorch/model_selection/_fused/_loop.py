@@ -388,6 +388,8 @@ class FusedRun:
         if m.stop.reason is not None and m.net.history:
             m.net.history.record("stop_reason", m.stop.reason)
         self.optimizer.load_into(i, m.net.optimizer_, self.stack.layout(m.net.module_))
+        if m.p.resume is not None:  # continued halving stores where the shuffling is
+            m.p.resume.generator = m.p.generator
         m.net.module_.train(not self.has_valid)  # the mode its last pass left it in
         m.notify("on_train_end", X=m.p.X, y=m.p.y)  # load_best writes into the stack row
         self.stack.release(i)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["ALONE", "Member", "GroupReport", "fit_members"]
+__all__ = ["ALONE", "Member", "GroupReport", "Resume", "fit_members"]
 
 ALONE = "alone in its structure group (nothing to fuse with)"
 
@@ -26,6 +27,9 @@ class Member:
     sample_weight : array-like, optional
     fit_params : dict
         Passed to ``fit`` (a member with fit parameters trains on its own).
+    resume : Resume, optional
+        Continue a fitted net instead of fitting ``net`` from scratch, and report
+        the shuffling generator the member ends with (continued halving).
     """
 
     net: Any
@@ -33,6 +37,40 @@ class Member:
     y: Any = None
     sample_weight: Any = None
     fit_params: dict = field(default_factory=dict)
+    resume: Any = None
+
+
+@dataclass
+class Resume:
+    """How a member continues (``_resume``); ``start`` None: a fit from scratch.
+
+    Attributes
+    ----------
+    start : NeuralNet or None
+        The fitted net to continue; the member's ``net`` is a copy of it (a failed
+        fused continuation starts again from ``start``).
+    epochs : int or None
+        The epochs to train on top of ``start``'s.
+    state : ByteTensor or None
+        The shuffling generator's state where ``start``'s training left it.
+    generator : torch.Generator or None
+        Set by training: the generator the member shuffled from, where it ended.
+    """
+
+    start: Any = None
+    epochs: int | None = None
+    state: Any = None
+    generator: Any = None
+
+    def start_generator(self) -> Any:
+        """A new generator in ``state`` (None for a fit from scratch)."""
+        if self.state is None:
+            return None
+        import torch
+
+        generator = torch.Generator()
+        generator.set_state(self.state)
+        return generator
 
 
 @dataclass
@@ -72,12 +110,40 @@ class GroupReport:
 
 
 def fit_sequential(member: Member) -> BaseException | None:
-    """Fit one member the normal way; return the exception its fit raised, if any."""
+    """Fit one member the normal way; return the exception its fit raised, if any.
+
+    A member with ``resume`` continues a copy of ``resume.start`` for
+    ``resume.epochs`` more epochs with ``partial_fit``, shuffling on from the
+    stored generator (or fits from scratch without ``start``); either way
+    ``resume.generator`` is the generator it ends with.
+    """
+    resume = member.resume
+    if resume is None:
+        try:
+            member.net.fit(member.X, member.y, sample_weight=member.sample_weight,
+                           **member.fit_params)
+        except Exception as exc:  # reported per member, as a search's error_score expects
+            return exc
+        return None
+    from sktorch._continuation import continuing
+
     try:
-        member.net.fit(member.X, member.y, sample_weight=member.sample_weight,
-                       **member.fit_params)
-    except Exception as exc:  # reported per member, as a search's error_score expects
+        with continuing(resume.start_generator()) as slot:
+            if resume.start is None:
+                member.net.fit(member.X, member.y, sample_weight=member.sample_weight,
+                               **member.fit_params)
+            else:
+                target = member.net.max_epochs  # this round's; start has the last round's
+                net = member.net = copy.deepcopy(resume.start)  # not a half-fused copy
+                net.set_params(max_epochs=resume.epochs)
+                try:
+                    net.partial_fit(member.X, member.y, sample_weight=member.sample_weight,
+                                    **member.fit_params)
+                finally:
+                    net.set_params(max_epochs=target)
+    except Exception as exc:
         return exc
+    resume.generator = slot.generator
     return None
 
 

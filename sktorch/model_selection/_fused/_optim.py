@@ -114,6 +114,26 @@ class VectorizedOptimizer:
     def _torch_step(self) -> bool:
         return True
 
+    def load_from(self, row: int, optimizer: torch.optim.Optimizer,
+                  layout: list[tuple[torch.nn.Parameter, int, int, torch.Size]]) -> None:
+        """Start member ``row`` from the state of its own torch optimizer (a continued fit).
+
+        The reverse of :meth:`load_into`; an optimizer without state (never stepped)
+        leaves the row as a fresh one.
+        """
+        states = [optimizer.state.get(param) for param, _, _, _ in layout]
+        if not any(states):
+            return
+        with torch.no_grad():
+            for (_, start, end, _), state in zip(layout, states):
+                for key, value in (state or {}).items():
+                    if key in self.state:
+                        self.state[key][row, start:end] = value.reshape(-1).to(
+                            self.state[key].dtype)
+            step = states[0].get("step") if states[0] else None
+            # torch's SGD keeps no step: one means "the momentum buffer exists"
+            self.steps[row, 0] = float(step) if step is not None else 1.0
+
 
 class SGD(VectorizedOptimizer):
     """``torch.optim.SGD``: momentum, dampening, Nesterov and weight decay per member."""

@@ -68,6 +68,7 @@ class Prepared:
     train_batch: int = 0  # rows per training batch, as the net's own iterator batches
     valid_batch: int = 0
     n_epochs: int = 0  # the most epochs its fit runs (_builtin.setup_training's answer)
+    resume: Any = None  # the member's Resume: a continued fit (epochs on top of its history)
 
 
 def static_reason(net: Any, X: Any, y: Any, fit_params: dict) -> str:
@@ -193,9 +194,15 @@ def _split(net: Any, rows: Dataset, y: Any, seed: int | None, data_key: tuple,
 def prepare(index: int, member: Any, cache: dict) -> Prepared:
     """Set ``member.net`` up as ``fit`` does, up to the first epoch (see the module doc)."""
     net = member.net
-    if isinstance(net.random_state, np.random.RandomState):  # to refit it identically
-        net._fused_rng_state = net.random_state.get_state()
-    net.initialize()
+    resume = getattr(member, "resume", None)
+    continued = resume is not None and resume.start is not None
+    if continued:  # as partial_fit: the fitted net goes on, nothing is initialized
+        if net.module_ is None:
+            raise ValueError("a continued member needs a fitted net")
+    else:
+        if isinstance(net.random_state, np.random.RandomState):  # to refit it identically
+            net._fused_rng_state = net.random_state.get_state()
+        net.initialize()
     X, y = check_X_y(net, member.X, member.y, fitting=True)
     classes = tuple(np.asarray(getattr(net, "classes_", ())).tolist())
     key = (id(member.X), id(member.y), type(net), net.precision, str(net.device), classes,
@@ -208,19 +215,23 @@ def prepare(index: int, member: Any, cache: dict) -> Prepared:
         net._initialize_module_and_optimizer(net._data_shape(dataset))
     seed = net._seed() if net._random_state is not None else None
     generator = None if seed is None else torch.Generator().manual_seed(seed)
+    if continued:  # shuffle on from where the last round left the generator
+        generator = resume.start_generator()
     index_train, index_valid = _split(net, _row_dataset(dataset, weights), y, seed,
                                       (id(member.y), type(net)), cache)
     # The rest of the set-up is the net's own (statistics of the built-in model, the
     # epoch budget), on this member's training rows, as fit_loop does it.
     n_epochs = _builtin.setup_training(net, _rows_of(dataset, weights, index_train.X),
-                                       built)
+                                       built, resume.epochs if continued else None)
+    if continued:  # the loop stops a member when its history has n_epochs epochs
+        n_epochs += len(net.history)
     return Prepared(
         index=index, net=net, X=X, y=y, dataset=dataset, weights=weights,
         train_rows=index_train.X, valid_rows=None if index_valid is None else index_valid.X,
         index_train=index_train, index_valid=index_valid, generator=generator, seed=seed,
         train_batch=_batch_size(net, index_train, True),
         valid_batch=0 if index_valid is None else _batch_size(net, index_valid, False),
-        n_epochs=n_epochs,
+        n_epochs=n_epochs, resume=resume,
     )
 
 
