@@ -16,6 +16,12 @@ manifest itself, because callbacks may still add to it after the save. Loading r
 the manifest, verifies every file against it, and falls back to the previous set
 when the newest one is damaged: files from different saves are never mixed. A save
 costs the size of the weights plus the new history rows, never the whole history.
+
+Several checkpoints may share one manifest (same directory and prefix, other weight
+file names, e.g. one for the best epoch and one for every epoch): each entry names
+its *slot*, and each checkpoint reads, keeps and replaces only its own slot's sets.
+Each entry also names the fit (*owner*) that saved it, so that a fit never takes
+another concurrent fit's set for its own best one.
 """
 
 from __future__ import annotations
@@ -42,7 +48,7 @@ __all__ = ["CheckpointError", "CheckpointStore", "LoadedCheckpoint", "LogState",
 
 FORMAT = "sktorch-checkpoint"
 FORMAT_VERSION = 1
-N_KEPT = 2  # the newest set and one complete fallback
+N_KEPT = 2  # per slot: the newest set and one complete fallback
 
 
 def json_safe(value: Any, where: str = "the history") -> Any:
@@ -153,6 +159,7 @@ class CheckpointStore:
         self.manifest_path = self.dirname / f"{tail}manifest.json"
         self.key = tail or "default"
         self.root = self.dirname / ".sktorch" / self.key
+        self.replaced: dict | None = None  # set by save
 
     # ------------------------------------------------------------------ reading
     def read_manifest(self) -> dict | None:
@@ -177,18 +184,25 @@ class CheckpointStore:
         """Whether a manifest exists (a checkpoint was completed here)."""
         return self.manifest_path.exists()
 
-    def load(self, keys: Any = None) -> LoadedCheckpoint | None:
+    def load(self, keys: Any = None, slot: str | None = None,
+             owner: str | None = None) -> LoadedCheckpoint | None:
         """The newest complete set (``None`` without a manifest), each file verified.
 
-        ``keys`` restricts the files read (e.g. only ``f_params``). A damaged newest set
-        falls back to the previous one with a warning; when none is complete, a
+        ``keys`` restricts the files read (e.g. only ``f_params``); ``slot`` and
+        ``owner`` restrict the sets to one checkpoint's and one fit's (``None``: any;
+        ``None`` is also returned when no set matches). A damaged newest set falls back
+        to the previous one with a warning; when none is complete, a
         :class:`CheckpointError` says what is wrong.
         """
         manifest = self.read_manifest()
         if manifest is None:
             return None
+        entries = [e for e in manifest["entries"] if (slot is None or _slot_of(e, slot) == slot)
+                   and (owner is None or e.get("owner") == owner)]
+        if not entries:
+            return None
         problems = []
-        for i, entry in enumerate(manifest["entries"]):
+        for i, entry in enumerate(entries):
             try:
                 loaded = self._load_entry(entry, keys)
             except (CheckpointError, OSError, ValueError, KeyError, TypeError) as exc:
@@ -258,12 +272,16 @@ class CheckpointStore:
         epoch: int,
         use_safetensors: bool = False,
         history_view: Any = None,
+        slot: str = "",
+        owner: str | None = None,
     ) -> LogState | None:
         """Write one set and switch the manifest to it; return the new history log state.
 
         ``files`` maps keys (``'f_params'``, ...) to ``(path, bytes)``: the bytes are
         already serialized, so that a value that cannot be saved fails before anything
-        is written; ``path`` is where the plain-named link to the file goes.
+        is written; ``path`` is where the plain-named link to the file goes. The set
+        replaces older ones of its ``slot`` only; ``owner`` names the fit that saved it.
+        Afterwards ``self.replaced`` is the slot's newest entry before this save.
         """
         # Serialize the new history rows first: a value JSON cannot hold fails here,
         # before anything (even the store's folder) is written.
@@ -275,12 +293,14 @@ class CheckpointStore:
             except CheckpointError:
                 manifest = None  # damaged: nothing in it can be trusted, start anew
             entries = manifest["entries"] if manifest else []
+            own = [e for e in entries if _slot_of(e, slot) == slot]
+            self.replaced = own[0] if own else None
             history_plan = None if history is None else self._plan_history(
                 history, log, pending)
             seq = max((e.get("seq", 0) for e in entries), default=0) + 1
             version = self.root / f"v{seq:06d}-{secrets.token_hex(4)}"
             version.mkdir()
-            entry = {"seq": seq, "epoch": epoch, "dir": version.name,
+            entry = {"seq": seq, "slot": slot, "owner": owner, "epoch": epoch, "dir": version.name,
                      "files": {}, "attributes": attributes,
                      "use_safetensors": use_safetensors, "history": None}
             names = _version_names(files)
@@ -296,8 +316,9 @@ class CheckpointStore:
                 if history_view is not None:
                     entry["history"]["view"] = os.fspath(history_view)
             _fsync_dir(self.root)
+            others = [e for e in entries if _slot_of(e, slot) != slot]
             new_manifest = {"format": FORMAT, "version": FORMAT_VERSION,
-                            "entries": [entry] + entries[: N_KEPT - 1]}
+                            "entries": [entry] + own[: N_KEPT - 1] + others}
             text = json.dumps(new_manifest, indent=1)
             _replace_atomically(self.manifest_path, text.encode(), self._tmp_path)
             self._update_view(version, entry["files"])
@@ -398,11 +419,20 @@ def history_from_manifests(path: Any) -> list | None:
             manifest = store.read_manifest()
         except CheckpointError:
             continue
-        entries = manifest["entries"] if manifest else []
-        views = [(e.get("history") or {}).get("view") for e in entries[:1]]
-        if any(v is not None and os.path.abspath(v) == os.path.abspath(path) for v in views):
-            return store.load(keys=("f_history",)).history
+        newest: dict = {}  # each slot's newest set
+        for entry in manifest["entries"] if manifest else []:
+            newest.setdefault(_slot_of(entry, ""), entry)
+        for slot, entry in newest.items():
+            view = (entry.get("history") or {}).get("view")
+            if view is not None and os.path.abspath(view) == os.path.abspath(path):
+                return store.load(keys=("f_history",), slot=slot).history
     return None
+
+
+def _slot_of(entry: dict, default: str) -> str:
+    """The slot of a manifest entry (entries saved before slots existed: ``default``)."""
+    slot = entry.get("slot")
+    return default if slot is None else slot
 
 
 def _version_names(files: dict) -> dict[str, str]:

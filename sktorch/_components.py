@@ -49,8 +49,11 @@ def run_initializer(net: Any, kind: str, *args: Any) -> None:
     # A subclass's own modules (module2_ built after super().initialize_module()) draw
     # their initial weights from torch's global generator: seeded from random_state too.
     seed = net._extras_seed() if kind == "module" and hasattr(net, "_extras_seed") else None
+    method = getattr(net, f"initialize_{kind}")
+    if args and all(a is None for a in args) and not _takes_positional(method, len(args)):
+        args = ()  # skorch's documented override: def initialize_module(self)
     with seeded(seed):
-        getattr(net, f"initialize_{kind}")(*args)
+        method(*args)
     names = registered(net)[kind]
     taken = {n for k in KINDS for n in registered(net)[k]}
     for key, value in list(vars(net).items()):
@@ -65,6 +68,21 @@ def run_initializer(net: Any, kind: str, *args: Any) -> None:
             setattr(net, key, value.to(net.device))
     if kind == "optimizer" and hasattr(net, "_optimizer_ready"):
         net._optimizer_ready()
+
+
+def _takes_positional(method: Any, n: int) -> bool:
+    """Whether ``method`` accepts ``n`` positional arguments."""
+    import inspect
+
+    try:
+        signature = inspect.signature(method)
+    except (TypeError, ValueError):
+        return True
+    params = list(signature.parameters.values())
+    if any(p.kind is inspect.Parameter.VAR_POSITIONAL for p in params):
+        return True
+    positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    return sum(p.kind in positional for p in params) >= n
 
 
 def kind_of_prefix(net: Any, prefix: str) -> str | None:

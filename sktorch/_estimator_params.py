@@ -81,8 +81,14 @@ class ParamsMixin:
     def __sklearn_clone__(self) -> ParamsMixin:
         # scikit-learn clones each callback on its own; callbacks that refer to other
         # callbacks (LoadInitState -> Checkpoint) are linked to the clone's copies again.
+        # A history passed as history= (e.g. DistributedHistory) is not a parameter, but
+        # the clone records into one like it (cross_validate on a distributed net).
         cloned = super().__sklearn_clone__()
         _callback_params.rebind_cloned_callbacks(self, cloned)
+        given = vars(self).get("_history_given")
+        if given is not None:
+            empty_copy = getattr(given, "_empty_copy", None)
+            cloned._history_given = empty_copy() if empty_copy else type(given)()
         return cloned
 
     def _reinitialize_for(self, keys: set[str]) -> None:
@@ -114,6 +120,10 @@ class ParamsMixin:
             _components.run_initializer(self, "criterion")
             if any(True for _ in getattr(self.criterion_, "parameters", list)()):
                 changed["optimizer"] = changed["optimizer"] or ["(criterion parameters)"]
+        if "precision" in keys and getattr(self, "module_", None) is not None:
+            from sktorch._precision import cast_fitted
+
+            cast_fitted(self)  # the fitted weights follow: predict and fit see one dtype
         rebuilt = bool(changed["module"] or changed["criterion"])
         if changed["optimizer"] and not rebuilt and _components.set_in_place(
                 self, changed["optimizer"]):

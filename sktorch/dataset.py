@@ -11,7 +11,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from sklearn.model_selection import KFold, ShuffleSplit, StratifiedKFold, StratifiedShuffleSplit
 from torch.utils.data import Dataset as TorchDataset
 from torch.utils.data import Subset
 
@@ -185,6 +184,14 @@ class ValidSplit:
         )
 
     def _splitter(self):
+        # Imported here: sklearn.model_selection is slow to import, and only a split needs it.
+        from sklearn.model_selection import (
+            KFold,
+            ShuffleSplit,
+            StratifiedKFold,
+            StratifiedShuffleSplit,
+        )
+
         cv = self.cv
         if isinstance(cv, Integral) and not isinstance(cv, bool):
             if cv < 2:

@@ -91,12 +91,63 @@ class History(list):
         """The history as plain lists and dicts (for JSON)."""
         return [dict(row) for row in self]
 
+    def _empty_copy(self) -> History:
+        """A new, empty history of this class with this one's settings.
+
+        ``clone(net)`` gives the clone one of these for a history passed as
+        ``history=``: each fitted clone keeps its own rows.
+        """
+        new = type(self).__new__(type(self))
+        vars(new).update(vars(self))
+        return new
+
     @classmethod
     def from_list(cls, rows: list) -> History:
         """Rebuild a history from :meth:`to_list` output."""
         history = cls()
         history.extend(rows)
         return history
+
+    def to_file(self, f: Any) -> None:
+        """Write the history as JSON (skorch's format) to a path or an open file.
+
+        Examples
+        --------
+        >>> import io
+        >>> h = History([{'epoch': 1, 'train_loss': 0.5, 'batches': []}])
+        >>> buffer = io.StringIO(); h.to_file(buffer)
+        >>> History.from_file(io.StringIO(buffer.getvalue()))[:, 'train_loss']
+        [0.5]
+        """
+        import io
+
+        from sktorch._param_files import encode_history
+
+        data = encode_history(self)
+        if hasattr(f, "write"):
+            f.write(data.decode() if isinstance(f, io.TextIOBase) else data)
+        else:
+            with open(f, "wb") as handle:
+                handle.write(data)
+
+    @classmethod
+    def from_file(cls, f: Any) -> History:
+        """Read a history written by :meth:`to_file`, ``save_params`` or a checkpoint.
+
+        ``f`` is a path or an open file. A checkpoint keeps its history in its store:
+        its plain name (e.g. ``'exp1/history.json'``) finds it there.
+        """
+        import os
+
+        from sktorch._param_files import decode_history, read_bytes
+
+        if isinstance(f, (str, os.PathLike)) and not os.path.exists(f):
+            from sktorch._checkpoint_store import history_from_manifests
+
+            rows = history_from_manifests(f)
+            if rows is not None:
+                return cls.from_list(rows)
+        return cls.from_list(decode_history(read_bytes(f, "history"), f))
 
 
 class DistributedHistory(History):
@@ -151,7 +202,9 @@ class DistributedHistory(History):
         self.store = store
         self.rank = rank
         self.world_size = world_size
-        self._n_syncs = 0  # never reset: keys of earlier fits must not be read again
+        # Never reset, and shared with clones (which all processes make alike): the
+        # keys of earlier fits must not be read again.
+        self._n_syncs = _SyncCounter()
 
     def sync(self) -> None:
         """Replace the current epoch's batch rows with those of all processes."""
@@ -159,8 +212,7 @@ class DistributedHistory(History):
             return
         import pickle
 
-        prefix = f"sktorch-history/{self._n_syncs}"
-        self._n_syncs += 1
+        prefix = f"sktorch-history/{self._n_syncs.next()}"
         self.store.set(f"{prefix}/{self.rank}", pickle.dumps(self[-1]["batches"]))
         rows: list = []
         for rank in range(self.world_size):
@@ -174,6 +226,18 @@ class DistributedHistory(History):
 
     def __reduce_ex__(self, protocol: Any) -> Any:
         return (_rebuild_distributed, (list(self), self.__getstate__()))
+
+
+class _SyncCounter:
+    """The number of syncs so far, shared by a history and its empty copies."""
+
+    def __init__(self) -> None:
+        self.value = 0
+
+    def next(self) -> int:
+        value = self.value
+        self.value += 1
+        return value
 
 
 def _rebuild_distributed(rows: list, state: dict) -> DistributedHistory:

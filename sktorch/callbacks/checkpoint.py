@@ -8,238 +8,16 @@ never mixes files of different saves; a crash at any moment leaves the previous 
 
 from __future__ import annotations
 
-import io
 import os
 import warnings
 from typing import Any, Callable, Union
 
-from sktorch._checkpoint_store import CheckpointStore, LoadedCheckpoint
-from sktorch._divergence import weights_finite
-from sktorch._param_files import decode_history, read_bytes
+from sktorch.callbacks._file_saver import Target, _FileSaver
 from sktorch.callbacks.base import Callback
 from sktorch.callbacks.training import check_monitor_has_data, noop, read_monitor
 from sktorch.exceptions import SktorchWarning
 
 __all__ = ["Checkpoint", "TrainEndCheckpoint", "LoadInitState"]
-
-_FILE_KEYS = ("f_params", "f_optimizer", "f_criterion", "f_history", "f_pickle")
-Target = Union[str, os.PathLike, Any, None]
-
-
-def _is_file(f: Any) -> bool:
-    return hasattr(f, "write") or hasattr(f, "read")
-
-
-class _FileSaver(Callback):
-    """File naming, argument checks, saving and reading shared by the checkpoint callbacks."""
-
-    event_name: str | None = None
-    _extra_keys: tuple = ()
-
-    def _set_extra_files(self, kwargs: dict) -> None:
-        """Store ``f_<name>=...`` arguments (any fitted attribute ``<name>_``)."""
-        for key, value in kwargs.items():
-            if not key.startswith("f_"):
-                raise TypeError(
-                    f"{type(self).__name__} got an unexpected argument {key!r}. Files to "
-                    f"save are named f_<attribute>, e.g. f_{key}=... saves the net's {key}_."
-                )
-            setattr(self, key, value)
-        self._extra_keys = tuple(kwargs)
-
-    def get_params(self, deep: bool = True) -> dict:
-        params = super().get_params(deep=deep)
-        params.update({key: getattr(self, key) for key in self._extra_keys})
-        return params
-
-    def set_params(self, **params) -> Any:
-        extra = {k: v for k, v in params.items() if k.startswith("f_") and (
-            k not in self._get_param_names())}
-        for key, value in extra.items():
-            setattr(self, key, value)
-            if key not in self._extra_keys:
-                self._extra_keys = (*self._extra_keys, key)
-        return super().set_params(**{k: v for k, v in params.items() if k not in extra})
-
-    def _file_keys(self) -> tuple:
-        return _FILE_KEYS + tuple(k for k in self._extra_keys if k not in _FILE_KEYS)
-
-    def _targets(self) -> dict[str, Target]:
-        return {k: getattr(self, k) for k in self._file_keys() if getattr(self, k) is not None}
-
-    def _check_arguments(self) -> None:
-        """skorch's checks of the file arguments, with messages that say what to write."""
-        owner = type(self).__name__
-        for key, f in self._targets().items():
-            if not isinstance(f, (str, os.PathLike)) and not _is_file(f):
-                raise TypeError(
-                    f"{owner}({key}={f!r}): expected a file name, a path, a file object or "
-                    f"None, got {type(f).__name__}."
-                )
-            if _is_file(f) and self.dirname:
-                raise ValueError(
-                    f"{owner} got dirname={self.dirname!r} together with a file object for "
-                    f"{key}; dirname only applies to file names. Pass file names (e.g. "
-                    f"{key}='params.pt'), or leave dirname='' when saving to file objects."
-                )
-
-    def initialize(self) -> Any:
-        self._check_arguments()
-        self._log_ = None  # where the history log continues (appends only new epochs)
-        return self
-
-    def on_train_begin(self, net, **kwargs) -> None:
-        for key in self._extra_keys:  # unknown f_<name>: fail now, not after an epoch
-            if getattr(self, key) is not None:
-                net._part(key)
-
-    def _store(self) -> CheckpointStore:
-        return CheckpointStore(self.dirname, self.fn_prefix)
-
-    def _join(self, f: Target, row: dict, net: Any) -> Target:
-        if f is None or _is_file(f):
-            return f
-        name = self.fn_prefix + os.fspath(f)
-        if "{" in name:
-            batches = row.get("batches") or [{}]
-            try:
-                name = name.format(last_epoch=row, last_batch=batches[-1], net=net)
-            except (KeyError, IndexError) as exc:
-                raise ValueError(
-                    f"{type(self).__name__} cannot fill in the file name {name!r}: the "
-                    f"history has no {exc} for it. Load the history first (e.g. "
-                    "net.load_params(f_history=...)) or use a name without format fields."
-                ) from None
-        return os.path.join(self.dirname, name) if self.dirname else name
-
-    def _history_rows(self, net: Any) -> list:
-        """The net's history, or the saved one when the net has none yet (a fresh net)."""
-        if net is not None and len(net.history):
-            return list(net.history)
-        if self.f_history is None or _is_file(self.f_history):
-            return []
-        store = self._store()
-        if store.exists():
-            loaded = store.load(keys=("f_history",))
-            return loaded.history or []
-        f = self.f_history
-        if "{" not in self.fn_prefix + os.fspath(f):  # a directory skorch (or we) wrote
-            path = self._join(f, {}, net)
-            if os.path.exists(path):
-                return decode_history(read_bytes(path, "history"), path)
-        return []
-
-    def _checkpoint_row(self, net: Any) -> dict:
-        """The history row of the latest checkpoint (the last row if none is marked)."""
-        rows = self._history_rows(net)
-        if self.event_name is not None:
-            for row in reversed(rows):
-                if row.get(self.event_name):
-                    return row
-        return rows[-1] if rows else {}
-
-    def get_formatted_files(self, net: Any) -> dict[str, Target]:
-        """Paths (or file objects) of the latest checkpoint's files, ``None`` where unused.
-
-        The keys are ``f_params``, ``f_optimizer``, ``f_criterion``, ``f_history``,
-        ``f_pickle`` and any ``f_<name>``. The paths are the plain-named links to the
-        newest saved set; ``net.load_params(checkpoint=cp)`` reads the set itself,
-        verified, through the manifest.
-        """
-        row = self._checkpoint_row(net)
-        return {key: self._join(getattr(self, key), row, net) for key in self._file_keys()}
-
-    def save_model(self, net: Any) -> None:
-        """Write the net's files now, as one atomic set."""
-        targets = self._targets()
-        row = net.history[-1] if len(net.history) else {}
-        paths = {k: self._join(f, row, net) for k, f in targets.items() if not _is_file(f)}
-        objects = {k: f for k, f in targets.items() if _is_file(f)}
-        # Serialize everything before writing anything (a value that cannot be saved,
-        # e.g. an object in the history, fails here and leaves the old files).
-        encode = [k for k in targets if k != "f_history" or k in objects]
-        parts = net._encode_parts(encode, self.use_safetensors)
-        if paths:
-            history = net.history if "f_history" in paths else None
-            epoch = int(row.get("epoch", len(net.history))) if row else 0
-            self._log_ = self._store().save(
-                {k: (p, parts[k]) for k, p in paths.items() if k != "f_history"},
-                history, getattr(self, "_log_", None), net._data_attributes(), epoch,
-                self.use_safetensors, history_view=paths.get("f_history"))
-        for key, f in objects.items():  # file objects: overwritten from the start
-            f.seek(0)
-            f.truncate()
-            data = parts[key]
-            f.write(data.decode() if isinstance(f, io.TextIOBase) else data)
-            if hasattr(f, "flush"):
-                f.flush()
-
-    def read_checkpoint(self, net: Any, keys: Any = None) -> LoadedCheckpoint | None:
-        """The newest complete saved set (``None`` when nothing was saved yet).
-
-        Files in the checkpoint directory are read through its manifest and verified
-        against their checksums; file objects are read from their start.
-        """
-        targets = {k: f for k, f in self._targets().items() if keys is None or k in keys}
-        paths = {k for k, f in targets.items() if not _is_file(f)}
-        loaded = None
-        if paths:
-            loaded = self._store().load(keys=paths)
-            if loaded is None:
-                loaded = self._read_plain_files(net, paths)
-        for key, f in targets.items():
-            if not _is_file(f):
-                continue
-            f.seek(0)
-            data = f.read()
-            if not data:
-                continue  # nothing saved into it yet
-            loaded = loaded or LoadedCheckpoint(0, {}, {}, None, {})
-            if key == "f_history":
-                loaded.history = decode_history(data, f)
-            else:
-                loaded.files[key] = data if isinstance(data, bytes) else data.encode()
-                loaded.paths[key] = f
-        if loaded is not None and "f_params" in targets and "f_params" not in loaded.files:
-            return None  # e.g. an empty file object: no weights were saved yet
-        return loaded
-
-    def _read_plain_files(self, net: Any, keys: set) -> LoadedCheckpoint | None:
-        """Files without a manifest (written by skorch): read as they are, unverified."""
-        names = [getattr(self, k) for k in keys]
-        if any(isinstance(f, str) and "{" in f for f in names) and not (
-                self._checkpoint_row(net)):
-            return None  # the names need a saved history, and there is none
-        files = self.get_formatted_files(net)
-        if "f_params" in keys and not os.path.exists(files["f_params"]):
-            return None
-        loaded = LoadedCheckpoint(0, {}, {}, None, {}, use_safetensors=self.use_safetensors)
-        for key in keys:
-            path = files[key]
-            if not os.path.exists(path):
-                continue
-            if key == "f_history":
-                loaded.history = decode_history(read_bytes(path, "history"), path)
-            elif key != "f_pickle":
-                loaded.files[key] = read_bytes(path, key)
-                loaded.paths[key] = path
-        return loaded if (loaded.files or loaded.history is not None) else None
-
-    def _weights_finite(self, net: Any) -> bool:
-        """False, with a warning, when the weights are NaN or infinite (nothing is written)."""
-        if weights_finite(net.module_):
-            return True
-        warnings.warn(
-            f"{type(self).__name__} did not save: the module's weights are NaN or "
-            "infinite. The files it wrote before are kept.",
-            SktorchWarning,
-            stacklevel=4,
-        )
-        return False
-
-    def _sink(self, text: str, verbose: Any) -> None:
-        if verbose:
-            self.sink(text)
 
 
 class Checkpoint(_FileSaver):
@@ -295,13 +73,21 @@ class Checkpoint(_FileSaver):
     is kept as an append-only log in the store, so a save costs the new epochs
     only; ``net.load_params(f_history='<dirname>/history.json')`` still finds it.
 
+    **Sharing a directory.** Checkpoints of one net may share a directory and
+    prefix when their weights files differ (e.g. ``f_params='best.pt'`` with the
+    default monitor and ``f_params='last.pt'`` with ``monitor=None``): the manifest
+    keeps each one's sets apart. Two that would write the same weights file fail
+    before training, asking for their own ``fn_prefix`` or ``dirname``.
+
     **Parallel fits.** Files go where ``dirname``, ``fn_prefix`` and the ``f_*``
     names say, as in skorch, so clones of one net (``GridSearchCV(n_jobs=2)``,
     ``cross_val_score``) share one checkpoint. Saves into one directory take turns
     (a file lock, where the platform has ``fcntl``) and each is a whole set, but the
-    last writer wins. To keep each candidate's checkpoint, give it its own place,
-    e.g. put ``callbacks__checkpoint__dirname`` in the parameter grid, or
-    checkpoint only the final refit.
+    last writer wins: a fit warns when another saved into its files meanwhile, and
+    ``load_best`` loads only its own fit's set (or warns that it is gone). To keep
+    each candidate's checkpoint, give it its own place, e.g. put
+    ``callbacks__checkpoint__dirname`` in the parameter grid, or checkpoint only
+    the final refit.
 
     Examples
     --------
@@ -381,8 +167,18 @@ class Checkpoint(_FileSaver):
         if not self.load_best or self.monitor is None or not self.n_saved_:
             return
         keys = ("f_params", "f_criterion")
-        loaded = self.read_checkpoint(net, keys=keys)
+        loaded = self.read_checkpoint(net, keys=keys, owner=getattr(self, "_owner_", None))
         if loaded is None or not loaded.files:
+            if self._place() is None or not isinstance(self.f_params, (str, os.PathLike)):
+                return  # nothing in a manifest to find
+            warnings.warn(
+                f"Checkpoint(load_best=True, dirname={self.dirname!r}) did not load the "
+                "best weights: another fit saved into the same checkpoint files since, and "
+                "this fit's sets are gone. The net keeps its last epoch's weights. Give "
+                "each fit its own dirname (or fn_prefix).",
+                SktorchWarning,
+                stacklevel=2,
+            )
             return
         self._sink("Loading the best checkpoint's weights after training.", net.verbose)
         net._load_checkpoint(loaded, {})

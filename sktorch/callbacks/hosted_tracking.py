@@ -11,15 +11,9 @@ import os
 from typing import Any
 
 from sktorch.callbacks.base import Callback
-from sktorch.callbacks.tracking import _as_set, _loggable
+from sktorch.callbacks.tracking import _as_set, _loggable, _ScalarLogger
 
 __all__ = ["WandbLogger", "NeptuneLogger", "SacredLogger"]
-
-
-def _suffixes(obj: Any) -> tuple[str, str]:
-    both = obj.log_on_batch_end and obj.log_on_epoch_end
-    return (obj.batch_suffix or ("_batch" if both else ""),
-            obj.epoch_suffix or ("_epoch" if both else ""))
 
 
 class WandbLogger(Callback):
@@ -78,7 +72,7 @@ class WandbLogger(Callback):
             self.wandb_run.save(path, base_path=self.wandb_run.dir, policy="end")
 
 
-class NeptuneLogger(Callback):
+class NeptuneLogger(_ScalarLogger):
     """Log scores to a neptune.ai run under ``<base_namespace>/epoch_metrics/<key>``.
 
     Parameters
@@ -132,28 +126,19 @@ class NeptuneLogger(Callback):
         self.base_namespace = base_namespace
 
     def initialize(self) -> NeptuneLogger:
-        self.keys_ignored_ = _as_set(self.keys_ignored)
-        self.batch_count_ = 0
+        super().initialize()
+        self.batch_suffix_ = self.epoch_suffix_ = ""  # batches and epochs: own namespaces
         return self
 
-    def _append(self, group: str, row: dict, step: int) -> None:
-        for key, value in _loggable(row, self.keys_ignored_):
-            self.run[f"{self.base_namespace}/{group}/{key}"].append(value, step=step)
-
-    def on_batch_end(self, net, **kwargs) -> None:
-        if self.log_on_batch_end:
-            self.batch_count_ += 1
-            self._append("batch_metrics", net.history[-1]["batches"][-1], self.batch_count_)
-
-    def on_epoch_end(self, net, **kwargs) -> None:
-        self._append("epoch_metrics", net.history[-1], len(net.history))
+    def _send(self, name: str, value: float, step: int, kind: str) -> None:
+        self.run[f"{self.base_namespace}/{kind}_metrics/{name}"].append(value, step=step)
 
     def on_train_end(self, net, **kwargs) -> None:
         if self.close_after_train:
             self.run.stop()
 
 
-class SacredLogger(Callback):
+class SacredLogger(_ScalarLogger):
     """Log scores to a Sacred experiment run with ``log_scalar``.
 
     Parameters
@@ -198,21 +183,5 @@ class SacredLogger(Callback):
         self.epoch_suffix = epoch_suffix
         self.keys_ignored = keys_ignored
 
-    def initialize(self) -> SacredLogger:
-        self.batch_suffix_, self.epoch_suffix_ = _suffixes(self)
-        self.keys_ignored_ = _as_set(self.keys_ignored)
-        self.batch_count_ = 0
-        return self
-
-    def _log(self, row: dict, suffix: str, step: int) -> None:
-        for key, value in _loggable(row, self.keys_ignored_):
-            self.experiment.log_scalar(key + suffix, value, step)
-
-    def on_batch_end(self, net, **kwargs) -> None:
-        if self.log_on_batch_end:
-            self.batch_count_ += 1
-            self._log(net.history[-1]["batches"][-1], self.batch_suffix_, self.batch_count_)
-
-    def on_epoch_end(self, net, **kwargs) -> None:
-        if self.log_on_epoch_end:
-            self._log(net.history[-1], self.epoch_suffix_, len(net.history))
+    def _send(self, name: str, value: float, step: int, kind: str) -> None:
+        self.experiment.log_scalar(name, value, step)

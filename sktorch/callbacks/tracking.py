@@ -43,6 +43,47 @@ def _as_set(keys: Any) -> set:
     return {keys} if isinstance(keys, str) else set(keys or ())
 
 
+class _ScalarLogger(Callback):
+    """What the loggers share: which rows they log, when, and under which names.
+
+    A subclass sets ``log_on_batch_end``, ``log_on_epoch_end``, ``batch_suffix``,
+    ``epoch_suffix`` and ``keys_ignored`` (its parameters, or class attributes where
+    it has none) and implements :meth:`_send`, which passes one value to its tracker.
+    """
+
+    log_on_batch_end: bool = False
+    log_on_epoch_end: bool = True
+    batch_suffix: str | None = None
+    epoch_suffix: str | None = None
+    keys_ignored: Any = None
+
+    def initialize(self) -> _ScalarLogger:
+        both = self.log_on_batch_end and self.log_on_epoch_end
+        self.batch_suffix_ = self.batch_suffix or ("_batch" if both else "")
+        self.epoch_suffix_ = self.epoch_suffix or ("_epoch" if both else "")
+        self.keys_ignored_ = _as_set(self.keys_ignored)
+        self.batch_count_ = 0
+        return self
+
+    def _send(self, name: str, value: float, step: int, kind: str) -> None:
+        """Log ``value`` under ``name`` at ``step``; ``kind`` is ``'batch'`` or ``'epoch'``."""
+        raise NotImplementedError
+
+    def _log(self, row: dict, kind: str, step: int) -> None:
+        suffix = self.batch_suffix_ if kind == "batch" else self.epoch_suffix_
+        for key, value in _loggable(row, self.keys_ignored_):
+            self._send(key + suffix, value, step, kind)
+
+    def on_batch_end(self, net, **kwargs) -> None:
+        if self.log_on_batch_end:
+            self.batch_count_ += 1
+            self._log(net.history[-1]["batches"][-1], "batch", self.batch_count_)
+
+    def on_epoch_end(self, net, **kwargs) -> None:
+        if self.log_on_epoch_end:
+            self._log(net.history[-1], "epoch", len(net.history))
+
+
 def rename_tensorboard_key(key: str) -> str:
     """Group losses under ``Loss/`` in TensorBoard (``'valid_loss'`` -> ``'Loss/valid_loss'``).
 
@@ -128,7 +169,7 @@ class TensorBoard(Callback):
             self.writer_.close()
 
 
-class MlflowLogger(Callback):
+class MlflowLogger(_ScalarLogger):
     """Log scores (per epoch, optionally per batch) and the final model to MLflow.
 
     Parameters
@@ -205,27 +246,11 @@ class MlflowLogger(Callback):
             run = run or mlflow.active_run() or mlflow.start_run()
             client = client or mlflow.tracking.MlflowClient()
         self.run_, self.client_ = run, client
-        both = self.log_on_batch_end and self.log_on_epoch_end
-        self.batch_suffix_ = self.batch_suffix or ("_batch" if both else "")
-        self.epoch_suffix_ = self.epoch_suffix or ("_epoch" if both else "")
-        self.keys_ignored_ = _as_set(self.keys_ignored)
-        self.batch_count_ = 0
+        super().initialize()
         return self
 
-    def _log(self, row: dict, suffix: str, step: int) -> None:
-        run_id = self.run_.info.run_id
-        for key, value in _loggable(row, self.keys_ignored_):
-            self.client_.log_metric(run_id, key + suffix, value, step=step)
-
-    def on_batch_end(self, net, **kwargs) -> None:
-        if not self.log_on_batch_end:
-            return
-        self.batch_count_ += 1
-        self._log(net.history[-1]["batches"][-1], self.batch_suffix_, self.batch_count_)
-
-    def on_epoch_end(self, net, **kwargs) -> None:
-        if self.log_on_epoch_end:
-            self._log(net.history[-1], self.epoch_suffix_, len(net.history))
+    def _send(self, name: str, value: float, step: int, kind: str) -> None:
+        self.client_.log_metric(self.run_.info.run_id, name, value, step=step)
 
     def on_train_end(self, net, **kwargs) -> None:
         try:
