@@ -75,7 +75,10 @@ class ParamsMixin:
                 self._kwargs = before[1]
                 raise
         if getattr(self, "initialized_", False):
-            self._reinitialize_for(set(params))
+            keys = set(params)
+            if params.get("precision", object()) == before[0].get("precision"):
+                keys.discard("precision")  # unchanged: no cast (a float64 buffer stays)
+            self._reinitialize_for(keys)
         return self
 
     def __sklearn_clone__(self) -> ParamsMixin:

@@ -8,6 +8,7 @@ skorch's slicing syntax, e.g. ``history[:, 'train_loss']`` or
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 __all__ = ["History", "DistributedHistory"]
@@ -91,6 +92,8 @@ class History(list):
         """The history as plain lists and dicts (for JSON)."""
         return [dict(row) for row in self]
 
+    _shared_with_copies: tuple[str, ...] = ()  # attributes an empty copy shares
+
     def _empty_copy(self) -> History:
         """A new, empty history of this class with this one's settings.
 
@@ -98,7 +101,10 @@ class History(list):
         ``history=``: each fitted clone keeps its own rows.
         """
         new = type(self).__new__(type(self))
-        vars(new).update(vars(self))
+        shared = {k: v for k, v in vars(self).items() if k in self._shared_with_copies}
+        own = {k: v for k, v in vars(self).items() if k not in shared}
+        vars(new).update(copy.deepcopy(own))  # a subclass's lists are not shared
+        vars(new).update(shared)
         return new
 
     @classmethod
@@ -191,6 +197,8 @@ class DistributedHistory(History):
     >>> history[-1, 'batches', :, 'train_loss']
     [0.5]
     """
+
+    _shared_with_copies = ("store", "_n_syncs")
 
     def __init__(self, *args: Any, store: Any, rank: int, world_size: int):
         super().__init__(*args)

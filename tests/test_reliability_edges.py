@@ -235,7 +235,8 @@ def test_two_checkpoints_with_other_weight_files_keep_their_own_sets(tmp_path):
     X, y = rng.randn(100, 20).astype("float32"), rng.randint(0, 2, 100)
     best = Checkpoint(dirname=str(tmp_path), f_params="best.pt", load_best=True)
     every = Checkpoint(monitor=None, dirname=str(tmp_path), f_params="last.pt",
-                       event_name="event_every")
+                       f_optimizer="last_optimizer.pt", f_criterion="last_criterion.pt",
+                       f_history="last_history.json", event_name="event_every")
     net = NeuralNetClassifier(make_classifier(input_units=20), max_epochs=6, lr=0.1,
                               optimizer=torch.optim.Adam, verbose=0, random_state=0,
                               callbacks=[

@@ -86,6 +86,7 @@ class _FileSaver(Callback):
     def initialize(self) -> Any:
         self._check_arguments()
         self._log_ = None  # where the history log continues (appends only new epochs)
+        self._owner_ = secrets.token_hex(8)  # this fit's sets in the manifest
         return self
 
     def on_train_begin(self, net, **kwargs) -> None:
@@ -94,7 +95,8 @@ class _FileSaver(Callback):
                 net._part(key)
         self._check_directories()
         self._check_no_twin(net)
-        self._owner_ = secrets.token_hex(8)  # this fit's sets in the manifest
+        if getattr(self, "_owner_", None) is None:  # partial_fit / warm_start continue it
+            self._owner_ = secrets.token_hex(8)
         self._n_own_saves_ = 0
         self._warned_shared_ = False
 
@@ -118,15 +120,24 @@ class _FileSaver(Callback):
         for name, other in getattr(net, "callbacks_", []):
             if other is self or not isinstance(other, _FileSaver) or place is None:
                 continue
-            if other._place() == place:
+            shared = sorted(self._views() & other._views())
+            if other._place() == place or shared:
                 mine = next((n for n, cb in net.callbacks_ if cb is self), type(self).__name__)
+                what = repr(place[1]) if other._place() == place else ", ".join(
+                    repr(os.path.basename(v)) for v in shared)
                 raise ValueError(
-                    f"The callbacks {mine!r} and {name!r} both save {place[1]!r} with "
+                    f"The callbacks {mine!r} and {name!r} both save {what} with "
                     f"fn_prefix={self.fn_prefix!r} into dirname={self.dirname!r}: each "
-                    "save would replace the other's, and loading the best checkpoint could "
-                    "load the other's weights. Give one of them its own file names, e.g. "
-                    "fn_prefix='best_acc_' (or f_params='best_acc.pt'), or its own dirname."
+                    "save would replace the other's file, and loading it by name (or the "
+                    "best checkpoint) could load the other's. Give one of them its own file "
+                    "names, e.g. fn_prefix='best_acc_' (or f_params='best_acc.pt' and "
+                    "f_optimizer='best_acc_optimizer.pt', ...), or its own dirname."
                 )
+
+    def _views(self) -> set[str]:
+        """The plain-named files this saver writes (unformatted names)."""
+        return {os.path.abspath(os.path.join(self.dirname, self.fn_prefix + os.fspath(f)))
+                for f in self._targets().values() if not _is_file(f)}
 
     def _check_directories(self) -> None:
         """Fail before training when a file stands where a checkpoint directory goes."""

@@ -291,6 +291,7 @@ class LoadInitState(Callback):
                 "f_params='params.pt'); to restore a whole pickled net, use "
                 "pickle.load on its f_pickle file instead."
             )
+        self.checkpoint._check_directories()  # it may come after this callback
         loaded = self.checkpoint.read_checkpoint(net)
         if loaded is None:
             return  # nothing saved yet: train from scratch
