@@ -99,17 +99,20 @@ class VectorizedOptimizer:
     def _has_state(self, key: str, row: int) -> bool:
         return True
 
-    def load_into(self, row: int, optimizer: torch.optim.Optimizer,
-                  layout: list[tuple[torch.nn.Parameter, int, int, torch.Size]]) -> None:
-        """Write member ``row``'s state into its own torch optimizer, as torch stores it."""
+    def load_into(self, row: int, optimizer: torch.optim.Optimizer, stack: Any) -> None:
+        """Write member ``row``'s state into its own torch optimizer, as torch stores it.
+
+        ``stack`` is the ``FlatStack``: it knows where each parameter of the member
+        sits in a row (and its own, possibly narrower, shape).
+        """
         step = float(self.steps[row, 0])
         rows = self.member_state(row)
-        for param, start, end, shape in layout:
+        for entry in stack.layout_of(row):
             state = {"step": torch.tensor(step, dtype=torch.float32)} if self._torch_step() else {}
             for key, value in rows.items():
-                state[key] = value[start:end].reshape(shape).clone()
+                state[key] = stack.piece(value, entry).clone(memory_format=torch.contiguous_format)
             if state:  # torch keeps no entry when there is no state (SGD, momentum 0)
-                optimizer.state[param] = state
+                optimizer.state[entry[0]] = state
 
     def _torch_step(self) -> bool:
         return True
