@@ -16,8 +16,8 @@ from sklearn.base import clone
 
 from sktorch.model_selection._fused._forward import check_forward, make_forward
 from sktorch.model_selection._fused._loop import FusedRun
-from sktorch.model_selection._fused._merge import merge_groups
 from sktorch.model_selection._fused._members import ALONE, GroupReport, Member, fit_sequential
+from sktorch.model_selection._fused._merge import merge_groups
 from sktorch.model_selection._fused._optim import make_optimizer
 from sktorch.model_selection._fused._prepare import (
     Prepared,

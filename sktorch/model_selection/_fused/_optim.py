@@ -157,75 +157,32 @@ class SGD(VectorizedOptimizer):
         return self.groups[row]["momentum"] != 0
 
 
-def _fused_kernels(flat: torch.Tensor) -> bool:
-    """Whether torch's fused Adam/AdamW kernels (``fused=True``) run on ``flat``."""
-    return (hasattr(torch, "_fused_adam_") and hasattr(torch, "_fused_adamw_")
-            and flat.device.type in ("cpu", "cuda") and flat.dtype in (torch.float32,
-                                                                       torch.float64))
-
-
 class Adam(VectorizedOptimizer):
     """``torch.optim.Adam`` and ``AdamW``: betas, eps, weight decay, amsgrad per member.
 
-    Where torch has its fused Adam kernels (CPU and CUDA), members with equal
-    settings step in one kernel call over their rows: the arithmetic of
-    ``fused=True``, one pass over the state instead of a dozen (equal to the
-    single-tensor step up to round-off, as ``test_fused_core`` checks).
+    The update follows torch's single-tensor step operation by operation (torch's
+    fused kernels compute the bias corrections in single precision, which
+    drifts further). While every member has taken the same number of steps (no
+    member skipped one) and shares ``betas`` and ``eps``, the bias corrections are
+    Python floats computed as torch computes them, so each step is a few large
+    operations and no small ones.
     """
 
     def __init__(self, groups: list[dict], flat: torch.Tensor):
         super().__init__(groups, flat)
         self._flat_like = flat
-        self._kernels = _fused_kernels(flat)
         zeros = torch.zeros_like(flat.detach())
         self.state = {"exp_avg": zeros, "exp_avg_sq": zeros.clone()}
         self._hyper_changed()
         if self.any_amsgrad:
             self.state["max_exp_avg_sq"] = zeros.clone()
-        self._rows_changed()
-
-    def keep(self, rows: torch.Tensor) -> None:
-        super().keep(rows)
-        self._rows_changed()
-
-    def _rows_changed(self) -> None:
-        """Each member's row of the state and its step count, for the kernel calls."""
-        sets: dict[tuple, list[int]] = {}
-        for i, g in enumerate(self.groups):
-            key = (float(g["lr"]), float(g["betas"][0]), float(g["betas"][1]), float(g["eps"]),
-                   float(g["weight_decay"]), bool(g["amsgrad"]),
-                   bool(g["decoupled_weight_decay"]))
-            sets.setdefault(key, []).append(i)
-        self._sets = list(sets.items())
-        self._state_rows = {k: v.unbind(0) for k, v in self.state.items()}
-        self._step_rows = self.steps[:, 0].unbind(0)
-        self._flat_rows = (None, ())
+        self._count = 0  # the steps every member took, while they agree (else None)
 
     def step(self, flat: torch.Tensor, grad: torch.Tensor,
              frozen: torch.Tensor | None = None) -> None:
-        if not self._kernels:
-            return super().step(flat, grad, frozen)
-        if self._flat_rows[0] is not flat:  # a new stack after members left
-            self._flat_rows = (flat, flat.detach().unbind(0))
-        params, grads = self._flat_rows[1], grad.unbind(0)
-        skip = set(frozen.tolist()) if frozen is not None else ()
-        state, steps = self._state_rows, self._step_rows
-        with torch.no_grad():
-            self.steps += 1  # torch counts the step before the update, as here
-            if frozen is not None:
-                self.steps[frozen] -= 1
-            for (lr, beta1, beta2, eps, decay, amsgrad, decoupled), rows in self._sets:
-                rows = [i for i in rows if i not in skip] if skip else rows
-                if not rows:
-                    continue
-                kernel = torch._fused_adamw_ if decoupled else torch._fused_adam_
-                kernel([params[i] for i in rows], [grads[i] for i in rows],
-                       [state["exp_avg"][i] for i in rows],
-                       [state["exp_avg_sq"][i] for i in rows],
-                       [state["max_exp_avg_sq"][i] for i in rows] if amsgrad else [],
-                       [steps[i] for i in rows], lr=lr, beta1=beta1, beta2=beta2,
-                       weight_decay=decay, eps=eps, amsgrad=amsgrad, maximize=False)
-        return None
+        if self._count is not None:
+            self._count = None if frozen is not None else self._count + 1
+        super().step(flat, grad, frozen)
 
     def _hyper_changed(self) -> None:
         like = self._flat_like
@@ -243,6 +200,19 @@ class Adam(VectorizedOptimizer):
         self.one_minus_beta1 = (1 - self.beta1).to(dtype)
         self.beta2_t = self.beta2.to(dtype)
         self.one_minus_beta2 = (1 - self.beta2).to(dtype)
+        shared = {(float(g["betas"][0]), float(g["betas"][1]), float(g["eps"]))
+                  for g in self.groups}
+        self.shared = next(iter(shared)) if len(shared) == 1 else None
+
+    def _bias_corrections(self, dtype: torch.dtype) -> tuple[Any, Any]:
+        """``lr / (1 - beta1**step)`` per member and ``sqrt(1 - beta2**step)``."""
+        if self._count is not None and self.shared is not None:  # Python floats, as torch
+            beta1, beta2, _ = self.shared
+            bias1, bias2 = 1 - beta1 ** self._count, 1 - beta2 ** self._count
+            return (self.lr / bias1).to(dtype), bias2 ** 0.5
+        bias1 = 1 - self.beta1 ** self.steps
+        bias2_sqrt = (1 - self.beta2 ** self.steps).sqrt()
+        return (self.lr / bias1).to(dtype), bias2_sqrt.to(dtype)
 
     def _update(self, flat, grad):
         dtype = flat.dtype
@@ -252,18 +222,24 @@ class Adam(VectorizedOptimizer):
             grad = grad + decay * flat
             flat.mul_(shrink)
         exp_avg, exp_avg_sq = self.state["exp_avg"], self.state["exp_avg_sq"]
-        exp_avg.lerp_(grad, self.one_minus_beta1)
-        exp_avg_sq.mul_(self.beta2_t).addcmul_(grad, grad * self.one_minus_beta2)
-        bias1 = 1 - self.beta1 ** self.steps
-        bias2_sqrt = (1 - self.beta2 ** self.steps).sqrt()
-        step_size = (self.lr / bias1).to(dtype)
+        if self.shared is not None:  # torch's own calls, with its scalars
+            beta1, beta2, eps = self.shared
+            exp_avg.lerp_(grad, 1 - beta1)
+            exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
+        else:
+            eps = self.eps
+            exp_avg.lerp_(grad, self.one_minus_beta1)
+            exp_avg_sq.mul_(self.beta2_t).addcmul_(grad, grad * self.one_minus_beta2)
+        step_size, bias2_sqrt = self._bias_corrections(dtype)
         second = exp_avg_sq
         if self.any_amsgrad:
             peak = self.state["max_exp_avg_sq"]
             peak.copy_(torch.where(self.amsgrad, torch.maximum(peak, exp_avg_sq), peak))
             second = torch.where(self.amsgrad, peak, exp_avg_sq)
-        denom = (second.sqrt() / bias2_sqrt.to(dtype)).add_(self.eps)
-        flat.sub_(step_size * exp_avg / denom)
+        denom = second.sqrt().div_(bias2_sqrt).add_(eps)
+        # torch: param.addcdiv_(exp_avg, denom, value=-step_size), which computes
+        # (value * exp_avg) / denom: the same order, with a step size per member
+        flat.sub_(exp_avg.mul(step_size).div_(denom))
 
     def _has_state(self, key, row):
         return key != "max_exp_avg_sq" or bool(self.groups[row]["amsgrad"])

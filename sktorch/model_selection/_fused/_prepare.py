@@ -274,7 +274,8 @@ def structure_key(p: Prepared, module_key: tuple | None = None) -> tuple:
     n_valid = 0 if p.valid_rows is None else len(p.valid_rows)
     return (
         type(net), str(net.device), net.precision, type(net.optimizer_),
-        _criterion_key(net.criterion_), type(module), module_key, _batch_key(p.train_batch, len(p.train_rows)),
+        _criterion_key(net.criterion_), type(module), module_key,
+        _batch_key(p.train_batch, len(p.train_rows)),
         _batch_key(p.valid_batch, n_valid),
         tuple(p.dataset.X.shape[1:]), p.dataset.X.dtype, tuple(y.shape[1:]), y.dtype,
         tuple((name, type(cb)) for name, cb in net.callbacks_),

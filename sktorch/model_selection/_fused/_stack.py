@@ -59,7 +59,7 @@ class FlatStack:
         return self.flat.shape[0]
 
     def layout_of(self, row: int) -> list[tuple]:
-        """``(parameter, start, end, block shape, own shape)`` of each parameter of member ``row``."""
+        """``(parameter, start, end, block shape, own shape)`` of member ``row``'s parameters."""
         return [(p, self.offsets[k], self.offsets[k + 1], self.shapes[k], p.shape)
                 for k, p in enumerate(self._params[row])]
 
