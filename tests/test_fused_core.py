@@ -24,6 +24,7 @@ from sktorch import (
 from sktorch.callbacks import Callback, EarlyStopping, EpochScoring
 from sktorch.dataset import ValidSplit
 from sktorch.model_selection._fused import GroupReport, Member, _optim, fit_members
+from sktorch.model_selection._fused._stack import FlatStack
 from sktorch.toy import MLPModule
 
 TOL = 1e-5
@@ -220,7 +221,9 @@ def test_vectorized_step_equals_torch_optimizer(optimizer, settings):
     torch.testing.assert_close(flat.detach()[0], param.detach(), rtol=1e-6, atol=1e-6)
     copy = nn.Parameter(param.detach().clone())
     loaded = optimizer([copy], **settings)
-    vectorized.load_into(0, loaded, [(copy, 0, 30, copy.shape)])
+    holder = nn.Module()
+    holder.weight = copy
+    vectorized.load_into(0, loaded, FlatStack([holder]))
     _close(reference.state_dict()["state"], loaded.state_dict()["state"], "state")
 
 

@@ -28,7 +28,7 @@ from torch import nn
 
 from sktorch.toy import Standardize
 
-__all__ = ["make_forward", "check_forward"]
+__all__ = ["make_forward", "check_forward", "is_dropout", "member_dropout"]
 
 _ELEMENTWISE = (nn.ReLU, nn.Tanh, nn.Sigmoid, nn.LeakyReLU, nn.ELU, nn.GELU, nn.SiLU,
                 nn.Softplus, nn.Identity, nn.Hardtanh, nn.ReLU6, nn.Mish, nn.SELU, nn.CELU,
@@ -64,9 +64,9 @@ def _layer(module: nn.Module, name: str) -> Callable | None:
                 x * params[scale].unsqueeze(1) + params[mean].unsqueeze(1))
         return lambda params, x, training: (
             (x - params[mean].unsqueeze(1)) / params[scale].unsqueeze(1))
-    if type(module) in (nn.Dropout, nn.AlphaDropout) and not module.inplace:
-        p, fn = module.p, F.dropout if type(module) is nn.Dropout else F.alpha_dropout
-        return lambda params, x, training: fn(x, p, training)
+    if type(module) is nn.AlphaDropout and not module.inplace:
+        p = module.p
+        return lambda params, x, training: F.alpha_dropout(x, p, training)
     if type(module) in (nn.Softmax, nn.LogSoftmax) and module.dim is not None:
         dim = _shift_dim(module.dim)
         fn = F.softmax if type(module) is nn.Softmax else F.log_softmax
@@ -116,6 +116,10 @@ def _layers_program(module: nn.Module) -> list | None:
             if placeholders > 1:
                 return None
             program.append(("input", node.name, None, ()))
+        elif node.op == "call_module" and is_dropout(module.get_submodule(node.target)):
+            if len(node.args) != 1 or node.kwargs:
+                return None
+            program.append(("dropout", node.name, None, (node.args[0].name,)))
         elif node.op == "call_module":
             fn = _layer(module.get_submodule(node.target), node.target)
             if fn is None or len(node.args) != 1 or node.kwargs:
@@ -143,6 +147,28 @@ def _layers_program(module: nn.Module) -> list | None:
     return program
 
 
+def is_dropout(module: nn.Module) -> bool:
+    """Whether ``module`` is an ``nn.Dropout`` the batched layers run with per-member rates."""
+    return type(module) is nn.Dropout and not module.inplace
+
+
+def member_dropout(x: torch.Tensor, rate: tuple, training: bool) -> torch.Tensor:
+    """Dropout with one rate per member; ``rate`` is ``(rates, scales)``, each ``(n_members,)``.
+
+    A unit of member ``i`` is kept when a uniform draw is at least ``rates[i]`` and
+    scaled by ``scales[i] = 1 / (1 - rates[i])``: a member with rate 0 is multiplied
+    by exactly 1 (it equals its sequential fit). One uniform draw per unit costs
+    about half of ``F.dropout``'s Bernoulli draws on the CPU; the masks are other
+    draws than a sequential fit's either way (see ``fit_members``).
+    """
+    if not training:
+        return x
+    rates, scales = rate
+    shape = (-1,) + (1,) * (x.dim() - 1)
+    mask = torch.rand_like(x).ge_(rates.view(shape)).mul_(scales.view(shape))
+    return x * mask
+
+
 def _run_program(program: list, params: dict, x: torch.Tensor, training: bool) -> Any:
     env: dict[str, Any] = {}
     for kind, name, fn, args in program:
@@ -150,6 +176,8 @@ def _run_program(program: list, params: dict, x: torch.Tensor, training: bool) -
             env[name] = x
         elif kind == "layer":
             env[name] = fn(params, env[args[0]], training)
+        elif kind == "dropout":
+            env[name] = member_dropout(env[args[0]], params[("rate", name)], training)
         elif kind == "call":
             env[name] = fn(env[args[0]])
         elif kind == "call_args":
@@ -171,20 +199,46 @@ class StackedForward:
         The members' buffers, stacked (vmap path only).
     """
 
-    def __init__(self, module: nn.Module, buffers: dict[str, torch.Tensor]):
+    def __init__(self, module: nn.Module, buffers: dict[str, torch.Tensor],
+                 rates: dict[str, torch.Tensor] | None = None):
         self.program = _layers_program(module)  # buffers only of layers it knows
         self.kind = "layers" if self.program is not None else "vmap"
         self.buffers = buffers
+        self.rates: dict = {}
         if self.program is None:
             self.template = copy.deepcopy(module)
             self._vmapped = {}
+        else:  # each dropout step's rate per member (default: the module's own)
+            n = next(iter(buffers.values())).shape[0] if buffers else None
+            for kind, name, _, _ in self.program:
+                if kind == "dropout":
+                    rate = (rates or {}).get(name)
+                    if rate is None:
+                        p = float(module.get_submodule(_target(module, name)).p)
+                        rate = torch.full((n or 1,), p)
+                    self._set_rate(name, rate)
+
+    def _set_rate(self, name: str, rates: torch.Tensor) -> None:
+        rates = rates.to(torch.float64)
+        scales = torch.where(rates < 1, 1 / (1 - rates).clamp_min(1e-300), 0.0)
+        self.rates[("rate", name)] = (rates, scales)
+
+    def members_known(self, n_members: int, like: torch.Tensor) -> None:
+        """Give every dropout step a rate per member, in ``like``'s dtype and device."""
+        for key, (rates, scales) in list(self.rates.items()):
+            if len(rates) != n_members:
+                rates, scales = rates[:1].expand(n_members), scales[:1].expand(n_members)
+            self.rates[key] = (rates.to(like), scales.to(like))
 
     def keep(self, rows: torch.Tensor) -> None:
         self.buffers = {k: v[rows] for k, v in self.buffers.items()}
+        self.rates = {k: (r[rows.to(r.device)], s[rows.to(s.device)])
+                      for k, (r, s) in self.rates.items()}
 
     def __call__(self, params: dict, x: torch.Tensor, training: bool) -> Any:
         if self.program is not None:
-            return _run_program(self.program, {**params, **self.buffers}, x, training)
+            return _run_program(self.program, {**params, **self.buffers, **self.rates}, x,
+                                training)
         if self.template.training != training:
             self.template.train(training)
         fn = self._vmapped.get(training)
@@ -199,12 +253,35 @@ class StackedForward:
         return fn(params, self.buffers, x)
 
 
-def make_forward(modules: list[nn.Module]) -> StackedForward:
-    """The stacked forward for ``modules`` (one structure); buffers are stacked once."""
-    names = [name for name, _ in modules[0].named_buffers()]
-    buffers = {name: torch.stack([dict(m.named_buffers())[name] for m in modules])
-               for name in names}
-    return StackedForward(modules[0], buffers)
+def _target(module: nn.Module, node_name: str) -> str:
+    """The submodule a traced node of ``module`` calls."""
+    for node in _Tracer().trace(module).nodes:
+        if node.name == node_name:
+            return node.target
+    raise KeyError(node_name)
+
+
+def make_forward(modules: list[nn.Module], layouts: list | None = None) -> StackedForward:
+    """The stacked forward for ``modules`` (one structure); buffers are stacked once.
+
+    With ``layouts`` (one ``_merge.Layout`` per module, the first module's graph
+    running for all), buffers pair up by their place in the graph, and each
+    dropout step gets each member's rate (0 where a member has no dropout there).
+    """
+    if layouts is None:
+        names = [[name for name, _ in modules[0].named_buffers()]] * len(modules)
+    else:
+        names = [layout.buffers for layout in layouts]
+    buffers = {name: torch.stack([dict(m.named_buffers())[own[k]]
+                                  for m, own in zip(modules, names)])
+               for k, name in enumerate(names[0])}
+    rates = None
+    if layouts is not None:
+        rates = {node: torch.tensor([layout.rates.get(place, 0.0) for layout in layouts])
+                 for place, node in layouts[0].dropout_nodes.items()}
+    forward = StackedForward(modules[0], buffers, rates)
+    forward.members_known(len(modules), next(modules[0].parameters()))
+    return forward
 
 
 def check_forward(forward: StackedForward, params: dict, modules: list[nn.Module],

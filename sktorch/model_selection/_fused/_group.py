@@ -17,6 +17,7 @@ from sklearn.base import clone
 from sktorch.model_selection._fused._forward import check_forward, make_forward
 from sktorch.model_selection._fused._loop import FusedRun
 from sktorch.model_selection._fused._members import ALONE, GroupReport, Member, fit_sequential
+from sktorch.model_selection._fused._merge import merge_groups
 from sktorch.model_selection._fused._optim import make_optimizer
 from sktorch.model_selection._fused._prepare import (
     Prepared,
@@ -132,12 +133,17 @@ def _prepare_all(members: list[Member]) -> tuple[list[Prepared], dict[str, list[
 
 
 def _build(chunk: list[Prepared]) -> tuple[FusedRun | None, str]:
+    # the member with the most dropout layers leads: its graph runs for all (_merge)
+    chunk = sorted(chunk, key=lambda p: -len(p.layout.rates) if p.layout else 0)
     modules = [p.net.module_ for p in chunk]
     params = [id(t) for m in modules for t in m.parameters()]
     if len(set(params)) != len(params):
         return None, "members share parameters (one module instance in several nets)"
-    forward = make_forward(modules)
-    stack = FlatStack(modules)
+    layouts = [getattr(p, "layout", None) for p in chunk]
+    if None in layouts:  # the vmap path: one structure, names equal
+        layouts = None
+    forward = make_forward(modules, layouts)
+    stack = FlatStack(modules, None if layouts is None else [lay.params for lay in layouts])
     p0 = chunk[0]
     x = p0.dataset.X[p0.train_rows[:2].to(p0.dataset.X.device)]
     reason = check_forward(forward, stack.views(), modules, x)
@@ -148,7 +154,7 @@ def _build(chunk: list[Prepared]) -> tuple[FusedRun | None, str]:
     optimizer = make_optimizer([p.net.optimizer_ for p in chunk], stack.flat)
     for row, p in enumerate(chunk):
         if _continued(p):  # Adam's moments, momentum buffers, step counts go on
-            optimizer.load_from(row, p.net.optimizer_, stack.layout(p.net.module_))
+            optimizer.load_from(row, p.net.optimizer_, stack)
     return FusedRun(chunk, forward, stack, optimizer), ""
 
 
@@ -157,7 +163,11 @@ def _continued(p: Prepared) -> bool:
 
 
 def _chunks(group: list[Prepared], budget: int) -> list[list[Prepared]]:
-    size = max(1, budget // max(1, member_bytes(group[0])))
+    def n_params(p):
+        return sum(t.numel() for t in p.net.module_.parameters())
+
+    widest = max(group, key=n_params)  # a joined group pads every member to the widest
+    size = max(1, budget // max(1, member_bytes(widest)))
     return [group[i:i + size] for i in range(0, len(group), size)]
 
 
@@ -169,7 +179,7 @@ def fit_all(members: list[Member], memory_budget: int | None,
     for p in prepared:
         groups[structure_key(p)].append(p)
     reports = []
-    for group in groups.values():
+    for group in merge_groups(list(groups.values())):
         if len(group) == 1:
             fallback[ALONE].append(group[0].index)
             continue

@@ -387,7 +387,7 @@ class FusedRun:
         """What the engine does after the last epoch, then the member gets its own state."""
         if m.stop.reason is not None and m.net.history:
             m.net.history.record("stop_reason", m.stop.reason)
-        self.optimizer.load_into(i, m.net.optimizer_, self.stack.layout(m.net.module_))
+        self.optimizer.load_into(i, m.net.optimizer_, self.stack)
         if m.p.resume is not None:  # continued halving stores where the shuffling is
             m.p.resume.generator = m.p.generator
         m.net.module_.train(not self.has_valid)  # the mode its last pass left it in

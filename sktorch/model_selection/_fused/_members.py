@@ -186,7 +186,9 @@ def fit_members(members: Sequence[Member], memory_budget: int | None = None,
     net class, device, precision, optimizer class, criterion, module structure
     (parameter shapes and the modules' settings), batch size and callback names;
     learning rates, optimizer settings, ``max_epochs``, fold sizes, weights and
-    callback settings may differ within a group.
+    callback settings may differ within a group. Groups whose modules differ only
+    in dropout rates or (zero-preserving) layer widths join one stack (see
+    ``_merge``).
 
     Differences from a sequential fit, all documented: dropout masks are drawn
     from one generator for all members (each member its own masks), so a member

@@ -99,40 +99,47 @@ class VectorizedOptimizer:
     def _has_state(self, key: str, row: int) -> bool:
         return True
 
-    def load_into(self, row: int, optimizer: torch.optim.Optimizer,
-                  layout: list[tuple[torch.nn.Parameter, int, int, torch.Size]]) -> None:
-        """Write member ``row``'s state into its own torch optimizer, as torch stores it."""
+    def load_into(self, row: int, optimizer: torch.optim.Optimizer, stack: Any) -> None:
+        """Write member ``row``'s state into its own torch optimizer, as torch stores it.
+
+        ``stack`` is the ``FlatStack``: it knows where each parameter of the member
+        sits in a row (and its own, possibly narrower, shape).
+        """
         step = float(self.steps[row, 0])
         rows = self.member_state(row)
-        for param, start, end, shape in layout:
+        for entry in stack.layout_of(row):
             state = {"step": torch.tensor(step, dtype=torch.float32)} if self._torch_step() else {}
             for key, value in rows.items():
-                state[key] = value[start:end].reshape(shape).clone()
+                state[key] = stack.piece(value, entry).clone(memory_format=torch.contiguous_format)
             if state:  # torch keeps no entry when there is no state (SGD, momentum 0)
-                optimizer.state[param] = state
+                optimizer.state[entry[0]] = state
 
     def _torch_step(self) -> bool:
         return True
 
-    def load_from(self, row: int, optimizer: torch.optim.Optimizer,
-                  layout: list[tuple[torch.nn.Parameter, int, int, torch.Size]]) -> None:
+    def load_from(self, row: int, optimizer: torch.optim.Optimizer, stack: Any) -> None:
         """Start member ``row`` from the state of its own torch optimizer (a continued fit).
 
-        The reverse of :meth:`load_into`; an optimizer without state (never stepped)
-        leaves the row as a fresh one.
+        The reverse of :meth:`load_into` (``stack`` is the ``FlatStack``); an optimizer
+        without state (never stepped) leaves the row as a fresh one.
         """
-        states = [optimizer.state.get(param) for param, _, _, _ in layout]
+        layout = stack.layout_of(row)
+        states = [optimizer.state.get(entry[0]) for entry in layout]
         if not any(states):
             return
         with torch.no_grad():
-            for (_, start, end, _), state in zip(layout, states):
+            for entry, state in zip(layout, states):
                 for key, value in (state or {}).items():
                     if key in self.state:
-                        self.state[key][row, start:end] = value.reshape(-1).to(
-                            self.state[key].dtype)
+                        stack.piece(self.state[key][row], entry).copy_(
+                            value.reshape(entry[4]).to(self.state[key].dtype))
             step = states[0].get("step") if states[0] else None
             # torch's SGD keeps no step: one means "the momentum buffer exists"
             self.steps[row, 0] = float(step) if step is not None else 1.0
+        self._steps_diverged()
+
+    def _steps_diverged(self) -> None:
+        """Members' step counts may now differ (a continued member joined)."""
 
 
 class SGD(VectorizedOptimizer):
@@ -175,7 +182,15 @@ class SGD(VectorizedOptimizer):
 
 
 class Adam(VectorizedOptimizer):
-    """``torch.optim.Adam`` and ``AdamW``: betas, eps, weight decay, amsgrad per member."""
+    """``torch.optim.Adam`` and ``AdamW``: betas, eps, weight decay, amsgrad per member.
+
+    The update follows torch's single-tensor step operation by operation (torch's
+    fused kernels compute the bias corrections in single precision, which
+    drifts further). While every member has taken the same number of steps (no
+    member skipped one) and shares ``betas`` and ``eps``, the bias corrections are
+    Python floats computed as torch computes them, so each step is a few large
+    operations and no small ones.
+    """
 
     def __init__(self, groups: list[dict], flat: torch.Tensor):
         super().__init__(groups, flat)
@@ -185,6 +200,16 @@ class Adam(VectorizedOptimizer):
         self._hyper_changed()
         if self.any_amsgrad:
             self.state["max_exp_avg_sq"] = zeros.clone()
+        self._count = 0  # the steps every member took, while they agree (else None)
+
+    def step(self, flat: torch.Tensor, grad: torch.Tensor,
+             frozen: torch.Tensor | None = None) -> None:
+        if self._count is not None:
+            self._count = None if frozen is not None else self._count + 1
+        super().step(flat, grad, frozen)
+
+    def _steps_diverged(self) -> None:
+        self._count = None  # bias corrections from each member's own step count
 
     def _hyper_changed(self) -> None:
         like = self._flat_like
@@ -202,6 +227,19 @@ class Adam(VectorizedOptimizer):
         self.one_minus_beta1 = (1 - self.beta1).to(dtype)
         self.beta2_t = self.beta2.to(dtype)
         self.one_minus_beta2 = (1 - self.beta2).to(dtype)
+        shared = {(float(g["betas"][0]), float(g["betas"][1]), float(g["eps"]))
+                  for g in self.groups}
+        self.shared = next(iter(shared)) if len(shared) == 1 else None
+
+    def _bias_corrections(self, dtype: torch.dtype) -> tuple[Any, Any]:
+        """``lr / (1 - beta1**step)`` per member and ``sqrt(1 - beta2**step)``."""
+        if self._count is not None and self.shared is not None:  # Python floats, as torch
+            beta1, beta2, _ = self.shared
+            bias1, bias2 = 1 - beta1 ** self._count, 1 - beta2 ** self._count
+            return (self.lr / bias1).to(dtype), bias2 ** 0.5
+        bias1 = 1 - self.beta1 ** self.steps
+        bias2_sqrt = (1 - self.beta2 ** self.steps).sqrt()
+        return (self.lr / bias1).to(dtype), bias2_sqrt.to(dtype)
 
     def _update(self, flat, grad):
         dtype = flat.dtype
@@ -211,18 +249,24 @@ class Adam(VectorizedOptimizer):
             grad = grad + decay * flat
             flat.mul_(shrink)
         exp_avg, exp_avg_sq = self.state["exp_avg"], self.state["exp_avg_sq"]
-        exp_avg.lerp_(grad, self.one_minus_beta1)
-        exp_avg_sq.mul_(self.beta2_t).addcmul_(grad, grad * self.one_minus_beta2)
-        bias1 = 1 - self.beta1 ** self.steps
-        bias2_sqrt = (1 - self.beta2 ** self.steps).sqrt()
-        step_size = (self.lr / bias1).to(dtype)
+        if self.shared is not None:  # torch's own calls, with its scalars
+            beta1, beta2, eps = self.shared
+            exp_avg.lerp_(grad, 1 - beta1)
+            exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
+        else:
+            eps = self.eps
+            exp_avg.lerp_(grad, self.one_minus_beta1)
+            exp_avg_sq.mul_(self.beta2_t).addcmul_(grad, grad * self.one_minus_beta2)
+        step_size, bias2_sqrt = self._bias_corrections(dtype)
         second = exp_avg_sq
         if self.any_amsgrad:
             peak = self.state["max_exp_avg_sq"]
             peak.copy_(torch.where(self.amsgrad, torch.maximum(peak, exp_avg_sq), peak))
             second = torch.where(self.amsgrad, peak, exp_avg_sq)
-        denom = (second.sqrt() / bias2_sqrt.to(dtype)).add_(self.eps)
-        flat.sub_(step_size * exp_avg / denom)
+        denom = second.sqrt().div_(bias2_sqrt).add_(eps)
+        # torch: param.addcdiv_(exp_avg, denom, value=-step_size), which computes
+        # (value * exp_avg) / denom: the same order, with a step size per member
+        flat.sub_(exp_avg.mul(step_size).div_(denom))
 
     def _has_state(self, key, row):
         return key != "max_exp_avg_sq" or bool(self.groups[row]["amsgrad"])

@@ -271,17 +271,23 @@ def _criterion_key(criterion: Any) -> tuple:
     return type(criterion), attrs, buffers
 
 
-def structure_key(p: Prepared) -> tuple:
-    """Members with equal keys train as one stacked model."""
+def structure_key(p: Prepared, module_key: tuple | None = None) -> tuple:
+    """Members with equal keys train as one stacked model.
+
+    ``module_key`` replaces what the key says of the module (its parameter and
+    buffer shapes and its settings); ``_merge`` passes a looser one.
+    """
     net, module = p.net, p.net.module_
-    params = tuple((n, tuple(t.shape), t.dtype) for n, t in module.named_parameters())
-    buffers = tuple((n, tuple(t.shape), t.dtype) for n, t in module.named_buffers())
+    if module_key is None:
+        params = tuple((n, tuple(t.shape), t.dtype) for n, t in module.named_parameters())
+        buffers = tuple((n, tuple(t.shape), t.dtype) for n, t in module.named_buffers())
+        module_key = (params, buffers, _plain_attributes(module))
     y = p.dataset.y
     n_valid = 0 if p.valid_rows is None else len(p.valid_rows)
     return (
         type(net), str(net.device), net.precision, type(net.optimizer_),
-        _criterion_key(net.criterion_), type(module), params, buffers,
-        _plain_attributes(module), _batch_key(p.train_batch, len(p.train_rows)),
+        _criterion_key(net.criterion_), type(module), module_key,
+        _batch_key(p.train_batch, len(p.train_rows)),
         _batch_key(p.valid_batch, n_valid),
         tuple(p.dataset.X.shape[1:]), p.dataset.X.dtype, tuple(y.shape[1:]), y.dtype,
         tuple((name, type(cb)) for name, cb in net.callbacks_),

@@ -6,6 +6,11 @@ While training, each member's own ``module_`` parameters are views of its row:
 whatever reads the member's module (EarlyStopping's copy of the best weights, a
 scoring callback's prediction) sees the current weights, and what it writes
 (``load_best``) lands in the stack. :meth:`FlatStack.release` ends that sharing.
+
+Members may differ in layer widths (see ``_merge``): each parameter's block in a
+row has the largest member's shape, and a narrower member's parameter is the
+leading corner of its block, the rest zeros that stay zero (their gradients are
+exactly zero, see ``_merge``).
 """
 
 from __future__ import annotations
@@ -21,36 +26,57 @@ class FlatStack:
     Parameters
     ----------
     modules : list of nn.Module
-        Modules with the same parameter names, shapes and dtype; their weights
-        become rows of :attr:`flat`, and their parameters views of those rows.
+        Modules with the same parameters up to their widths, and one dtype; their
+        weights become rows of :attr:`flat`, and their parameters views of those rows.
+    names : list of list of str, optional
+        Each module's parameter names, in one order that pairs them across
+        modules (default: each module's ``named_parameters`` order, equal names).
+        The first module's names name the stacked parameters.
     """
 
-    def __init__(self, modules: list[torch.nn.Module]):
-        named = list(modules[0].named_parameters())
-        self.names = [name for name, _ in named]
-        self.shapes = [p.shape for _, p in named]
-        sizes = [p.numel() for _, p in named]
+    def __init__(self, modules: list[torch.nn.Module], names: list[list[str]] | None = None):
+        if names is None:
+            names = [[name for name, _ in m.named_parameters()] for m in modules]
+        self.names = list(names[0])
+        self._params = [[dict(m.named_parameters())[n] for n in own]
+                        for m, own in zip(modules, names)]
+        self.shapes = [torch.Size(max(ps[k].shape[d] for ps in self._params)
+                                  for d in range(self._params[0][k].dim()))
+                       for k in range(len(self.names))]
+        sizes = [s.numel() for s in self.shapes]
         self.offsets = [sum(sizes[:i]) for i in range(len(sizes) + 1)]
-        rows = [torch.cat([p.detach().reshape(-1) for p in m.parameters()]) for m in modules]
-        self.flat = torch.stack(rows).requires_grad_(True)
-        self.modules = list(modules)
+        first = self._params[0][0] if self.names else next(modules[0].parameters())
+        self.flat = torch.zeros(len(modules), self.offsets[-1], dtype=first.dtype,
+                                device=first.device)
+        for row in range(len(modules)):
+            for entry in self.layout_of(row):
+                self.piece(self.flat[row], entry).copy_(entry[0].detach())
+        self.flat.requires_grad_(True)
         self._bind()
 
     @property
     def n_members(self) -> int:
         return self.flat.shape[0]
 
-    def layout(self, module: torch.nn.Module) -> list[tuple]:
-        """``(parameter, start, end, shape)`` of each parameter of ``module`` in its row."""
-        params = list(module.parameters())
-        return [(p, self.offsets[k], self.offsets[k + 1], self.shapes[k])
-                for k, p in enumerate(params)]
+    def layout_of(self, row: int) -> list[tuple]:
+        """``(parameter, start, end, block shape, own shape)`` of member ``row``'s parameters."""
+        return [(p, self.offsets[k], self.offsets[k + 1], self.shapes[k], p.shape)
+                for k, p in enumerate(self._params[row])]
+
+    @staticmethod
+    def piece(vector: torch.Tensor, entry: tuple) -> torch.Tensor:
+        """The view of one member's parameter in ``vector`` (its row of the stack or state)."""
+        _, start, end, block, own = entry
+        view = vector[start:end].view(block)
+        if own == block:
+            return view
+        return view[tuple(slice(0, n) for n in own)]
 
     def _bind(self) -> None:
         data = self.flat.detach()
-        for row, module in enumerate(self.modules):
-            for param, start, end, shape in self.layout(module):
-                param.data = data[row, start:end].view(shape)
+        for row in range(self.n_members):
+            for entry in self.layout_of(row):
+                entry[0].data = self.piece(data[row], entry)
 
     def views(self) -> dict[str, torch.Tensor]:
         """Each parameter for all members, shape ``(n_members, *shape)``; differentiable.
@@ -79,13 +105,13 @@ class FlatStack:
 
     def release(self, row: int) -> None:
         """Give member ``row``'s module parameters their own memory (a copy of the row)."""
-        for param in self.modules[row].parameters():
-            param.data = param.data.clone()
+        for param in self._params[row]:
+            param.data = param.data.clone(memory_format=torch.contiguous_format)
             param.grad = None
 
     def keep(self, rows: torch.Tensor) -> None:
         """Keep the members at ``rows`` (after releasing the others)."""
         index = rows.tolist()
-        self.modules = [self.modules[i] for i in index]
+        self._params = [self._params[i] for i in index]
         self.flat = self.flat.detach()[rows].requires_grad_(True)
         self._bind()
