@@ -101,10 +101,13 @@ class History(list):
         ``history=``: each fitted clone keeps its own rows.
         """
         new = type(self).__new__(type(self))
-        shared = {k: v for k, v in vars(self).items() if k in self._shared_with_copies}
-        own = {k: v for k, v in vars(self).items() if k not in shared}
-        vars(new).update(copy.deepcopy(own))  # a subclass's lists are not shared
-        vars(new).update(shared)
+        for key, value in vars(self).items():
+            if key not in self._shared_with_copies:
+                try:  # a subclass's lists are not shared
+                    value = copy.deepcopy(value)
+                except Exception:  # e.g. a lock or a connection: shared, as before
+                    pass
+            vars(new)[key] = value
         return new
 
     @classmethod

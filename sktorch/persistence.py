@@ -114,7 +114,7 @@ class PersistenceMixin:
         torch.save(torch_state, buffer)
         state["_torch_state"] = buffer.getvalue()
         state["_versions"] = {"sktorch": __version__, "torch": torch.__version__}
-        state["_untouched_defaults"] = untouched_names(state)  # markers pickle as numbers
+        state["_untouched_defaults"] = untouched_names(state)  # tells pickles from before markers
         return state
 
     def __setstate__(self, state: dict) -> None:

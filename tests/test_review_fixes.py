@@ -101,3 +101,19 @@ def test_clone_of_a_net_with_a_history_subclass_shares_no_mutable_attributes():
     assert type(cloned_history) is _NotedHistory
     cloned_history.notes.append(1)
     assert history.notes == []
+
+
+class _LockedHistory(History):
+    def __init__(self, *args):
+        super().__init__(*args)
+        import threading
+
+        self.lock = threading.Lock()  # cannot be deep-copied
+        self.seen = []
+
+
+def test_clone_of_a_net_with_a_history_holding_a_lock_shares_the_lock_only():
+    history = _LockedHistory()
+    cloned = clone(_net(history=history))._history_given
+    assert cloned.lock is history.lock
+    assert cloned.seen is not history.seen
