@@ -17,7 +17,7 @@ from typing import Any
 
 import torch
 
-from sktorch._defaults import plain
+from sktorch._defaults import plain, plain_param_groups
 
 __all__ = ["ComponentsMixin", "KINDS", "run_initializer", "registered", "optimizer_arguments",
            "learnable_params", "kind_of_prefix"]
@@ -244,6 +244,17 @@ class ComponentsMixin:
         return any(getattr(cls, f"initialize_{kind}") is not getattr(NeuralNet,
                                                                     f"initialize_{kind}")
                    for kind in KINDS)
+
+    def _optimizer_ready(self) -> None:
+        """Derived step settings; also run after a subclass's ``initialize_optimizer``."""
+        self._needs_closure = isinstance(self.optimizer_, torch.optim.LBFGS)
+        use_scaler = self.precision == "16-mixed" and torch.device(
+            self.device or "cpu").type == "cuda"
+        self._grad_scaler = torch.amp.GradScaler("cuda") if use_scaler else None
+        self._extra_optimizers = extra_optimizers(self)
+        for optimizer in (self.optimizer_, *self._extra_optimizers):
+            if isinstance(optimizer, torch.optim.Optimizer):
+                plain_param_groups(optimizer)  # no marker in a saved optimizer state
 
     def _set_training(self, training: bool = True) -> None:
         """Put ``module_`` and a subclass's other modules and criteria in train/eval mode."""

@@ -23,7 +23,6 @@ from sktorch._defaults import (
     DEFAULT_LR,
     DEFAULT_MAX_EPOCHS,
     DEFAULT_OPTIMIZER,
-    plain_param_groups,
 )
 from sktorch._estimator_params import ParamsMixin
 from sktorch._fit_data import check_fit_data
@@ -321,17 +320,6 @@ class NeuralNet(ParamsMixin, ComponentsMixin, HooksMixin, DataMixin, StepsMixin,
         self.optimizer_ = optimizer(*args, **kwargs)
         self._optimizer_ready()
         return self
-
-    def _optimizer_ready(self) -> None:
-        """Derived step settings; also run after a subclass's ``initialize_optimizer``."""
-        self._needs_closure = isinstance(self.optimizer_, torch.optim.LBFGS)
-        use_scaler = self.precision == "16-mixed" and torch.device(
-            self.device or "cpu").type == "cuda"
-        self._grad_scaler = torch.amp.GradScaler("cuda") if use_scaler else None
-        self._extra_optimizers = _components.extra_optimizers(self)
-        for optimizer in (self.optimizer_, *self._extra_optimizers):
-            if isinstance(optimizer, torch.optim.Optimizer):
-                plain_param_groups(optimizer)  # no marker in a saved optimizer state
 
     def __sklearn_is_fitted__(self) -> bool:
         return bool(getattr(self, "initialized_", False)) and (

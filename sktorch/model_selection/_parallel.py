@@ -183,6 +183,15 @@ def outer_backend() -> BackendRef:
     return BackendRef(*get_active_backend())
 
 
+def _in_this_process(backend: Any) -> bool:
+    """Whether ``backend`` runs its tasks in this process (joblib's sequential or threads)."""
+    from joblib import _parallel_backends as local
+
+    own = tuple(getattr(local, name) for name in ("SequentialBackend", "ThreadingBackend")
+                if hasattr(local, name))
+    return backend is None or isinstance(backend, own)
+
+
 def _in_processes(backend: Any) -> bool:
     """Whether ``backend`` is a cluster backend (``dask``, ray, ...) that parts should go to.
 

@@ -131,11 +131,9 @@ class SearchRun:
         """
         from joblib.parallel import get_active_backend
 
-        from sktorch.model_selection._parallel import _in_processes, thread_budget
+        from sktorch.model_selection._parallel import _in_this_process, thread_budget
 
-        backend = get_active_backend()[0]
-        if _in_processes(backend) or type(backend).__name__ in (
-                "LokyBackend", "MultiprocessingBackend"):
+        if not _in_this_process(get_active_backend()[0]):
             return contextlib.nullcontext()
         return thread_budget(self.search.n_jobs)
 
