@@ -17,6 +17,7 @@ from typing import Any
 
 import torch
 
+from sktorch._builtin.flat_adam import flat_adam_step
 from sktorch._defaults import plain, plain_param_groups
 
 __all__ = ["ComponentsMixin", "KINDS", "run_initializer", "registered", "optimizer_arguments",
@@ -255,6 +256,7 @@ class ComponentsMixin:
         for optimizer in (self.optimizer_, *self._extra_optimizers):
             if isinstance(optimizer, torch.optim.Optimizer):
                 plain_param_groups(optimizer)  # no marker in a saved optimizer state
+        self._flat_adam = flat_adam_step(self)  # the built-in model's Adam, in a few operations
 
     def _set_training(self, training: bool = True) -> None:
         """Put ``module_`` and a subclass's other modules and criteria in train/eval mode."""

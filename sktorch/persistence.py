@@ -41,7 +41,7 @@ PathOrFile = Union[str, os.PathLike, BinaryIO, None]
 _TORCH_ATTRS = ("module_", "criterion_", "optimizer_", "_grad_scaler")
 # Attributes rebuilt after loading instead of pickled.
 _TRANSIENT = ("_forward_module", "_stop_flag", "_callback_list", "_cached_y_preds",
-              "_extra_optimizers", "_fit_data")
+              "_extra_optimizers", "_fit_data", "_flat_adam")
 # save_params/load_params keys of the standard parts; ``f_<name>`` means ``<name>_``.
 _COMPONENTS = {"f_params": "module_", "f_optimizer": "optimizer_", "f_criterion": "criterion_"}
 # Learned from the data at fit and needed to predict; saved with checkpoints.
@@ -142,12 +142,15 @@ class PersistenceMixin:
         self._restore_transient()
 
     def _restore_transient(self) -> None:
+        from sktorch._builtin.flat_adam import flat_adam_step
         from sktorch._components import extra_optimizers
         from sktorch.callbacks.base import CallbackList
 
         if getattr(self, "callbacks_", None) is not None:
             self._callback_list = CallbackList(self.callbacks_)
         self._extra_optimizers = extra_optimizers(self)
+        if getattr(self, "optimizer_", None) is not None:
+            self._flat_adam = flat_adam_step(self)
         module = getattr(self, "module_", None)
         if module is not None:
             self._forward_module = self.torch_compile(module, name="module")
