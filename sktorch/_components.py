@@ -262,8 +262,10 @@ class ComponentsMixin:
         """Put ``module_`` and a subclass's other modules and criteria in train/eval mode."""
         fast = vars(self).get("_mode_modules")
         if fast is not None and fast[0] is self.module_:
-            for module in fast[1]:  # what Module.train does, without its recursion
-                module.training = training
+            # What Module.train does, without its recursion and nn.Module.__setattr__
+            # (a plain attribute: mode_modules checked that no module overrides train).
+            for module in fast[1]:
+                vars(module)["training"] = training
             return
         self.module_.train(training)
         for component in extra_modules(self):

@@ -22,6 +22,7 @@ from __future__ import annotations
 from typing import Any
 
 import torch
+from torch.optim import optimizer as torch_optimizer
 
 __all__ = ["FlatAdamStep", "flat_adam_step"]
 
@@ -43,8 +44,6 @@ def _scalar_dtype() -> torch.dtype:
 
 
 def _has_step_hooks(optimizer: torch.optim.Optimizer) -> bool:
-    from torch.optim import optimizer as torch_optimizer
-
     return bool(optimizer._optimizer_step_pre_hooks or optimizer._optimizer_step_post_hooks
                 or getattr(torch_optimizer, "_global_optimizer_pre_hooks", None)
                 or getattr(torch_optimizer, "_global_optimizer_post_hooks", None))

@@ -39,6 +39,7 @@ PATIENCE = 10
 TOL = 1e-4
 MAX_BATCH_SIZE = 200
 PLATEAU_NAME = "stop_on_plateau"
+_foreach_copy = getattr(torch, "_foreach_copy_", None)  # torch >= 2.1
 
 
 def uses_recipe(net: Any) -> bool:
@@ -136,9 +137,14 @@ class PlateauStop(EarlyStopping):
         if self.best_model_weights_ is None:
             self.best_model_weights_ = {k: v.detach().clone() for k, v in tensors[1]}
             return
+        best = self.best_model_weights_
         with torch.no_grad():
+            if _foreach_copy is not None:  # one call for all tensors
+                _foreach_copy([best[key] for key, _ in tensors[1]],
+                              [value for _, value in tensors[1]])
+                return
             for key, value in tensors[1]:
-                self.best_model_weights_[key].copy_(value)
+                best[key].copy_(value)
 
     def on_train_end(self, net: Any, **kwargs: Any) -> None:
         super().on_train_end(net, **kwargs)
