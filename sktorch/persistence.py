@@ -31,7 +31,7 @@ from sktorch._checkpoint_store import (
 )
 from sktorch._defaults import restore_untouched, untouched_names
 from sktorch._version import __version__
-from sktorch.exceptions import DeviceWarning, VersionMismatchWarning
+from sktorch.exceptions import DeviceWarning, NotInitializedError, VersionMismatchWarning
 
 __all__ = ["PersistenceMixin", "atomic_write", "CheckpointError"]
 
@@ -366,6 +366,16 @@ class PersistenceMixin:
                 getattr(self, "initialized_", False)):
             self.initialize_module(attributes["module_shape"])  # a default MLP: its sizes
             self.initialize_optimizer()
+        if self.module is None and vars(self).get("module_") is None and (
+                getattr(self, "initialized_", False)):
+            raise NotInitializedError(
+                f"This {type(self).__name__} has no module to load the weights into yet: "
+                "with module=None the built-in MLP is sized from the training data "
+                "(features and outputs), so initialize() cannot build it. Call "
+                "net.initialize_like(fitted_net) with the net the weights come from, or "
+                "fit the net first (e.g. net.fit(X, y) on data of the same shape), or "
+                "load a Checkpoint (load_params(checkpoint=cp)), which records the sizes."
+            )
         self.check_is_fitted()
         if "f_optimizer" in raw and self._is_trimmed():
             raise ValueError(

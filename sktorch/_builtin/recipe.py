@@ -177,19 +177,21 @@ def setup_training(net: Any, dataset_train: Any, built: bool, epochs: int | None
     Shared by the sequential fit (``NeuralNet.fit_loop``) and the fused search
     engine (``_fused/_prepare.py``), so that a fused member is set up exactly as its
     sequential fit. A freshly ``built`` built-in module learns its standardization
-    statistics from the training rows, and the recipe's Adam its learning rate:
-    ``LR_ONE_BATCH`` when the training rows fit in one batch (one step per epoch:
-    small data), else ``LR``. The epoch budget is the recipe's when it applies (the
-    recipe's optimizer and batch size are chosen in ``initialize_optimizer`` and
-    ``get_iterator``, which both call).
+    statistics from the training rows (a continued fit keeps those its weights were
+    trained with). The recipe's Adam gets its learning rate at every fit and
+    ``partial_fit``, from this call's training rows: ``LR_ONE_BATCH`` when they fit
+    in one batch (one step per epoch: small data), else ``LR`` (so a ``warm_start``
+    net refitted on more rows takes smaller steps). The epoch budget is the recipe's
+    when it applies (the recipe's optimizer and batch size are chosen in
+    ``initialize_optimizer`` and ``get_iterator``, which both call).
     """
     if built and uses_recipe(net):
         fit_statistics(net, dataset_train)
-        if uses_recipe_optimizer(net):
-            n_rows = len(dataset_train) if hasattr(dataset_train, "__len__") else None
-            size = batch_size(net, dataset_train)
-            one_batch = n_rows is not None and (size == -1 or size >= n_rows)
-            net._recipe_lr = LR_ONE_BATCH if one_batch else LR
-            for group in net.optimizer_.param_groups:
-                group["lr"] = net._recipe_lr
+    if uses_recipe_optimizer(net) and getattr(net, "optimizer_", None) is not None:
+        n_rows = len(dataset_train) if hasattr(dataset_train, "__len__") else None
+        size = batch_size(net, dataset_train)
+        one_batch = n_rows is not None and (size == -1 or size >= n_rows)
+        net._recipe_lr = LR_ONE_BATCH if one_batch else LR
+        for group in net.optimizer_.param_groups:
+            group["lr"] = net._recipe_lr
     return max_epochs(net) if epochs is None else epochs
