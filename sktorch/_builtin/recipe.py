@@ -8,6 +8,7 @@ user's own module always trains with skorch's defaults (the markers' values).
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import torch
@@ -16,6 +17,7 @@ from sktorch import _params
 from sktorch._builtin.statistics import fit_statistics
 from sktorch._defaults import plain, untouched
 from sktorch.callbacks import EarlyStopping
+from sktorch.callbacks.training import read_monitor
 
 __all__ = [
     "uses_recipe",
@@ -94,7 +96,13 @@ class PlateauStop(EarlyStopping):
     The built-in model's default callback ``stop_on_plateau`` (see the built-in
     model's rules in :class:`~sktorch.NeuralNet`): training stops when the
     monitored loss has not improved by ``threshold`` for ``patience`` epochs in a
-    row, and the weights of the best epoch are restored. ``monitor='auto'`` watches
+    row, counted as scikit-learn's MLP counts (``n_iter_no_change``, ``tol``): an
+    epoch counts when it does not beat the lowest loss so far by ``threshold``, so a
+    loss that creeps down by less than that per epoch ends training (
+    :class:`~sktorch.callbacks.EarlyStopping` counts from the last epoch that beat
+    the best by ``threshold``, and trains on while small gains add up). The weights
+    of the best epoch (the last that beat the best by ``threshold``, as
+    ``EarlyStopping`` keeps them) are restored. ``monitor='auto'`` watches
     ``valid_loss`` when the fit has a validation split, else ``train_loss``. (The
     built-in regressor's losses are in standardized target units, so the threshold
     does not depend on the targets' units.) It starts afresh at each fit and
@@ -120,6 +128,7 @@ class PlateauStop(EarlyStopping):
 
     def on_train_begin(self, net: Any, **kwargs: Any) -> None:
         self.initialize()
+        self._lowest_: float | None = None  # the best score so far, however small the gain
         self._tensors_: tuple | None = None  # (module, its state's tensors), see _save_best
         self.active_ = stops_on_plateau(net)
         self.monitor_ = self.monitor
@@ -153,11 +162,33 @@ class PlateauStop(EarlyStopping):
     def on_epoch_end(self, net: Any, **kwargs: Any) -> None:
         if not self.active_:  # after set_params(max_epochs=...): exactly that many epochs
             return
-        monitor, self.monitor = self.monitor, self.monitor_
-        try:
-            super().on_epoch_end(net, **kwargs)
-        finally:
-            self.monitor = monitor
+        score = float(read_monitor(net, self.monitor_, "EarlyStopping"))
+        if self._improved(score):  # the best epoch: its weights are restored at the end
+            self.best_score_ = score
+            self.best_epoch_ = net.history[-1].get("epoch", len(net.history))
+            if self.load_best:
+                self._save_best(net)
+        # scikit-learn's count: epochs in a row that do not beat the lowest score so far
+        # by threshold (the lowest so far moves with every gain, however small)
+        lowest = self._lowest_
+        self.misses_ = 0 if self._beats(score, lowest) else self.misses_ + 1
+        if not math.isnan(score) and (lowest is None or self._beats(score, lowest, 0.0)):
+            self._lowest_ = score
+        if self.misses_ >= self.patience:
+            monitor, self.monitor = self.monitor, self.monitor_
+            try:
+                self._stop(net, by=f" by {self.threshold:g}"
+                           + (" (relative)" if self.threshold_mode == "rel" else ""))
+            finally:
+                self.monitor = monitor
+
+    def _beats(self, score: float, reference: float | None,
+               threshold: float | None = None) -> bool:
+        if reference is None:
+            return not math.isnan(score)
+        threshold = self.threshold if threshold is None else threshold
+        margin = threshold * abs(reference) if self.threshold_mode == "rel" else threshold
+        return score < reference - margin if self.lower_is_better else score > reference + margin
 
 
 def recipe_callbacks(net: Any) -> list[tuple[str, Any]]:
