@@ -178,3 +178,14 @@ def test_fused_built_in_and_continued_halving_on_the_device():
     halving.fit(X.astype(np.float32), y)
     assert halving.best_score_ > 0.85
     assert _device_of(halving.best_estimator_) == torch.device(DEVICE).type
+
+
+def test_tensors_already_on_the_device_train_as_arrays_do():
+    X, y = _data()
+    from_arrays = _clf(DEVICE).fit(X, y)
+    Xt, yt = torch.from_numpy(X).to(DEVICE), torch.from_numpy(y).to(DEVICE)
+    from_tensors = _clf(DEVICE).fit(Xt, yt)
+    proba = from_tensors.predict_proba(Xt)
+    assert isinstance(proba, np.ndarray)
+    np.testing.assert_allclose(proba, from_arrays.predict_proba(X), atol=1e-12)
+    np.testing.assert_array_equal(from_tensors.classes_, from_arrays.classes_)
