@@ -138,6 +138,30 @@ def test_state_written_to_torch_has_exactly_torchs_entries(optimizer, settings):
             assert holders[i].weight not in written.state
 
 
+@pytest.mark.parametrize("optimizer, settings", [
+    # shared betas: torch's own scalar calls; decoupled decay shrinks the weights first
+    (torch.optim.AdamW, [dict(lr=0.01, weight_decay=0.3), dict(lr=0.02, weight_decay=0.1)]),
+    # betas per member: the coefficients are columns, 1 - beta2 computed in double
+    (torch.optim.Adam, [dict(lr=0.01, betas=(0.9, 0.999)), dict(lr=0.02, betas=(0.8, 0.99))]),
+])
+def test_adam_members_match_torchs_single_tensor_step_bit_for_bit(optimizer, settings):
+    # The update is written operation by operation as torch's single-tensor step, so on
+    # the CPU it rounds exactly as torch does: a coefficient rounded to single precision
+    # (1 - beta2 from a float32 beta2, a float64 shrink factor) shows as a changed bit.
+    gen = torch.Generator().manual_seed(0)
+    params = [nn.Parameter(torch.randn(2000, generator=gen)) for _ in settings]
+    torch_opts = [optimizer([p], foreach=False, **s) for p, s in zip(params, settings)]
+    flat = torch.stack([p.detach().clone() for p in params])
+    vectorized = _optim.make_optimizer(torch_opts, flat)
+    for _ in range(3):
+        _stepped_together(params, torch_opts, vectorized, flat,
+                          torch.randn(2, 2000, generator=gen))
+    for i, p in enumerate(params):
+        torch.testing.assert_close(flat[i], p.detach(), rtol=0, atol=0)
+        torch.testing.assert_close(vectorized.state["exp_avg_sq"][i],
+                                   torch_opts[i].state[p]["exp_avg_sq"], rtol=0, atol=0)
+
+
 def test_a_member_whose_torch_optimizer_never_stepped_starts_fresh():
     settings = [dict(lr=0.1, momentum=0.9), dict(lr=0.1, momentum=0.9)]
     params, torch_opts, gen = _torch_members(torch.optim.SGD, settings)
