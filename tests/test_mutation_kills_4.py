@@ -217,3 +217,20 @@ def test_predicting_labels_after_loading_weights_without_them_says_how_to_give_t
         "np.array([...]); predict_proba works without them.")
     with pytest.raises(ValueError, match=re.escape(expected) + "$"):
         restored.predict(X)
+
+
+def test_more_output_columns_than_classes_says_which_fix_to_write():
+    from sktorch import NeuralNetClassifier
+    from sktorch.toy import MLPModule
+
+    net = NeuralNetClassifier(MLPModule, module__input_units=3, module__output_units=3,
+                              module__output_nonlin=nn.Softmax(dim=-1), max_epochs=1,
+                              train_split=None, verbose=0, random_state=0)
+    net.fit(X, np.where(Y[:, 0] > 0, "yes", "no"))
+    expected = (
+        "The module outputs 3 class columns, but NeuralNetClassifier knows 2 classes "
+        "['no', 'yes']: each output column must stand for one label of classes_. If y did "
+        "not show every class, pass classes=[...] with all labels; otherwise give the "
+        "module 2 outputs.")
+    with pytest.raises(ValueError, match=re.escape(expected) + "$"):
+        net.predict_proba(X)
