@@ -234,3 +234,16 @@ def test_more_output_columns_than_classes_says_which_fix_to_write():
         "module 2 outputs.")
     with pytest.raises(ValueError, match=re.escape(expected) + "$"):
         net.predict_proba(X)
+
+
+def test_labels_outside_the_classes_are_named_wherever_they_sort():
+    from sktorch.classifier import encode_labels
+
+    classes = np.array(["b", "d"])
+    np.testing.assert_array_equal(encode_labels(classes, np.array(["d", "b", "d"])), [1, 0, 1])
+    for labels, unknown in [(["e"], "['e']"),  # sorts after every class
+                            (["b", "a", "c", "e", "a"], "['a', 'c', 'e']")]:
+        expected = (f"y has labels {unknown} that are not among the classes ['b', 'd']; "
+                    "pass classes=[...] with all labels, or fit from scratch.")
+        with pytest.raises(ValueError, match=re.escape(expected) + "$"):
+            encode_labels(classes, np.array(labels))
