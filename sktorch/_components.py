@@ -17,6 +17,7 @@ from typing import Any
 
 import torch
 
+from sktorch._builtin.flat_adam import flat_adam_step
 from sktorch._defaults import plain, plain_param_groups
 
 __all__ = ["ComponentsMixin", "KINDS", "run_initializer", "registered", "optimizer_arguments",
@@ -276,13 +277,16 @@ class ComponentsMixin:
         for optimizer in (self.optimizer_, *self._extra_optimizers):
             if isinstance(optimizer, torch.optim.Optimizer):
                 plain_param_groups(optimizer)  # no marker in a saved optimizer state
+        self._flat_adam = flat_adam_step(self)  # the built-in model's Adam, in a few operations
 
     def _set_training(self, training: bool = True) -> None:
         """Put ``module_`` and a subclass's other modules and criteria in train/eval mode."""
         fast = vars(self).get("_mode_modules")
         if fast is not None and fast[0] is self.module_:
-            for module in fast[1]:  # what Module.train does, without its recursion
-                module.training = training
+            # What Module.train does, without its recursion and nn.Module.__setattr__
+            # (a plain attribute: mode_modules checked that no module overrides train).
+            for module in fast[1]:
+                vars(module)["training"] = training
             return
         self.module_.train(training)
         for component in extra_modules(self):

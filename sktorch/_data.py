@@ -242,6 +242,9 @@ class TensorBatches:
         for chunk_start in range(0, n, chunk):
             index = order[chunk_start : chunk_start + chunk]
             part = tuple([_rows(t, index) for t in tensors])
+            if len(index) <= size:  # the chunk is one batch (small data: the only one)
+                yield self._finish(part)
+                continue
             for start in range(0, len(index), size):
                 yield self._finish(tuple([_rows(t, slice(start, start + size)) for t in part]))
 

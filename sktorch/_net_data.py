@@ -40,7 +40,9 @@ class DataMixin:
 
     def _n_outputs(self, dataset: Any) -> int:
         y = dataset.y if isinstance(dataset, Dataset) else _first_row(dataset)[1]
-        return 1 if y is None or y.ndim < 2 else int(y.shape[-1])
+        n_outputs = 1 if y is None or y.ndim < 2 else int(y.shape[-1])
+        _check_class_index_loss(self, y, n_outputs)
+        return n_outputs
 
     def get_dataset(self, X: Any, y: Any = None) -> Any:
         """Wrap ``(X, y)`` in ``dataset``; a torch ``Dataset`` X is used as it is."""
@@ -224,3 +226,21 @@ class _OnDevice:
     def __iter__(self):
         for batch in self.loader:
             yield move(batch, self.device)
+
+
+def _check_class_index_loss(net: Any, y: Any, n_outputs: int) -> None:
+    """The built-in MLP of a plain ``NeuralNet`` has one output per column of y, which
+    a loss over class indices (``CrossEntropyLoss``, ``NLLLoss``) cannot use: say so."""
+    criterion = getattr(net, "criterion_", None)
+    if (net.module is not None or y is None or n_outputs != 1
+            or not isinstance(criterion, (torch.nn.CrossEntropyLoss, torch.nn.NLLLoss))
+            or "output_units" in _params.component_params(net, "module")):
+        return
+    raise ValueError(
+        f"{type(net).__name__}(module=None) gives the built-in MLP one output per column "
+        f"of y, here 1, but {type(criterion).__name__} takes class indices as y and "
+        "needs one output per class. Use NeuralNetClassifier(criterion="
+        f"torch.nn.{type(criterion).__name__}) (or NeuralNetClassifier() with its "
+        "default loss), which sizes the outputs from the classes and predicts labels; "
+        "or pass module__output_units=<number of classes>."
+    )

@@ -25,6 +25,8 @@ _NO_AUTOCAST = contextlib.nullcontext()  # reusable: no new object per step
 class StepsMixin:
     """Forward, loss, backward and optimizer step of one batch (see the module doc)."""
 
+    _flat_adam: Any = None  # set with the optimizer (see sktorch._builtin.flat_adam)
+
     def _autocast(self):
         dtype = _AUTOCAST.get(self.precision)
         if dtype is None:
@@ -70,7 +72,9 @@ class StepsMixin:
             self._grad_scaler.step(optimizer)
             self._grad_scaler.update()
         else:
-            optimizer.step()
+            flat = self._flat_adam  # the built-in model's Adam: the same bits, fewer operations
+            if flat is None or flat.optimizer is not optimizer or not flat.step():
+                optimizer.step()
         for extra in self._extra_optimizers:
             extra.step()
         return result

@@ -213,7 +213,10 @@ def deep_params(net: Any) -> dict[str, Any]:
         routed = component_params(net, prefix)
         skip = set(_SUPPLIED.get(prefix, ()))
         if prefix == "module" and net.module is None:
-            skip |= {"input_units", "output_units"}
+            # The net supplies these to the built-in MLP (sizes from the data, the
+            # classifier's softmax): a default listed here would override them after
+            # set_params(**net.get_params()).
+            skip |= {"input_units", "output_units", "output_nonlin"}
         for name, default in init_defaults(cls, skip).items():
             key = f"{prefix}__{name}"
             if key not in set_values and not (prefix == "module" and name in set_values):

@@ -31,7 +31,7 @@ from sktorch._checkpoint_store import (
 )
 from sktorch._defaults import restore_untouched, untouched_names
 from sktorch._version import __version__
-from sktorch.exceptions import DeviceWarning, VersionMismatchWarning
+from sktorch.exceptions import DeviceWarning, NotInitializedError, VersionMismatchWarning
 
 __all__ = ["PersistenceMixin", "atomic_write", "CheckpointError"]
 
@@ -41,7 +41,7 @@ PathOrFile = Union[str, os.PathLike, BinaryIO, None]
 _TORCH_ATTRS = ("module_", "criterion_", "optimizer_", "_grad_scaler")
 # Attributes rebuilt after loading instead of pickled.
 _TRANSIENT = ("_forward_module", "_stop_flag", "_callback_list", "_cached_y_preds",
-              "_extra_optimizers", "_fit_data")
+              "_extra_optimizers", "_fit_data", "_flat_adam")
 # save_params/load_params keys of the standard parts; ``f_<name>`` means ``<name>_``.
 _COMPONENTS = {"f_params": "module_", "f_optimizer": "optimizer_", "f_criterion": "criterion_"}
 # Learned from the data at fit and needed to predict; saved with checkpoints.
@@ -142,12 +142,15 @@ class PersistenceMixin:
         self._restore_transient()
 
     def _restore_transient(self) -> None:
+        from sktorch._builtin.flat_adam import flat_adam_step
         from sktorch._components import extra_optimizers
         from sktorch.callbacks.base import CallbackList
 
         if getattr(self, "callbacks_", None) is not None:
             self._callback_list = CallbackList(self.callbacks_)
         self._extra_optimizers = extra_optimizers(self)
+        if getattr(self, "optimizer_", None) is not None:
+            self._flat_adam = flat_adam_step(self)
         module = getattr(self, "module_", None)
         if module is not None:
             self._forward_module = self.torch_compile(module, name="module")
@@ -363,6 +366,16 @@ class PersistenceMixin:
                 getattr(self, "initialized_", False)):
             self.initialize_module(attributes["module_shape"])  # a default MLP: its sizes
             self.initialize_optimizer()
+        if self.module is None and vars(self).get("module_") is None and (
+                getattr(self, "initialized_", False)):
+            raise NotInitializedError(
+                f"This {type(self).__name__} has no module to load the weights into yet: "
+                "with module=None the built-in MLP is sized from the training data "
+                "(features and outputs), so initialize() cannot build it. Call "
+                "net.initialize_like(fitted_net) with the net the weights come from, or "
+                "fit the net first (e.g. net.fit(X, y) on data of the same shape), or "
+                "load a Checkpoint (load_params(checkpoint=cp)), which records the sizes."
+            )
         self.check_is_fitted()
         if "f_optimizer" in raw and self._is_trimmed():
             raise ValueError(

@@ -68,8 +68,10 @@ class _Weights(Callback):
 def test_plateau_stop_restores_exactly_the_best_epochs_weights():
     X, y = load_iris(return_X_y=True)
     weights = _Weights()
-    net = NeuralNetClassifier(verbose=0, random_state=0, callbacks=[("w", weights)]).fit(X, y)
-    best, best_loss = None, None  # the plateau rule: better by more than 1e-4
+    # random_state=1: a fit that stops after its best epoch (with 0 it stops at the best,
+    # counted as scikit-learn counts, and restores nothing)
+    net = NeuralNetClassifier(verbose=0, random_state=1, callbacks=[("w", weights)]).fit(X, y)
+    best, best_loss = None, None  # the best epoch: better than the best by more than 1e-4
     for epoch, loss in enumerate(net.history[:, "valid_loss"], start=1):
         if best_loss is None or loss < best_loss - 1e-4:
             best, best_loss = epoch, loss

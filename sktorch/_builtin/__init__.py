@@ -13,11 +13,14 @@ parameter left untouched                    the built-in model trains with
 ==========================================  ==========================================
 ``optimizer`` and ``lr`` (and no            ``Adam``, learning rate ``LR``
 ``optimizer__*``)                           (``LR_ONE_BATCH`` when the training rows
-                                            fit in one batch), L2 weight decay
-                                            ``WEIGHT_DECAY``
+                                            of this fit fit in one batch), L2 weight
+                                            decay ``WEIGHT_DECAY``; its step runs on
+                                            one flat buffer (:mod:`.flat_adam`)
 ``max_epochs``                              up to ``MAX_EPOCHS`` epochs, stopping when
-                                            the loss has not improved for ``PATIENCE``
-                                            epochs (callback ``stop_on_plateau``)
+                                            the loss has not improved by ``TOL`` for
+                                            ``PATIENCE`` epochs in a row, counted as
+                                            scikit-learn's MLP counts (callback
+                                            ``stop_on_plateau``)
 ``batch_size``                              ``min(MAX_BATCH_SIZE, n_samples)``
 ==========================================  ==========================================
 

@@ -8,6 +8,7 @@ user's own module always trains with skorch's defaults (the markers' values).
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import torch
@@ -16,6 +17,7 @@ from sktorch import _params
 from sktorch._builtin.statistics import fit_statistics
 from sktorch._defaults import plain, untouched
 from sktorch.callbacks import EarlyStopping
+from sktorch.callbacks.training import read_monitor
 
 __all__ = [
     "uses_recipe",
@@ -39,6 +41,7 @@ PATIENCE = 10
 TOL = 1e-4
 MAX_BATCH_SIZE = 200
 PLATEAU_NAME = "stop_on_plateau"
+_foreach_copy = getattr(torch, "_foreach_copy_", None)  # torch >= 2.1
 
 
 def uses_recipe(net: Any) -> bool:
@@ -93,7 +96,13 @@ class PlateauStop(EarlyStopping):
     The built-in model's default callback ``stop_on_plateau`` (see the built-in
     model's rules in :class:`~sktorch.NeuralNet`): training stops when the
     monitored loss has not improved by ``threshold`` for ``patience`` epochs in a
-    row, and the weights of the best epoch are restored. ``monitor='auto'`` watches
+    row, counted as scikit-learn's MLP counts (``n_iter_no_change``, ``tol``): an
+    epoch counts when it does not beat the lowest loss so far by ``threshold``, so a
+    loss that creeps down by less than that per epoch ends training (
+    :class:`~sktorch.callbacks.EarlyStopping` counts from the last epoch that beat
+    the best by ``threshold``, and trains on while small gains add up). The weights
+    of the best epoch (the last that beat the best by ``threshold``, as
+    ``EarlyStopping`` keeps them) are restored. ``monitor='auto'`` watches
     ``valid_loss`` when the fit has a validation split, else ``train_loss``. (The
     built-in regressor's losses are in standardized target units, so the threshold
     does not depend on the targets' units.) It starts afresh at each fit and
@@ -119,6 +128,7 @@ class PlateauStop(EarlyStopping):
 
     def on_train_begin(self, net: Any, **kwargs: Any) -> None:
         self.initialize()
+        self._lowest_: float | None = None  # the best score so far, however small the gain
         self._tensors_: tuple | None = None  # (module, its state's tensors), see _save_best
         self.active_ = stops_on_plateau(net)
         self.monitor_ = self.monitor
@@ -136,9 +146,14 @@ class PlateauStop(EarlyStopping):
         if self.best_model_weights_ is None:
             self.best_model_weights_ = {k: v.detach().clone() for k, v in tensors[1]}
             return
+        best = self.best_model_weights_
         with torch.no_grad():
+            if _foreach_copy is not None:  # one call for all tensors
+                _foreach_copy([best[key] for key, _ in tensors[1]],
+                              [value for _, value in tensors[1]])
+                return
             for key, value in tensors[1]:
-                self.best_model_weights_[key].copy_(value)
+                best[key].copy_(value)
 
     def on_train_end(self, net: Any, **kwargs: Any) -> None:
         super().on_train_end(net, **kwargs)
@@ -147,11 +162,33 @@ class PlateauStop(EarlyStopping):
     def on_epoch_end(self, net: Any, **kwargs: Any) -> None:
         if not self.active_:  # after set_params(max_epochs=...): exactly that many epochs
             return
-        monitor, self.monitor = self.monitor, self.monitor_
-        try:
-            super().on_epoch_end(net, **kwargs)
-        finally:
-            self.monitor = monitor
+        score = float(read_monitor(net, self.monitor_, "EarlyStopping"))
+        if self._improved(score):  # the best epoch: its weights are restored at the end
+            self.best_score_ = score
+            self.best_epoch_ = net.history[-1].get("epoch", len(net.history))
+            if self.load_best:
+                self._save_best(net)
+        # scikit-learn's count: epochs in a row that do not beat the lowest score so far
+        # by threshold (the lowest so far moves with every gain, however small)
+        lowest = self._lowest_
+        self.misses_ = 0 if self._beats(score, lowest) else self.misses_ + 1
+        if not math.isnan(score) and (lowest is None or self._beats(score, lowest, 0.0)):
+            self._lowest_ = score
+        if self.misses_ >= self.patience:
+            monitor, self.monitor = self.monitor, self.monitor_
+            try:
+                self._stop(net, by=f" by {self.threshold:g}"
+                           + (" (relative)" if self.threshold_mode == "rel" else ""))
+            finally:
+                self.monitor = monitor
+
+    def _beats(self, score: float, reference: float | None,
+               threshold: float | None = None) -> bool:
+        if reference is None:
+            return not math.isnan(score)
+        threshold = self.threshold if threshold is None else threshold
+        margin = threshold * abs(reference) if self.threshold_mode == "rel" else threshold
+        return score < reference - margin if self.lower_is_better else score > reference + margin
 
 
 def recipe_callbacks(net: Any) -> list[tuple[str, Any]]:
@@ -171,19 +208,21 @@ def setup_training(net: Any, dataset_train: Any, built: bool, epochs: int | None
     Shared by the sequential fit (``NeuralNet.fit_loop``) and the fused search
     engine (``_fused/_prepare.py``), so that a fused member is set up exactly as its
     sequential fit. A freshly ``built`` built-in module learns its standardization
-    statistics from the training rows, and the recipe's Adam its learning rate:
-    ``LR_ONE_BATCH`` when the training rows fit in one batch (one step per epoch:
-    small data), else ``LR``. The epoch budget is the recipe's when it applies (the
-    recipe's optimizer and batch size are chosen in ``initialize_optimizer`` and
-    ``get_iterator``, which both call).
+    statistics from the training rows (a continued fit keeps those its weights were
+    trained with). The recipe's Adam gets its learning rate at every fit and
+    ``partial_fit``, from this call's training rows: ``LR_ONE_BATCH`` when they fit
+    in one batch (one step per epoch: small data), else ``LR`` (so a ``warm_start``
+    net refitted on more rows takes smaller steps). The epoch budget is the recipe's
+    when it applies (the recipe's optimizer and batch size are chosen in
+    ``initialize_optimizer`` and ``get_iterator``, which both call).
     """
     if built and uses_recipe(net):
         fit_statistics(net, dataset_train)
-        if uses_recipe_optimizer(net):
-            n_rows = len(dataset_train) if hasattr(dataset_train, "__len__") else None
-            size = batch_size(net, dataset_train)
-            one_batch = n_rows is not None and (size == -1 or size >= n_rows)
-            net._recipe_lr = LR_ONE_BATCH if one_batch else LR
-            for group in net.optimizer_.param_groups:
-                group["lr"] = net._recipe_lr
+    if uses_recipe_optimizer(net) and getattr(net, "optimizer_", None) is not None:
+        n_rows = len(dataset_train) if hasattr(dataset_train, "__len__") else None
+        size = batch_size(net, dataset_train)
+        one_batch = n_rows is not None and (size == -1 or size >= n_rows)
+        net._recipe_lr = LR_ONE_BATCH if one_batch else LR
+        for group in net.optimizer_.param_groups:
+            group["lr"] = net._recipe_lr
     return max_epochs(net) if epochs is None else epochs

@@ -163,12 +163,16 @@ class EarlyStopping(Callback):
             return
         self.misses_ += 1
         if self.misses_ >= self.patience:
-            best = ("no finite score yet" if self.best_score_ is None  # e.g. NaN so far
-                    else f"best {self.best_score_:.4g} at epoch {self.best_epoch_}")
-            reason = f"{self.monitor} did not improve for {self.misses_} epochs ({best})"
-            net.request_stop(reason)
-            if net.verbose and not (self.sink is print and _has_print_log(net)):
-                self.sink(f"Stopping: {reason}")
+            self._stop(net)
+
+    def _stop(self, net, by: str = "") -> None:
+        """Ask the net to stop, with the reason (``misses_`` epochs without improving)."""
+        best = ("no finite score yet" if self.best_score_ is None  # e.g. NaN so far
+                else f"best {self.best_score_:.4g} at epoch {self.best_epoch_}")
+        reason = f"{self.monitor} did not improve{by} for {self.misses_} epochs ({best})"
+        net.request_stop(reason)
+        if net.verbose and not (self.sink is print and _has_print_log(net)):
+            self.sink(f"Stopping: {reason}")
 
     def _save_best(self, net) -> None:
         """Keep a copy of the module's weights (``best_model_weights_``)."""
