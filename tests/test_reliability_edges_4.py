@@ -5,11 +5,17 @@ Each test fails without its fix.
 
 from __future__ import annotations
 
+import inspect
+import json
+import os
+
 import numpy as np
+import pytest
 import torch
 from torch import nn
 
-from sktorch import NeuralNetRegressor
+from sktorch import NeuralNetRegressor, callbacks
+from sktorch.history import History
 
 
 def _regression_data(n=60, seed=0):
@@ -69,3 +75,102 @@ def test_a_modules_own_train_keeps_its_frozen_norm_layer():
     # Never in training mode, the norm layer's running statistics stay as initialized.
     assert torch.equal(net.module_.norm.running_mean, torch.zeros(3))
     assert net.module_.norm.num_batches_tracked.item() == 0
+
+
+# ------------------------------------------- get_formatted_files names the files a save wrote
+def _plain_files(dirname):
+    """The files a user sees in a checkpoint directory (not the store or the manifest)."""
+    return sorted(str(p) for p in dirname.rglob("*") if p.is_file()
+                  and ".sktorch" not in p.parts and not p.name.endswith("manifest.json"))
+
+
+@pytest.mark.parametrize("saver, kwargs", [
+    ("Checkpoint", {}),
+    ("Checkpoint", {"f_pickle": "net.pkl"}),
+    ("Checkpoint", {"f_params": None, "f_pickle": "net.pkl"}),
+    ("Checkpoint", {"f_optimizer": None}),
+    ("Checkpoint", {"f_criterion": None}),
+    ("Checkpoint", {"f_history": None}),
+    ("Checkpoint", {"f_history": "logs/h_{last_epoch[epoch]}.json", "fn_prefix": "run_"}),
+    ("TrainEndCheckpoint", {}),
+    ("TrainEndCheckpoint", {"f_optimizer": None, "f_history": None, "f_pickle": "net.pkl"}),
+])
+def test_formatted_files_are_exactly_the_files_a_save_wrote(tmp_path, saver, kwargs):
+    X, y = _regression_data()
+    kwargs = {"dirname": str(tmp_path), **kwargs}
+    cp = getattr(callbacks, saver)(**kwargs) if saver == "TrainEndCheckpoint" else (
+        callbacks.Checkpoint(monitor=None, **kwargs))
+    net = NeuralNetRegressor(max_epochs=2, verbose=0, random_state=0, callbacks=[cp]).fit(X, y)
+    files = cp.get_formatted_files(net)
+    for key in ("f_params", "f_optimizer", "f_criterion", "f_history", "f_pickle"):
+        default = inspect.signature(type(cp)).parameters[key].default
+        assert (files[key] is None) == (kwargs.get(key, default) is None), key
+    written = [str(f) for f in files.values() if f is not None]
+    # Formatted names: the first epoch's file stays beside the second's.
+    older = [str(tmp_path / "run_logs" / "h_1.json")] if "fn_prefix" in kwargs else []
+    assert sorted(written + older) == _plain_files(tmp_path)
+
+
+def test_plain_history_file_is_the_saved_sets_history_as_json(tmp_path):
+    X, y = _regression_data()
+
+    class RecordsAfterTheSave(callbacks.Callback):
+        def on_epoch_end(self, net, **kwargs):
+            net.history.record("late", len(net.history))
+
+    cp = callbacks.Checkpoint(monitor=None, dirname=str(tmp_path))
+    net = NeuralNetRegressor(max_epochs=4, verbose=0, random_state=0,
+                             callbacks=[("cp", cp), ("late", RecordsAfterTheSave())])
+    net.fit(X, y)
+    path = cp.get_formatted_files(net)["f_history"]
+    with open(path) as handle:
+        rows = json.load(handle)
+    assert rows == cp.read_checkpoint(net).history  # the verified set's history
+    assert [row["epoch"] for row in rows] == [1, 2, 3, 4]
+    # Rows written again once complete; the last one as it was when saved.
+    assert [row.get("late") for row in rows] == [1, 2, 3, None]
+    assert History.from_file(path)[:, "train_loss"] == net.history[:, "train_loss"]
+    # A resumed fit continues the same file with the new epochs.
+    resumed = NeuralNetRegressor(max_epochs=2, verbose=0, random_state=0,
+                                 callbacks=[("cp", cp), callbacks.LoadInitState(cp)])
+    resumed.fit(X, y)
+    with open(path) as handle:
+        assert [row["epoch"] for row in json.load(handle)] == [1, 2, 3, 4, 5, 6]
+
+
+def test_history_file_grows_in_place_within_a_fit(tmp_path):
+    # A save appends the new epochs: it does not rewrite (and so replace) the whole file.
+    X, y = _regression_data()
+    inodes = []
+
+    class Inode(callbacks.Callback):
+        def on_epoch_end(self, net, **kwargs):
+            inodes.append(os.stat(tmp_path / "history.json").st_ino)
+
+    cp = callbacks.Checkpoint(monitor=None, dirname=str(tmp_path))
+    NeuralNetRegressor(max_epochs=4, verbose=0, random_state=0,
+                       callbacks=[("cp", cp), ("inode", Inode())]).fit(X, y)
+    assert len(inodes) == 4 and len(set(inodes)) == 1
+
+
+def test_formatted_params_name_is_the_saved_epochs_without_an_event_column(tmp_path):
+    # With event_name=None nothing in the history says which epoch was saved: the
+    # name must come from the save, not from the last epoch (params_4.pt was never written).
+    X, y = _regression_data()
+    cp = callbacks.Checkpoint(monitor=lambda net: len(net.history) == 2, event_name=None,
+                              f_params="params_{last_epoch[epoch]}.pt", dirname=str(tmp_path))
+    net = NeuralNetRegressor(max_epochs=4, verbose=0, random_state=0, callbacks=[cp]).fit(X, y)
+    assert cp.get_formatted_files(net)["f_params"] == str(tmp_path / "params_2.pt")
+
+
+def test_loading_a_checkpoints_history_by_name_reads_the_verified_set(tmp_path):
+    # The plain file is a convenience copy: a damaged one does not spoil load_params.
+    X, y = _regression_data()
+    cp = callbacks.Checkpoint(monitor=None, dirname=str(tmp_path))
+    net = NeuralNetRegressor(max_epochs=3, verbose=0, random_state=0, callbacks=[cp]).fit(X, y)
+    path = tmp_path / "history.json"
+    path.write_text(path.read_text()[:-20])  # e.g. a copy cut short
+    fresh = NeuralNetRegressor(max_epochs=3, verbose=0).initialize()
+    fresh.load_params(f_history=str(path))
+    assert fresh.history[:, "train_loss"] == net.history[:, "train_loss"]
+    assert History.from_file(str(path))[:, "epoch"] == [1, 2, 3]
