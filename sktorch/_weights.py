@@ -18,7 +18,7 @@ import torch
 from sklearn.utils import compute_sample_weight
 from sklearn.utils.validation import check_array
 
-__all__ = ["fit_weights", "weighted_loss", "check_class_weight"]
+__all__ = ["fit_weights", "weighted_loss", "check_class_weight", "check_split_weights"]
 
 
 def check_class_weight(value: Any) -> bool:
@@ -74,6 +74,24 @@ def fit_weights(net: Any, sample_weight: Any, y: Any, n_samples: int) -> torch.T
     dtype = torch.float64 if getattr(net, "precision", "32") == "64" else torch.float32
     tensor = torch.as_tensor(weights, dtype=dtype)
     return tensor.to(net.device) if net.device is not None else tensor
+
+
+def check_split_weights(dataset_train: Any, dataset_valid: Any) -> None:
+    """Raise when the training or validation part of a split has only zero weights.
+
+    Its loss, the weighted mean over its samples, would be undefined: a training
+    part would not train, and a validation loss would steer early stopping and
+    checkpoints by nothing.
+    """
+    for part, dataset in (("training", dataset_train), ("validation", dataset_valid)):
+        weights = getattr(dataset, "sample_weight", None)
+        if weights is not None and len(weights) and not bool(weights.any()):
+            raise ValueError(
+                f"sample_weight is zero for all {len(weights)} samples of the {part} part "
+                "of train_split, so its weighted loss is undefined. Give some of them "
+                "weight, validate on other data with train_split=predefined_split("
+                "dataset), or pass train_split=None."
+            )
 
 
 def weighted_loss(net: Any, y_pred: Any, y_true: Any, X: Any, weights: torch.Tensor,

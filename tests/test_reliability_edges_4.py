@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from sktorch import NeuralNetRegressor, callbacks
+from sktorch.dataset import ValidSplit
 from sktorch.history import History
 
 
@@ -174,3 +175,44 @@ def test_loading_a_checkpoints_history_by_name_reads_the_verified_set(tmp_path):
     fresh.load_params(f_history=str(path))
     assert fresh.history[:, "train_loss"] == net.history[:, "train_loss"]
     assert History.from_file(str(path))[:, "epoch"] == [1, 2, 3]
+
+
+# ------------------------------------------------------------------ sample weights per epoch
+def test_weighted_validation_loss_is_the_weighted_mean_over_the_whole_split():
+    # Batches with more weight count more: averaging the batches' weighted means by
+    # their sizes let light batches (here: weight 0.01) pull the epoch's loss around.
+    X, y = _regression_data(n=100)
+    split = ValidSplit(5, random_state=0)
+    _, valid = split.split_indices(100)
+    weights = np.ones(100)
+    weights[valid[:10]] = 0.01
+    net = NeuralNetRegressor(nn.Linear, module__in_features=3, module__out_features=1,
+                             max_epochs=1, batch_size=10, verbose=0, random_state=0,
+                             train_split=split)
+    net.fit(X, y.reshape(-1, 1), sample_weight=weights)
+    errors = ((net.predict(X[valid]) - y[valid].reshape(-1, 1)) ** 2).ravel()
+    expected = (weights[valid] * errors).sum() / weights[valid].sum()
+    assert net.history[-1, "valid_loss"] == pytest.approx(expected, rel=1e-5)
+    assert errors.mean() != pytest.approx(expected, rel=1e-2)  # the weights matter here
+
+
+def test_a_split_whose_validation_weights_are_all_zero_fails_with_the_fix():
+    X, y = _regression_data(n=100)
+    split = ValidSplit(5, random_state=0)
+    _, valid = split.split_indices(100)
+    weights = np.ones(100)
+    weights[valid] = 0.0
+    net = NeuralNetRegressor(max_epochs=1, verbose=0, random_state=0, train_split=split)
+    with pytest.raises(ValueError, match="zero for all 20 samples of the validation part.*"
+                                         "train_split=None"):
+        net.fit(X, y, sample_weight=weights)
+    # Before, its valid_loss was 0.0 every epoch: a perfect score for an empty set.
+    assert net.fit(X, y, sample_weight=np.where(weights, 1.0, 1e-3)).history[
+        -1, "valid_loss"] > 0
+
+
+# ------------------------------------------------------------------ dict X, built-in module
+def test_dict_x_with_the_built_in_mlp_says_what_to_pass():
+    X, y = _regression_data()
+    with pytest.raises(TypeError, match=r"built-in MLP.*keys \[a, b\].*module=YourModule"):
+        NeuralNetRegressor(max_epochs=1, verbose=0).fit({"a": X[:, :2], "b": X[:, 2:]}, y)
