@@ -96,8 +96,14 @@ class DataMixin:
                 "train_split=predefined_split(valid_dataset) to validate on another one."
             )
         if isinstance(split, ValidSplit) and split.random_state is None and seed is not None:
+            # One model validates on one set of rows: a partial_fit or warm-start fit
+            # splits as the fit that initialized the net did. Split anew, its validation
+            # rows would be rows it has trained on, and its valid_loss (early stopping,
+            # checkpoints) optimistic.
+            if vars(self).get("_split_seed") is None:
+                self._split_seed = seed
             split = copy.copy(split)
-            split.random_state = seed
+            split.random_state = self._split_seed
         try:
             dataset_train, dataset_valid = split(dataset, y)
         except ValueError as exc:

@@ -172,10 +172,6 @@ def run_pass(net: Any, callbacks: CallbackList, stop: StopFlag, batches: Iterabl
     history = net.history
     loss_key = "train_loss" if training else "valid_loss"
     size_key = "train_batch_size" if training else "valid_batch_size"
-    # A weighted batch's loss is its weighted mean: the epoch's loss averages those
-    # by the batches' weight sums, so that it is the weighted mean over the whole set.
-    weight_key = ("train_batch_weight" if training else "valid_batch_weight") if (
-        net._weighted) else None
     begin = callbacks.has("on_batch_begin")
     end = callbacks.has("on_batch_end")
     notify = callbacks.notify
@@ -200,13 +196,6 @@ def run_pass(net: Any, callbacks: CallbackList, stop: StopFlag, batches: Iterabl
             row[loss_key] = loss.detach()
             tensors = True
         row[size_key] = _n_samples(batch)
-        if weight_key is not None and isinstance(batch, (tuple, list)) and len(batch) > 2:
-            weight = batch[2].sum()
-            if weight.is_cpu:
-                row[weight_key] = weight.item()
-            else:
-                row[weight_key] = weight
-                tensors = True
         if end:
             notify(
                 "on_batch_end", net, batch=batch, training=training,

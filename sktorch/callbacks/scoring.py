@@ -80,19 +80,12 @@ class _RecordsBest(Callback):
         net.history.record(f"{self.name_}_best", bool(is_best))
 
     def _record_epoch_mean(self, net, batch_key: str) -> None:
-        """Record the batch-size weighted mean of ``batch_key`` over this epoch's batches.
-
-        The loss of a fit with sample weights is averaged by each batch's weight sum
-        instead: it is the weighted mean over the whole set.
-        """
-        pass_name = "train" if self.on_train else "valid"
-        size_key = f"{pass_name}_batch_size"
-        if batch_key == f"{pass_name}_loss":
-            size_key = f"{pass_name}_batch_weight"
+        """Record the batch-size weighted mean of ``batch_key`` over this epoch's batches."""
+        size_key = "train_batch_size" if self.on_train else "valid_batch_size"
         total, count = 0.0, 0
         for row in net.history[-1]["batches"]:
             if batch_key in row:
-                n = row.get(size_key, row.get(f"{pass_name}_batch_size", 1))
+                n = row.get(size_key, 1)
                 total += row[batch_key] * n
                 count += n
         if count:
