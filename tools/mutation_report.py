@@ -5,6 +5,9 @@ MUTATION.md lists under its "Equivalent mutants" heading (lines
 ``- `sktorch.<module>.<mutant>`: why``), and
 prints, per module, the counts of killed, timed-out, surviving, equivalent and
 unchecked mutants and the score: (killed + timeout) / (checked - equivalent).
+A listed equivalent counts as equivalent also where mutmut recorded a timeout (a
+loaded machine stretches a run past mutmut's wall-clock limit; equivalent code
+cannot run longer than the original).
 
 With ``--interval`` a last column gives the 95% Wilson interval of the score, for
 modules where only a random sample of the mutants was checked
@@ -64,7 +67,9 @@ def main(argv: list[str]) -> int:
         counts: Counter = Counter()
         for name, code in codes.items():
             status = STATUS.get(code, "suspicious")
-            if status == "survived" and name in equivalent:
+            # An equivalent mutant behaves as the original: its recorded timeout is the
+            # machine's load stretching the run past mutmut's wall-clock limit.
+            if status in ("survived", "timeout") and name in equivalent:
                 status = "equivalent"
             counts[status] += 1
             if status == "survived":
