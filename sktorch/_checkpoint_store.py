@@ -7,6 +7,7 @@ Layout of a checkpoint with file-name prefix ``<p>`` in ``dirname``::
         v000007-xxxx/params.pt ...   the files of one save (a fresh directory per save)
         history-xxxx.jsonl           the history, one epoch row per line, append-only
     dirname/<p>params.pt ...         hard links to the newest set's files (skorch's names)
+    dirname/<p>history.json          the history as one JSON list (see sktorch._history_view)
 
 A save writes its files into a fresh version directory, appends the epochs that
 ended since the previous save to the history log, and only then replaces the
@@ -41,6 +42,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from sktorch._history_view import ViewState, write_history_view
 from sktorch.exceptions import CheckpointError, SktorchWarning
 
 __all__ = ["CheckpointError", "CheckpointStore", "LoadedCheckpoint", "LogState", "json_safe",
@@ -88,6 +90,7 @@ class LogState:
     crc32: int
     history_id: int
     last_line: str = ""
+    view: ViewState | None = None  # the plain-named history file
 
 
 @dataclass
@@ -221,6 +224,23 @@ class CheckpointStore:
             + ". Delete the manifest to start afresh, or restore the files from a backup."
         )
 
+    def newest_views(self, slot: str) -> dict[str, str | None] | None:
+        """The plain names the newest set of ``slot`` was linked under (``None``: no set).
+
+        Keys as in ``save``'s ``files``, plus ``'f_history'`` (``None`` when that set
+        has no history).
+        """
+        try:
+            manifest = self.read_manifest()
+        except CheckpointError:
+            return None
+        for entry in manifest["entries"] if manifest else []:
+            if _slot_of(entry, slot) == slot:  # each slot's newest set comes first
+                views = {key: info["view"] for key, info in entry["files"].items()}
+                views["f_history"] = (entry.get("history") or {}).get("view")
+                return views
+        return None
+
     def _load_entry(self, entry: dict, keys: Any) -> LoadedCheckpoint:
         version = self.root / entry["dir"]
         files, names, paths = {}, {}, {}
@@ -322,6 +342,10 @@ class CheckpointStore:
             text = json.dumps(new_manifest, indent=1)
             _replace_atomically(self.manifest_path, text.encode(), self._tmp_path)
             self._update_view(version, entry["files"])
+            if new_log is not None and history_view is not None:
+                new_log.view = write_history_view(
+                    history_view, history, log.view if log is not None else None, dumps_row,
+                    lambda path, data: _replace_atomically(Path(path), data, self._tmp_path))
             self._clean(new_manifest["entries"])
         return new_log
 

@@ -146,11 +146,13 @@ def mode_modules(net: Any) -> tuple | None:
     Switching the mode twice per epoch (training and validation passes) by
     ``Module.train``'s recursion costs as much as a small model's validation
     pass; within one fit the modules do not change, so their flags are set
-    directly. Only when no module overrides ``train`` (which may do more).
+    directly. Only when no module overrides ``train`` and no top-level one ``eval``
+    (either may do more, e.g. keep batch-norm statistics frozen).
     """
     roots = [net.module_, *extra_modules(net)]
     modules = [m for root in roots for m in root.modules()]
-    if any(type(m).train is not torch.nn.Module.train for m in modules):
+    if any(type(m).train is not torch.nn.Module.train for m in modules) or any(
+            type(root).eval is not torch.nn.Module.eval for root in roots):
         return None
     return net.module_, modules
 
@@ -280,7 +282,11 @@ class ComponentsMixin:
         self._flat_adam = flat_adam_step(self)  # the built-in model's Adam, in a few operations
 
     def _set_training(self, training: bool = True) -> None:
-        """Put ``module_`` and a subclass's other modules and criteria in train/eval mode."""
+        """Put ``module_`` and a subclass's other modules and criteria in train/eval mode.
+
+        As a hand-written loop does: ``train()`` for training, ``eval()`` otherwise,
+        so that a module's own ``train`` or ``eval`` runs.
+        """
         fast = vars(self).get("_mode_modules")
         if fast is not None and fast[0] is self.module_:
             # What Module.train does, without its recursion and nn.Module.__setattr__
@@ -288,9 +294,11 @@ class ComponentsMixin:
             for module in fast[1]:
                 vars(module)["training"] = training
             return
-        self.module_.train(training)
-        for component in extra_modules(self):
-            component.train(training)
+        for component in (self.module_, *extra_modules(self)):
+            if training:
+                component.train()
+            else:
+                component.eval()
 
     def get_params_for(self, prefix: str) -> dict[str, Any]:
         """The parameters set for the component ``prefix``, without the prefix.

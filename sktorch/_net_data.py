@@ -21,6 +21,7 @@ from sktorch._continuation import shuffle_generator
 from sktorch._data import TensorBatches, all_finite, move, to_tensor
 from sktorch._precision import dataset_to_float64
 from sktorch._validation import check_valid_order
+from sktorch._weights import check_split_weights
 from sktorch.dataset import Dataset, ValidSplit
 from sktorch.helper import SliceDataset
 
@@ -35,6 +36,14 @@ class DataMixin:
         if not isinstance(X, dict) and hasattr(X, "shape"):  # a Dataset's item has no row axis
             ndim = len(X.shape) + (0 if isinstance(dataset, Dataset) else 1)
             _builtin.check_2d(self, ndim, X.shape)
+        if isinstance(X, dict) and self.module is None:
+            names = ", ".join(map(str, X))
+            raise TypeError(
+                f"The built-in MLP (module=None) takes one array of features, but X is a "
+                f"dict of arrays with keys [{names}]. Pass module=YourModule whose forward "
+                f"takes {names} as keyword arguments, or give X as one 2-d array (e.g. "
+                "np.hstack of the arrays)."
+            )
         n_features = X.shape[-1] if not isinstance(X, dict) else None
         return {"input_units": n_features, "output_units": self._n_outputs(dataset)}
 
@@ -89,8 +98,14 @@ class DataMixin:
                 "train_split=predefined_split(valid_dataset) to validate on another one."
             )
         if isinstance(split, ValidSplit) and split.random_state is None and seed is not None:
+            # One model validates on one set of rows: a partial_fit or warm-start fit
+            # splits as the fit that initialized the net did. Split anew, its validation
+            # rows would be rows it has trained on, and its valid_loss (early stopping,
+            # checkpoints) optimistic.
+            if vars(self).get("_split_seed") is None:
+                self._split_seed = seed
             split = copy.copy(split)
-            split.random_state = seed
+            split.random_state = self._split_seed
         try:
             dataset_train, dataset_valid = split(dataset, y)
         except ValueError as exc:
@@ -99,6 +114,7 @@ class DataMixin:
             raise ValueError(_split_hint(split, len(dataset), exc)) from exc
         if isinstance(dataset_valid, Dataset):  # e.g. from predefined_split
             dataset_valid = dataset_valid.to(self.device)
+        check_split_weights(dataset_train, dataset_valid)
         return dataset_train, dataset_valid
 
     def check_train_split(self, n_samples: int, y: Any = None) -> None:

@@ -18,7 +18,7 @@ import torch
 from sklearn.utils import compute_sample_weight
 from sklearn.utils.validation import check_array
 
-__all__ = ["fit_weights", "weighted_loss", "check_class_weight"]
+__all__ = ["fit_weights", "weighted_loss", "check_class_weight", "check_split_weights"]
 
 
 def check_class_weight(value: Any) -> bool:
@@ -76,6 +76,24 @@ def fit_weights(net: Any, sample_weight: Any, y: Any, n_samples: int) -> torch.T
     # shared with the tensor.
     tensor = torch.from_numpy(np.array(weights, dtype=np.float64)).to(dtype)
     return tensor.to(net.device) if net.device is not None else tensor
+
+
+def check_split_weights(dataset_train: Any, dataset_valid: Any) -> None:
+    """Raise when the training or validation part of a split has only zero weights.
+
+    Its loss, the weighted mean over its samples, would be undefined: a training
+    part would not train, and a validation loss would steer early stopping and
+    checkpoints by nothing.
+    """
+    for part, dataset in (("training", dataset_train), ("validation", dataset_valid)):
+        weights = getattr(dataset, "sample_weight", None)
+        if weights is not None and len(weights) and not bool(weights.any()):
+            raise ValueError(
+                f"sample_weight is zero for all {len(weights)} samples of the {part} part "
+                "of train_split, so its weighted loss is undefined. Give some of them "
+                "weight, validate on other data with train_split=predefined_split("
+                "dataset), or pass train_split=None."
+            )
 
 
 def weighted_loss(net: Any, y_pred: Any, y_true: Any, X: Any, weights: torch.Tensor,

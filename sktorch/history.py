@@ -144,13 +144,13 @@ class History(list):
         """Read a history written by :meth:`to_file`, ``save_params`` or a checkpoint.
 
         ``f`` is a path or an open file. A checkpoint keeps its history in its store:
-        its plain name (e.g. ``'exp1/history.json'``) finds it there.
+        its plain name (e.g. ``'exp1/history.json'``) reads it from there, verified.
         """
         import os
 
         from sktorch._param_files import decode_history, read_bytes
 
-        if isinstance(f, (str, os.PathLike)) and not os.path.exists(f):
+        if isinstance(f, (str, os.PathLike)):
             from sktorch._checkpoint_store import history_from_manifests
 
             rows = history_from_manifests(f)

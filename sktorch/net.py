@@ -222,6 +222,7 @@ class NeuralNet(ParamsMixin, ComponentsMixin, HooksMixin, DataMixin, StepsMixin,
             vars(self).pop(attr, None)
         self._random_state = check_random_state(self.random_state) if (
             self.random_state is not None) else None
+        self._split_seed = None  # a new model may validate on other rows (get_split_datasets)
         _components.reset(self)
         self.initialize_callbacks()
         _components.run_initializer(self, "criterion")

@@ -348,9 +348,9 @@ class PersistenceMixin:
             if key not in targets and key != "f_pickle"}
         history = None if "f_history" in targets else loaded.history
         for key, f in targets.items():
-            if key == "f_history" and isinstance(f, (str, os.PathLike)) and (
-                    not os.path.exists(f)):
-                history = history_from_manifests(f)  # a checkpoint's: kept in its store
+            if key == "f_history" and isinstance(f, (str, os.PathLike)):
+                # A checkpoint's: read verified from its store, not from the plain copy.
+                history = history_from_manifests(f)
                 if history is not None:
                     continue
             raw[key] = (files.read_bytes(f, _WHAT.get(key, f"{key[2:]}_ state")), f)

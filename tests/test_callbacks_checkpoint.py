@@ -1,6 +1,7 @@
 """Checkpoints: what is saved when, resuming, atomic files and parallel clones."""
 
 import copy
+import json
 import os
 import pickle
 
@@ -52,10 +53,10 @@ def test_checkpoint_saves_at_best_epochs_with_formatted_names(data, tmp_path):
     assert saved.count(True) > 1 and False in saved[:-1]  # best, not best, best again
     assert saved[-1] is False  # the last file is not simply the last epoch's
     epochs = [row["epoch"] for row in net.history if row["event_cp"]]
-    # plain-named links to the saved files (skorch's names; the history lives in the store)
+    # plain-named links to the saved files (skorch's names)
     assert sorted(os.listdir(tmp_path)) == sorted(
         [f"params_{e}.pt" for e in epochs]
-        + ["optimizer.pt", "criterion.pt", "manifest.json", ".sktorch"])
+        + ["optimizer.pt", "criterion.pt", "history.json", "manifest.json", ".sktorch"])
     files = cp.get_formatted_files(net)
     assert files["f_params"] == str(tmp_path / f"params_{epochs[-1]}.pt")
     assert files["f_pickle"] is None
@@ -123,8 +124,9 @@ def test_train_end_checkpoint_saves_once(data, tmp_path):
     cp = TrainEndCheckpoint(dirname=str(tmp_path), f_pickle="net.pkl")
     net = make_net([cp]).fit(X, y)
     assert sorted(os.listdir(tmp_path)) == [
-        ".sktorch", "train_end_criterion.pt", "train_end_manifest.json", "train_end_net.pkl",
-        "train_end_optimizer.pt", "train_end_params.pt"]
+        ".sktorch", "train_end_criterion.pt", "train_end_history.json",
+        "train_end_manifest.json", "train_end_net.pkl", "train_end_optimizer.pt",
+        "train_end_params.pt"]
     with open(tmp_path / "train_end_net.pkl", "rb") as f:
         np.testing.assert_allclose(pickle.load(f).predict(X), net.predict(X))
     fresh = make_net([]).initialize()
@@ -208,8 +210,10 @@ def test_parallel_clones_never_corrupt_shared_files(data, tmp_path):
     GridSearchCV(net, {"callbacks__checkpoint__dirname": dirs}, cv=2, n_jobs=2,
                  scoring="neg_mean_squared_error", refit=False).fit(X, y)
     for d in dirs:  # no temporary files left, and every file loads
-        assert sorted(os.listdir(d)) == [
-            ".sktorch", "criterion.pt", "manifest.json", "optimizer.pt", "params.pt"]
+        assert sorted(os.listdir(d)) == [".sktorch", "criterion.pt", "history.json",
+                                         "manifest.json", "optimizer.pt", "params.pt"]
+        with open(os.path.join(d, "history.json")) as handle:  # whole, one fit's epochs
+            assert [row["epoch"] for row in json.load(handle)] == list(range(1, 7))
         fresh = make_net([]).initialize()
         fresh.load_params(checkpoint=Checkpoint(monitor=None, dirname=d))
         assert fresh.history[:, "epoch"] == list(range(1, 7))

@@ -278,25 +278,37 @@ def test_two_checkpoints_saving_the_same_files_fail_before_training(tmp_path):
     assert (tmp_path / "manifest.json").exists() and (tmp_path / "train_manifest.json").exists()
 
 
-def test_load_best_never_loads_another_fits_weights(tmp_path):
-    # Two fits saving into one place at once (as clones in a parallel search do):
-    # fit A's load_best must not take fit B's newer set for its own.
+def _fit_inside_another(tmp_path, hook, n_epochs_a, monitor_a, n_epochs_b, at_epoch=None,
+                        n_fits_b=1):
+    """Net A (load_best) and net B checkpoint into one place; B fits at A's ``hook``.
+
+    As clones in a parallel search do. Returns ``(net_a, cp_a, net_b, X, y)``, A unfitted.
+    """
     from sktorch.callbacks import Callback, Checkpoint
 
     X, y = _classifier_data()
-    cp_b = Checkpoint(monitor=None, dirname=str(tmp_path))
-    net_b = NeuralNetClassifier(make_classifier(input_units=4), max_epochs=1, verbose=0,
-                                random_state=1, callbacks=[cp_b])
+    net_b = NeuralNetClassifier(make_classifier(input_units=4), max_epochs=n_epochs_b, verbose=0,
+                                random_state=1,
+                                callbacks=[Checkpoint(monitor=None, dirname=str(tmp_path))])
 
-    class OtherFitSaves(Callback):
-        def on_epoch_end(self, net, **kwargs):
-            if len(net.history) == 2:  # B saves three times during A's training
-                for _ in range(3):
-                    net_b.fit(X, y)
+    def fit_b(self, net, **kwargs):
+        if at_epoch is None or len(net.history) == at_epoch:
+            for _ in range(n_fits_b):
+                net_b.fit(X, y)
 
-    cp_a = Checkpoint(monitor=None, dirname=str(tmp_path), load_best=True)
-    net_a = NeuralNetClassifier(make_classifier(input_units=4), max_epochs=3, verbose=0,
-                                random_state=0, callbacks=[("other", OtherFitSaves()), cp_a])
+    other = type("OtherFitSaves", (Callback,), {hook: fit_b})()
+    cp_a = Checkpoint(monitor=monitor_a, dirname=str(tmp_path), load_best=True)
+    net_a = NeuralNetClassifier(make_classifier(input_units=4), max_epochs=n_epochs_a, verbose=0,
+                                random_state=0, callbacks=[("other", other), ("cp", cp_a)])
+    return net_a, cp_a, net_b, X, y
+
+
+def test_load_best_never_loads_another_fits_weights(tmp_path):
+    # Fit A's load_best must not take fit B's newer set for its own: B saves three
+    # times during A's training.
+    net_a, cp_a, _, X, y = _fit_inside_another(
+        tmp_path, "on_epoch_end", n_epochs_a=3, monitor_a=None, n_epochs_b=1, at_epoch=2,
+        n_fits_b=3)
     with pytest.warns(Warning) as record:
         net_a.fit(X, y)
     messages = " ".join(str(w.message) for w in record)
@@ -307,21 +319,9 @@ def test_load_best_never_loads_another_fits_weights(tmp_path):
 
 
 def test_load_best_warns_instead_of_loading_when_its_sets_were_replaced(tmp_path):
-    from sktorch.callbacks import Callback, Checkpoint
-
-    X, y = _classifier_data()
-    cp_b = Checkpoint(monitor=None, dirname=str(tmp_path))
-    net_b = NeuralNetClassifier(make_classifier(input_units=4), max_epochs=3, verbose=0,
-                                random_state=1, callbacks=[cp_b])
-
-    class OtherFitSavesLast(Callback):
-        def on_train_end(self, net, **kwargs):
-            net_b.fit(X, y)  # replaces A's sets before A's load_best reads them
-
-    cp_a = Checkpoint(monitor="train_loss_best", dirname=str(tmp_path), load_best=True)
-    net_a = NeuralNetClassifier(make_classifier(input_units=4), max_epochs=2, verbose=0,
-                                random_state=0, callbacks=[("other", OtherFitSavesLast()),
-                                                           ("cp", cp_a)])
+    # B's fit replaces A's sets before A's load_best reads them.
+    net_a, _, net_b, X, y = _fit_inside_another(
+        tmp_path, "on_train_end", n_epochs_a=2, monitor_a="train_loss_best", n_epochs_b=3)
     before = [p.detach().clone() for p in net_a.initialize().module_.parameters()]
     with pytest.warns(Warning, match="did not load the best weights"):
         net_a.fit(X, y)

@@ -208,10 +208,20 @@ class _FileSaver(Callback):
         """Paths (or file objects) of the latest checkpoint's files, ``None`` where unused.
 
         The keys are ``f_params``, ``f_optimizer``, ``f_criterion``, ``f_history``,
-        ``f_pickle`` and any ``f_<name>``. The paths are the plain-named links to the
-        newest saved set; ``net.load_params(checkpoint=cp)`` reads the set itself,
-        verified, through the manifest.
+        ``f_pickle`` and any ``f_<name>``. Once a set is saved, the paths are the
+        plain-named files that save wrote (``None`` for a part it did not write);
+        before, the names a save would write. ``net.load_params(checkpoint=cp)``
+        reads the set itself, verified, through the manifest.
         """
+        names = self._formatted_names(net)
+        saved = self._store().newest_views(self._slot()) if self._place() else None
+        if saved is None:
+            return names
+        return {key: f if f is None or _is_file(f) else saved.get(key)
+                for key, f in names.items()}
+
+    def _formatted_names(self, net: Any) -> dict[str, Target]:
+        """The file names filled in from the latest checkpoint's history row."""
         row = self._checkpoint_row(net)
         return {key: self._join(getattr(self, key), row, net) for key in self._file_keys()}
 
@@ -302,7 +312,7 @@ class _FileSaver(Callback):
         if any(isinstance(f, str) and "{" in f for f in names) and not (
                 self._checkpoint_row(net)):
             return None  # the names need a saved history, and there is none
-        files = self.get_formatted_files(net)
+        files = self._formatted_names(net)
         if "f_params" in keys and not os.path.exists(files["f_params"]):
             return None
         loaded = LoadedCheckpoint(0, {}, {}, None, {}, use_safetensors=self.use_safetensors)

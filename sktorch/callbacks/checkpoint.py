@@ -67,11 +67,12 @@ class Checkpoint(_FileSaver):
     **Layout.** A save writes its files into a fresh directory under
     ``dirname/.sktorch/`` and then replaces ``dirname/<fn_prefix>manifest.json``,
     which names the epoch, the files and their SHA-256 checksums; the previous
-    set is kept as a fallback, older ones are removed. The weights, optimizer,
-    criterion and pickle files also appear under their plain names
-    (``params.pt``, ...; hard links to the newest set), as in skorch. The history
-    is kept as an append-only log in the store, so a save costs the new epochs
-    only; ``net.load_params(f_history='<dirname>/history.json')`` still finds it.
+    set is kept as a fallback, older ones are removed. The files also appear
+    under their plain names (``params.pt``, ...; hard links to the newest set),
+    as in skorch, and :meth:`get_formatted_files` names them. The history is kept
+    as an append-only log in the store; its plain ``history.json`` (a JSON list)
+    grows by the new epochs at each save, so a save costs the new epochs only.
+    ``net.load_params(f_history='<dirname>/history.json')`` reads the store's copy.
 
     **Sharing a directory.** Checkpoints of one net may share a directory and
     prefix when their weights files differ (e.g. ``f_params='best.pt'`` with the

@@ -136,14 +136,20 @@ class EarlyStopping(Callback):
                 f"EarlyStopping got threshold_mode={self.threshold_mode!r}; "
                 "use 'rel' or 'abs'."
             )
+        self._reset()
+        return self
+
+    def _reset(self) -> None:
         self.misses_ = 0
         self.best_score_: float | None = None
         self.best_epoch_: int | None = None
         self.best_model_weights_: dict | None = None
-        return self
 
     def on_train_begin(self, net, **kwargs) -> None:
         check_monitor_has_data(net, self.monitor, "EarlyStopping")
+        # Each fit and partial_fit counts anew (as in skorch): carried over, the misses
+        # of a stopped fit would end the next partial_fit after one epoch.
+        self._reset()
 
     def _improved(self, score: float) -> bool:
         best = self.best_score_
