@@ -234,7 +234,7 @@ class FusedRun:
             cols = slice(s * size, (s + 1) * size)
             batch = [min(max(c - s * size, 0), size) for c in counts]
             params = self.stack.leaves()
-            out = self.forward(params, self.X[index[:, cols]], True)
+            out = self.forward(params, self.X[index[:, cols]], True, batch)
             loss = self._member_losses(out, y[:, cols], weights[:, cols], True)
             grad = self.stack.gradient(loss.sum(), params)
             flat = self.stack.flat
