@@ -420,7 +420,8 @@ def _record_accuracy(net: Any, callback: EpochScoring, dataset_valid: Any) -> No
 
 @contextlib.contextmanager
 def _forked_rng(seed: int | None, device: Any):
-    """Dropout draws from torch's global generator: seed a fork of it, as fit does."""
+    """Random layers outside ``_masks`` (vmap path, AlphaDropout) draw from torch's global
+    generator: seed a fork of it, as fit does."""
     if seed is None:
         yield
         return
