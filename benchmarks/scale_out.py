@@ -15,6 +15,16 @@ started inside the timing. The searches: the ``make demo`` digits search
 (``examples/demo.py``'s ``digits_search``: Pipeline, 8 candidates x 5 folds, 15
 epochs), ``fuse=False`` for "unfused" and ``fuse='auto'`` for "fused"; the halving
 section's MLP search on the digits data.
+
+The cluster section (the issue's 1.6x target) compares the search on a 2-worker
+``LocalCluster`` (1 thread per worker) with ``n_jobs=1`` on an otherwise idle
+machine: the cluster (scheduler, nannies, workers) runs in a process of its own, as
+an existing cluster would, and is stopped with SIGSTOP while ``n_jobs=1`` runs
+(its client closed), so neither its scheduler nor its workers' heartbeats take CPU
+from ``n_jobs=1``; it is resumed (SIGCONT) and the client reconnects, untimed,
+before each cluster search. Warm and alternating, median and range; with the
+workers' profiler on (Dask's default) and off
+(``distributed.worker.profile.enabled: False``).
 """
 
 from __future__ import annotations
