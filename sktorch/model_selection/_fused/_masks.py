@@ -52,29 +52,44 @@ class MemberMasks:
     def __init__(self, generators: list, rates: dict[str, list[float]],
                  shapes: dict[str, list[tuple]]):
         self.generators, self.rates, self.shapes = generators, rates, shapes
+        self._drawing()
+
+    def _drawing(self) -> None:
+        """Per step: the members that draw, with their generators and own units."""
+        self.draws = {name: [(i, self.generators[i], tuple(slice(0, n) for n in shape), shape)
+                             for i, (rate, shape) in enumerate(zip(rates, self.shapes[name]))
+                             if rate != 0]
+                      for name, rates in self.rates.items()}
 
     def keep(self, rows: list[int]) -> None:
         """Keep the members at ``rows`` (in that order)."""
         self.generators = [self.generators[i] for i in rows]
         self.rates = {name: [r[i] for i in rows] for name, r in self.rates.items()}
         self.shapes = {name: [s[i] for i in rows] for name, s in self.shapes.items()}
+        self._drawing()
 
     def uniform(self, name: str, x: torch.Tensor, batch: list[int]) -> torch.Tensor:
         """Draws shaped like ``x``: each member's own units from its generator, 1 elsewhere.
 
         ``batch`` holds each member's rows in this step (0: it has none and draws
         nothing). A draw of 1 keeps a unit at scale 1, so padding rows and units,
-        and members with rate 0, are left as they are.
+        and members with rate 0, are left as they are. On the CPU the draws fill
+        the member's units in place (the same numbers as a separate ``torch.rand``
+        of its shape, whatever the padding); elsewhere they are drawn separately
+        and copied, so that they never depend on the stack's layout.
         """
         u = torch.ones_like(x)
-        for i, (generator, rate, shape) in enumerate(zip(
-                self.generators, self.rates[name], self.shapes[name])):
+        in_place = x.device.type == "cpu"
+        for i, generator, units, shape in self.draws[name]:
             rows = batch[i]
-            if rate == 0 or rows == 0:
+            if rows == 0:
                 continue
-            own = u[(i, slice(0, rows)) + tuple(slice(0, n) for n in shape)]
-            own.copy_(torch.rand((rows, *shape), generator=generator, dtype=x.dtype,
-                                 device=x.device))
+            own = u[(i, slice(0, rows)) + units]
+            if in_place:
+                own.uniform_(generator=generator)
+            else:
+                own.copy_(torch.rand((rows, *shape), generator=generator, dtype=x.dtype,
+                                     device=x.device))
         return u
 
 
