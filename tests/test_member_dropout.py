@@ -131,3 +131,22 @@ def test_dropout_members_on_a_cluster_equal_n_jobs_1(client, one_stack):
     assert any("fit_part_remote" in str(task["key"]) for task in stream.data)
     assert len(list(remote.fuse_report_)) == 2  # a part per worker: each a piece of the stack
     assert_same_results(remote, one_stack)
+
+
+def test_a_members_draws_depend_on_the_member_alone():
+    """Its own rows and units from its own generator, whatever its row, the padding and
+    its neighbours; 1 (keep at scale 1) for padding and members with rate 0."""
+
+    def draws(n_members, row, padded_width, rates=None):
+        generators = [torch.Generator().manual_seed(7 if i == row else i)
+                      for i in range(n_members)]
+        masks = _masks.MemberMasks(generators, {"d": rates or [0.5] * n_members},
+                                   {"d": [(5,)] * n_members})
+        return masks.uniform("d", torch.zeros(n_members, 4, padded_width), [3] * n_members)
+
+    alone = draws(1, 0, 5)[0]
+    stacked = draws(3, 2, 9)
+    expected = torch.rand(3, 5, generator=torch.Generator().manual_seed(7))
+    assert torch.equal(alone[:3], expected) and torch.equal(stacked[2, :3, :5], expected)
+    assert (stacked[2, 3:] == 1).all() and (stacked[2, :, 5:] == 1).all()
+    assert (draws(2, 0, 5, rates=[0.5, 0.0])[1] == 1).all()
