@@ -420,28 +420,31 @@ def test_diverging_member_is_refit_alone_and_others_stay_fused():
 
 
 def test_dropout_members_draw_their_own_masks():
-    """Dropout masks cannot equal the sequential ones (one generator for all members);
-    each member draws its own, so members with equal weights train differently, and
-    the losses agree with sequential fits statistically."""
+    """Dropout masks cannot equal the sequential ones (other draws); each member draws
+    its own from a generator of its seed, so equal members train equal models, as
+    their sequential fits would, and the losses agree with sequential fits statistically."""
     X, y = _data(n=300)
 
-    def nets():
-        return [NeuralNetClassifier(lr=0.1, max_epochs=4, verbose=0, random_state=0,
+    def nets(seeds):
+        return [NeuralNetClassifier(lr=0.1, max_epochs=4, verbose=0, random_state=seed,
                                     hidden_units=32, dropout=0.5, train_split=None)
-                for _ in range(6)]
+                for seed in seeds]
 
-    fused = nets()
+    fused = nets([0, 0, 1, 2, 3, 4, 5])
     reports = fit_members([Member(net, X, y) for net in fused])
-    assert _only_fused(reports, 6).forward == "layers"
+    assert _only_fused(reports, 7).forward == "layers"
     weights = [n.module_.sequential[0].weight.detach() for n in fused]
-    assert not torch.equal(weights[0], weights[1])  # same init, different masks
-    # The sequential fit (same init, its own masks) ends among the fused members: all
-    # seeded, so this is deterministic. Measured: fused 0.979-1.004, sequential 0.983.
-    seq = nets()[0].fit(X, y)
-    losses = [n.history_[-1]["train_loss"] for n in fused]
-    seq_loss = seq.history_[-1]["train_loss"]
-    assert abs(np.mean(losses) - seq_loss) < 0.05 * seq_loss, (losses, seq_loss)
-    assert abs(np.mean(losses) - seq_loss) < 3 * np.std(losses) + 1e-3, (losses, seq_loss)
+    assert torch.equal(weights[0], weights[1])  # same seed: same init, same masks
+    assert not torch.equal(weights[0], weights[2])
+    # The sequential fits (same inits, their own masks) end near the fused members: all
+    # seeded, so this is deterministic.
+    losses = [n.history_[-1]["train_loss"] for n in fused[1:]]
+    seq_losses = [n.fit(X, y).history_[-1]["train_loss"] for n in nets(range(6))]
+    spread = np.std(losses) + np.std(seq_losses)
+    assert abs(np.mean(losses) - np.mean(seq_losses)) < 0.05 * np.mean(seq_losses), (
+        losses, seq_losses)
+    assert abs(np.mean(losses) - np.mean(seq_losses)) < 2 * spread + 1e-3, (
+        losses, seq_losses)
 
 
 def test_members_alone_or_with_errors_are_reported():

@@ -152,24 +152,29 @@ def is_dropout(module: nn.Module) -> bool:
     return type(module) is nn.Dropout and not module.inplace
 
 
-def member_dropout(x: torch.Tensor, rate: tuple, training: bool) -> torch.Tensor:
+def member_dropout(x: torch.Tensor, rate: tuple, training: bool,
+                   uniform: torch.Tensor | None = None) -> torch.Tensor:
     """Dropout with one rate per member; ``rate`` is ``(rates, scales)``, each ``(n_members,)``.
 
     A unit of member ``i`` is kept when a uniform draw is at least ``rates[i]`` and
     scaled by ``scales[i] = 1 / (1 - rates[i])``: a member with rate 0 is multiplied
     by exactly 1 (it equals its sequential fit). One uniform draw per unit costs
     about half of ``F.dropout``'s Bernoulli draws on the CPU; the masks are other
-    draws than a sequential fit's either way (see ``fit_members``).
+    draws than a sequential fit's either way (see ``fit_members``). ``uniform``:
+    the draws (each member's own, see ``_masks``); None draws them here, from
+    torch's global generator.
     """
     if not training:
         return x
     rates, scales = rate
     shape = (-1,) + (1,) * (x.dim() - 1)
-    mask = torch.rand_like(x).ge_(rates.view(shape)).mul_(scales.view(shape))
+    uniform = torch.rand_like(x) if uniform is None else uniform
+    mask = uniform.ge_(rates.view(shape)).mul_(scales.view(shape))
     return x * mask
 
 
-def _run_program(program: list, params: dict, x: torch.Tensor, training: bool) -> Any:
+def _run_program(program: list, params: dict, x: torch.Tensor, training: bool,
+                 draw: Callable | None = None) -> Any:
     env: dict[str, Any] = {}
     for kind, name, fn, args in program:
         if kind == "input":
@@ -177,7 +182,9 @@ def _run_program(program: list, params: dict, x: torch.Tensor, training: bool) -
         elif kind == "layer":
             env[name] = fn(params, env[args[0]], training)
         elif kind == "dropout":
-            env[name] = member_dropout(env[args[0]], params[("rate", name)], training)
+            x_in = env[args[0]]
+            uniform = draw(name, x_in) if draw is not None and training else None
+            env[name] = member_dropout(x_in, params[("rate", name)], training, uniform)
         elif kind == "call":
             env[name] = fn(env[args[0]])
         elif kind == "call_args":
@@ -205,6 +212,7 @@ class StackedForward:
         self.kind = "layers" if self.program is not None else "vmap"
         self.buffers = buffers
         self.rates: dict = {}
+        self.masks = None  # each member's own dropout draws (_masks.MemberMasks), if set
         if self.program is None:
             self.template = copy.deepcopy(module)
             self._vmapped = {}
@@ -234,11 +242,23 @@ class StackedForward:
         self.buffers = {k: v[rows] for k, v in self.buffers.items()}
         self.rates = {k: (r[rows.to(r.device)], s[rows.to(s.device)])
                       for k, (r, s) in self.rates.items()}
+        if self.masks is not None:
+            self.masks.keep(rows.tolist())
 
-    def __call__(self, params: dict, x: torch.Tensor, training: bool) -> Any:
+    def __call__(self, params: dict, x: torch.Tensor, training: bool,
+                 batch: list[int] | None = None) -> Any:
+        """The members' outputs; ``batch``: each member's rows in a training step.
+
+        With ``batch`` and :attr:`masks`, each member draws its dropout masks from
+        its own generator; without, the stack draws them from torch's.
+        """
         if self.program is not None:
+            draw = None
+            if self.masks is not None and batch is not None:
+                def draw(name, x_in):
+                    return self.masks.uniform(name, x_in, batch)
             return _run_program(self.program, {**params, **self.buffers, **self.rates}, x,
-                                training)
+                                training, draw)
         if self.template.training != training:
             self.template.train(training)
         fn = self._vmapped.get(training)

@@ -16,6 +16,7 @@ from sklearn.base import clone
 
 from sktorch.model_selection._fused._forward import check_forward, make_forward
 from sktorch.model_selection._fused._loop import FusedRun
+from sktorch.model_selection._fused._masks import member_masks
 from sktorch.model_selection._fused._members import ALONE, GroupReport, Member, fit_sequential
 from sktorch.model_selection._fused._merge import merge_groups
 from sktorch.model_selection._fused._optim import make_optimizer
@@ -151,6 +152,7 @@ def _build(chunk: list[Prepared]) -> tuple[FusedRun | None, str]:
         for i in range(len(chunk)):
             stack.release(i)
         return None, reason
+    forward.masks = member_masks(chunk, modules, layouts, forward, x)  # each its own draws
     optimizer = make_optimizer([p.net.optimizer_ for p in chunk], stack.flat)
     for row, p in enumerate(chunk):
         if _continued(p):  # Adam's moments, momentum buffers, step counts go on

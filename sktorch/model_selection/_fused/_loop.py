@@ -234,7 +234,7 @@ class FusedRun:
             cols = slice(s * size, (s + 1) * size)
             batch = [min(max(c - s * size, 0), size) for c in counts]
             params = self.stack.leaves()
-            out = self.forward(params, self.X[index[:, cols]], True)
+            out = self.forward(params, self.X[index[:, cols]], True, batch)
             loss = self._member_losses(out, y[:, cols], weights[:, cols], True)
             grad = self.stack.gradient(loss.sum(), params)
             flat = self.stack.flat
@@ -420,7 +420,8 @@ def _record_accuracy(net: Any, callback: EpochScoring, dataset_valid: Any) -> No
 
 @contextlib.contextmanager
 def _forked_rng(seed: int | None, device: Any):
-    """Dropout draws from torch's global generator: seed a fork of it, as fit does."""
+    """Random layers outside ``_masks`` (vmap path, AlphaDropout) draw from torch's global
+    generator: seed a fork of it, as fit does."""
     if seed is None:
         yield
         return

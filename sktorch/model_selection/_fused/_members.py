@@ -190,9 +190,10 @@ def fit_members(members: Sequence[Member], memory_budget: int | None = None,
     in dropout rates or (zero-preserving) layer widths join one stack (see
     ``_merge``).
 
-    Differences from a sequential fit, all documented: dropout masks are drawn
-    from one generator for all members (each member its own masks), so a member
-    with dropout is statistically equivalent to its sequential fit, not equal;
+    Differences from a sequential fit, all documented: dropout masks are other
+    draws (each member's own, from a generator of its seed, whichever members
+    share its stack: see ``_masks``), so a member with dropout is statistically
+    equivalent to its sequential fit, not equal;
     ``'dur'`` is the duration of the fused epoch; parameters have no ``.grad``
     after the fit. A member whose loss or weights become NaN or infinite is fitted
     again on its own, so that ``on_nan`` acts exactly as in a sequential fit.

@@ -60,9 +60,10 @@ class Layout:
 
     ``steps`` is equal for modules that compute the same function of their
     parameters once dropout rates are 0 and widths are padded; ``rates`` and
-    ``dropout_nodes`` map a place in ``steps`` (the step a dropout follows) to the
-    rate and to the dropout node's name; ``params`` and ``buffers`` name the
-    module's tensors in graph order (they pair up across modules);
+    ``dropout_nodes`` (``dropout_targets``) map a place in ``steps`` (the step a
+    dropout follows) to the rate and to the dropout node's name (its submodule's);
+    ``params`` and ``buffers`` name the module's tensors in graph order (they pair
+    up across modules);
     ``zero_preserving``: whether padding widths is exact (see the module doc).
     """
 
@@ -72,6 +73,7 @@ class Layout:
     zero_preserving: bool
     rates: dict[int, float] = field(default_factory=dict)
     dropout_nodes: dict[int, str] = field(default_factory=dict)
+    dropout_targets: dict[int, str] = field(default_factory=dict)  # the dropout submodules
 
 
 def _canonical(value: Any, ids: dict) -> Any:
@@ -110,7 +112,7 @@ def fusion_layout(module: nn.Module) -> Layout | None:
         return None
     ids: dict[str, int] = {}
     steps, params, buffers, zero = [], [], [], True
-    rates, nodes = {}, {}
+    rates, nodes, targets = {}, {}, {}
     for node in _Tracer().trace(module).nodes:
         sub = module.get_submodule(node.target) if node.op == "call_module" else None
         if sub is not None and is_dropout(sub):
@@ -118,6 +120,7 @@ def fusion_layout(module: nn.Module) -> Layout | None:
             if place in rates:
                 return None  # two dropouts in a row: keep such modules apart
             ids[node.name], rates[place], nodes[place] = place, float(sub.p), node.name
+            targets[place] = node.target
             continue
         ids[node.name] = len(steps)
         zero = zero and _zero_preserving(node, sub)
@@ -132,7 +135,7 @@ def fusion_layout(module: nn.Module) -> Layout | None:
     if len(params) != len(list(module.parameters())) or len(set(params)) != len(params) or (
             len(buffers) != len(list(module.buffers()))):
         return None  # tensors outside the graph's layers (or shared): no pairing
-    return Layout(tuple(steps), params, buffers, zero, rates, nodes)
+    return Layout(tuple(steps), params, buffers, zero, rates, nodes, targets)
 
 
 def _own_shapes(p: Any) -> tuple:
