@@ -13,8 +13,7 @@ from torch import nn
 from sktorch import NeuralNetClassifier, NeuralNetRegressor
 from sktorch.exceptions import TrainingDivergedError
 from sktorch.model_selection import GridSearchCV, HalvingGridSearchCV
-from sktorch.model_selection._fused import Member, fit_members
-from sktorch.model_selection._fused import _merge
+from sktorch.model_selection._fused import Member, _merge, fit_members
 from sktorch.model_selection._resume import ResumeStore
 
 
