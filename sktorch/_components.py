@@ -41,6 +41,25 @@ def reset(net: Any) -> None:
     net._components = {kind: [kind] for kind in KINDS}
 
 
+def _adopt_own_module(net: Any, before: dict) -> None:
+    """Finish a ``module_`` that an override set without ``super().initialize_module()``.
+
+    The base method puts the module on the net's device and precision and makes it the
+    one ``forward`` calls; an override that builds ``module_`` itself (skorch allows it)
+    gets the same, instead of an ``AttributeError`` at the first batch.
+    """
+    module = vars(net).get("module_")
+    forward = vars(net).get("_forward_module")
+    if module is None or module is before.get("module_"):
+        return
+    if forward is not before.get("_forward_module"):  # super() ran: device, precision done
+        return
+    if net.precision == "64":
+        module = module.to(torch.float64)
+    net.module_ = module.to(net.device) if net.device is not None else module
+    net._forward_module = net.torch_compile(net.module_, name="module")
+
+
 def run_initializer(net: Any, kind: str, *args: Any) -> None:
     """Call ``net.initialize_<kind>(*args)`` and register the components it set."""
     from sktorch._random import seeded
@@ -54,6 +73,8 @@ def run_initializer(net: Any, kind: str, *args: Any) -> None:
         args = ()  # skorch's documented override: def initialize_module(self)
     with seeded(seed):
         method(*args)
+    if kind == "module":
+        _adopt_own_module(net, before)
     names = registered(net)[kind]
     taken = {n for k in KINDS for n in registered(net)[k]}
     for key, value in list(vars(net).items()):

@@ -66,14 +66,15 @@ class ParamsMixin:
                 setattr(self, key, value)
             else:
                 self._set_kwarg(key, value)
-        if any(k == "callbacks" or k.startswith("callbacks__") for k in params):
-            try:
+        try:  # checked with the new values in place (a grid may set optimizer and its args)
+            _params.check_component_arguments(self, list(params))
+            if any(k == "callbacks" or k.startswith("callbacks__") for k in params):
                 _callback_params.check_callback_names(self)
-            except ValueError:  # leave the net as it was
-                vars(self).clear()
-                vars(self).update(before[0])
-                self._kwargs = before[1]
-                raise
+        except ValueError:  # leave the net as it was
+            vars(self).clear()
+            vars(self).update(before[0])
+            self._kwargs = before[1]
+            raise
         if getattr(self, "initialized_", False):
             keys = set(params)
             if params.get("precision", object()) == before[0].get("precision"):

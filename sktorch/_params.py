@@ -142,6 +142,64 @@ def check_param_names(net: Any, names: list[str], final: bool = False) -> None:
     )
 
 
+# Arguments the net itself handles rather than passing to the component's constructor.
+_HANDLED = {"optimizer": {"param_groups"}}
+
+
+def _accepted_arguments(factory: Any) -> set[str] | None:
+    """The keyword names ``factory`` accepts; ``None`` when it takes ``**kwargs`` or is opaque."""
+    if factory is None or not callable(factory) or isinstance(factory, torch.nn.Module):
+        return None
+    try:
+        parameters = inspect.signature(factory).parameters.values()
+    except (TypeError, ValueError):
+        return None
+    if any(p.kind is p.VAR_KEYWORD for p in parameters):
+        return None
+    return {p.name for p in parameters if p.kind is not p.VAR_POSITIONAL}
+
+
+def check_component_arguments(net: Any, names: list[str]) -> None:
+    """Raise ``ValueError`` for ``module__x`` / ``criterion__x`` / ``optimizer__x`` that the
+    component's constructor does not accept (a typo after a valid prefix would otherwise
+    surface as torch's ``TypeError`` at fit, or never for an unused component).
+
+    Skipped where the net cannot know what the constructor takes: a component passed as an
+    instance, a constructor taking ``**kwargs``, a subclass that overrides the
+    ``initialize_<kind>`` method (it may consume arguments itself), and nested names
+    (``module__sub__x``).
+    """
+    from sktorch._defaults import plain
+    from sktorch.net import NeuralNet
+
+    factories = {"module": lambda: module_class(net.module),
+                 "criterion": net._criterion_class, "optimizer": lambda: plain(net.optimizer)}
+    problems = []
+    for name in names:
+        prefix, sep, rest = name.partition("__")
+        if not sep or prefix not in factories or "__" in rest or rest in _HANDLED.get(
+                prefix, ()):
+            continue
+        if getattr(type(net), f"initialize_{prefix}", None) is not getattr(
+                NeuralNet, f"initialize_{prefix}", None):
+            continue
+        factory = factories[prefix]()
+        accepted = _accepted_arguments(factory)
+        if accepted is None or rest in accepted:
+            continue
+        close = difflib.get_close_matches(rest, sorted(accepted - {"self", "params"}), n=3,
+                                          cutoff=0.6)
+        hint = (f" (did you mean {' or '.join(repr(f'{prefix}__{c}') for c in close)}?)"
+                if close else "")
+        label = getattr(factory, "__name__", None) or type(factory).__name__
+        problems.append(f"{name!r}: {label} takes no argument {rest!r}{hint}")
+    if problems:
+        raise ValueError(
+            f"{type(net).__name__} got argument(s) its components do not accept: "
+            + "; ".join(problems) + ". Arguments after a component's prefix are passed to its "
+            "constructor: write one of the names it accepts (see its signature).")
+
+
 def deep_params(net: Any) -> dict[str, Any]:
     """Component arguments with their defaults or set values, for ``get_params(deep=True)``."""
     out: dict[str, Any] = {}

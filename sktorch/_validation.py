@@ -77,6 +77,23 @@ def check_net_params(net: Any) -> None:
             )
     _check_loss_alias(net)
     check_valid_order(net)
+    _check_device_available(net)
+
+
+def _check_device_available(net: Any) -> None:
+    """A CUDA device that this torch cannot reach fails here, not in torch's assert."""
+    device = getattr(net, "device", None)
+    try:
+        kind = torch.device(device).type if device is not None else "cpu"
+    except (RuntimeError, TypeError) as error:
+        raise ValueError(
+            f"{type(net).__name__}: device={device!r} is not a device torch knows ({error}); "
+            "write e.g. 'cpu', 'cuda' or 'cuda:1'.") from None
+    if kind == "cuda" and not torch.cuda.is_available():
+        raise ValueError(
+            f"{type(net).__name__}: device={device!r}, but this torch sees no CUDA device "
+            "(torch.cuda.is_available() is False: no GPU, no driver, or a CPU-only build of "
+            f"torch {torch.__version__}). Use device='cpu' (or None) here.")
 
 
 def check_valid_order(net: Any) -> None:

@@ -72,7 +72,9 @@ def fit_weights(net: Any, sample_weight: Any, y: Any, n_samples: int) -> torch.T
             "All sample weights are zero; at least one weight must be non-zero to train."
         )
     dtype = torch.float64 if getattr(net, "precision", "32") == "64" else torch.float32
-    tensor = torch.as_tensor(weights, dtype=dtype)
+    # A copy: the caller's array may be read-only (torch warns on those) and must not be
+    # shared with the tensor.
+    tensor = torch.from_numpy(np.array(weights, dtype=np.float64)).to(dtype)
     return tensor.to(net.device) if net.device is not None else tensor
 
 

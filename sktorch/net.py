@@ -183,6 +183,7 @@ class NeuralNet(ParamsMixin, ComponentsMixin, HooksMixin, DataMixin, StepsMixin,
         self._kwargs = {}
         self._history_given = kwargs.pop("history", None)
         _params.check_param_names(self, list(kwargs))
+        _params.check_component_arguments(self, list(kwargs))
         for key, value in kwargs.items():
             self._set_kwarg(key, value)
 
