@@ -148,19 +148,21 @@ def message(fuse, grid, **kwargs):
 
 
 @pytest.mark.parametrize("fuse", [True, "auto"])
-def test_a_misspelled_parameter_raises_as_without_fusion(fuse):
-    expected = message(False, {"lrr": [0.1]})
-    assert "lrr" in expected[1] and "fuse" not in expected[1]
-    assert message(fuse, {"lrr": [0.1]}) == expected
+@pytest.mark.parametrize("grid", [{"lrr": [0.1]}, {"optimizer__momentun": [0.9], "lr": [0.1]}])
+def test_a_misspelled_parameter_raises_as_without_fusion(fuse, grid):
+    expected = message(False, grid)
+    assert expected[0] is ValueError and "fuse" not in expected[1]
+    assert message(fuse, grid) == expected
 
 
 @pytest.mark.parametrize("fuse", [True, "auto"])
-def test_a_misspelled_optimizer_parameter_raises_as_without_fusion(fuse):
-    grid = {"optimizer__momentun": [0.9], "lr": [0.1]}
+def test_a_parameter_value_that_fails_the_fit_gets_error_score_as_without_fusion(fuse):
+    grid = {"optimizer__momentum": [-0.5], "lr": [0.1]}  # SGD rejects it at fit
     raised = message(fuse, grid, error_score="raise")
-    assert raised[0] is TypeError and "momentun" in raised[1]
+    assert raised == message(False, grid, error_score="raise")
+    assert raised[0] is ValueError and "momentum" in raised[1]
     kind, text = message(fuse, grid)  # error_score=nan: scikit-learn's "all fits failed"
-    assert kind is ValueError and "momentun" in text and "fuse=True requires" not in text
+    assert kind is ValueError and "momentum" in text and "fuse=True requires" not in text
 
 
 # ---------------------------------------------------------------- 4. width-joined stacks
