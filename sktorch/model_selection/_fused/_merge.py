@@ -227,9 +227,10 @@ def _padding_exact(groups: list[list[Any]]) -> bool:
     input columns are zero). Other steps pass padding on from their inputs.
     """
     module = groups[0][0].net.module_
+    named = [dict(g[0].net.module_.named_modules()) for g in groups]
     padded_layers = {
         name for name, sub in module.named_modules() if type(sub) is nn.Linear and len({
-            g[0].net.module_.get_submodule(name).out_features for g in groups}) > 1}
+            getattr(n.get(name), "out_features", None) for n in named}) > 1}
     padded: dict[str, bool] = {}
     for node in _Tracer().trace(module).nodes:
         sub = module.get_submodule(node.target) if node.op == "call_module" else None
