@@ -49,3 +49,24 @@ def test_read_only_sample_weight_trains_without_torch_warning():
     run = subprocess.run([sys.executable, "-W", "error::UserWarning", "-c", code],
                          capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr[-2000:]
+
+
+def test_load_params_refuses_weights_of_other_declared_classes_and_keeps_the_net(tmp_path):
+    from sktorch.toy import MLPModule
+
+    X = np.random.RandomState(0).randn(90, 4).astype(np.float32)
+    kw = dict(module=MLPModule, module__input_units=4, module__output_units=3, max_epochs=2,
+              verbose=0, random_state=0)
+    abc = NeuralNetClassifier(**kw).fit(X, np.array(list("abc"))[np.arange(90) % 3])
+    abc.save_params(f_params=tmp_path / "w.pt", f_history=tmp_path / "h.json")
+    xyz = NeuralNetClassifier(classes=["x", "y", "z"], **{**kw, "random_state": 1, "max_epochs": 4})
+    xyz.fit(X, np.array(list("xyz"))[np.arange(90) % 3])
+    proba, epochs = xyz.predict_proba(X), len(xyz.history)
+    with pytest.raises(ValueError, match=r"trained with classes \['a', 'b', 'c'\].*"
+                                         r"declares classes=\['x', 'y', 'z'\]"):
+        xyz.load_params(f_params=tmp_path / "w.pt", f_history=tmp_path / "h.json")
+    np.testing.assert_array_equal(xyz.predict_proba(X), proba)  # nothing was loaded
+    assert len(xyz.history) == epochs and list(xyz.classes_) == ["x", "y", "z"]
+    same = NeuralNetClassifier(classes=["a", "b", "c"], **kw).initialize()
+    same.load_params(f_params=tmp_path / "w.pt")
+    np.testing.assert_allclose(same.predict_proba(X), abc.predict_proba(X))
