@@ -38,6 +38,8 @@ class Prepared:
     # Pipeline's transformed X); lets a cluster send the search's data once (_remote)
     sources: list = field(default_factory=list)
     skipped: dict[str, list[tuple[int, int]]] = field(default_factory=lambda: defaultdict(list))
+    # skipped members whose own fit raises (set_params, a transformer): error_score's
+    failing: set[tuple[int, int]] = field(default_factory=set)
 
 
 def _net_of(estimator: Any) -> Any:
@@ -86,9 +88,10 @@ def prepare_members(base: Any, candidates: list[dict], splits: list, X: Any, y: 
         for index in indices:
             try:
                 estimators[index] = clone(base).set_params(**clone(candidates[index], safe=False))
-            except Exception as exc:  # scikit-learn's own call raises it again, for error_score
-                prepared.skipped[f"set_params raised {type(exc).__name__}"] += [
-                    (first_candidate + index, s) for s in range(len(splits))]
+            except Exception as exc:  # scikit-learn's own call raises it again
+                ids = [(first_candidate + index, s) for s in range(len(splits))]
+                prepared.skipped[f"set_params raised {type(exc).__name__}"] += ids
+                prepared.failing.update(ids)
         _add_group(prepared, estimators, splits, X, y, fit_params, first_candidate, Member)
     return prepared
 
@@ -117,6 +120,7 @@ def _add_group(prepared: Prepared, estimators: dict, splits: list, X: Any, y: An
             fit = _record_fold(template, X, y, train, fit_params)
         except Exception as exc:  # scikit-learn's own call meets it again, for error_score
             prepared.skipped[f"preparing the fold raised {type(exc).__name__}: {exc}"] += ids
+            prepared.failing.update(ids)
             continue
         data = data_key(fit.X, fit.y, fit.sample_weight, fit.fit_params)
         if data is None:

@@ -105,6 +105,7 @@ def train_resumed(run: Any, prepared: Any, cache: FitCache) -> dict:
         store = run.resume_store = ResumeStore()
     for reason, ids in prepared.skipped.items():
         run._add_group(ids, reason)
+    run.not_fusion_failures.update(prepared.failing)
     members = prepared.members
     if not members:
         return {}

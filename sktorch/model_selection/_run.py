@@ -21,6 +21,7 @@ from sklearn.utils import indexable
 from sklearn.utils.validation import _check_method_params
 
 from sktorch.model_selection._cache import FitCache, bypass
+from sktorch.model_selection._fused._loop import DIVERGED
 from sktorch.model_selection._fused._members import ALONE
 from sktorch.model_selection._members import Prepared, prepare_members
 from sktorch.model_selection._progress import best_score
@@ -58,6 +59,10 @@ class SearchRun:
         self.histories: list[list[Any]] = []  # [candidate][fold]
         self.extra_fit_time: list[float] = []  # per scikit-learn fit, in its order
         self.iteration = 0
+        # members that did not fuse for no fault of fusion: their own fit raises (a
+        # user error in the candidate: error_score applies) or they diverged while
+        # training fused and were refit alone for on_nan; fuse=True accepts them
+        self.not_fusion_failures: set = set()
         self.progress = None  # a SearchProgress when the search's verbose >= 1
         fuse = search.fuse
         self.fuse = fuse if isinstance(fuse, str) else bool(fuse)  # 'auto', True or False
@@ -146,6 +151,7 @@ class SearchRun:
             return train_resumed(self, prepared, cache)
         for reason, ids in prepared.skipped.items():
             self._add_group(ids, reason)
+        self.not_fusion_failures.update(prepared.failing)
         fuse = self.fuse
         if fuse is False or len(prepared.members) < 2:
             for member_id, key in zip(prepared.ids, prepared.keys):
@@ -207,6 +213,9 @@ class SearchRun:
             self._add_group([prepared.ids[i] for i in group.members],
                             "" if group.fused else group.reason, group.fused,
                             max(1, len(group.chunks)))
+            self.not_fusion_failures.update(
+                prepared.ids[i] for i in group.members
+                if i in group.errors or group.reason == DIVERGED)
         self._check_strict()
         return seconds
 
@@ -214,8 +223,10 @@ class SearchRun:
         self.report.append(FuseGroup(tuple(ids), fused, reason, self.iteration, n_chunks))
 
     def _check_strict(self) -> None:
-        """``fuse=True``: every member must have fused."""
-        if self.fuse is not True or not self.report.fallback_reasons():
+        """``fuse=True``: every member must have fused (see ``not_fusion_failures``)."""
+        if self.fuse is not True or all(
+                group.fused or set(group.members) <= self.not_fusion_failures
+                for group in self.report):
             return
         raise ValueError(
             f"fuse=True requires every member to train fused, but {self.report.summary()}. "

@@ -35,8 +35,9 @@ _FUSE_PARAMS_DOC = """
     fuse : 'auto', True or False, default='auto'
         ``'auto'`` trains members (candidate × fold) that share a structure as one
         stacked model and the others the normal way, with one ``UserWarning`` that
-        sums up why; ``True`` raises a ``ValueError`` when any member cannot fuse;
-        ``False`` is scikit-learn's behaviour exactly.
+        sums up why; ``True`` raises a ``ValueError`` when any member cannot fuse
+        (a member whose own fit raises, or that diverged in fused training, gets
+        ``error_score`` as with ``False``); ``False`` is scikit-learn's behaviour exactly.
     fuse_memory_budget : int or None, default=None
         Bytes one stacked model may use; larger groups train in chunks. None: half
         the free memory of the device.

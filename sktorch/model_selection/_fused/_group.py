@@ -18,7 +18,7 @@ from sktorch.model_selection._fused._forward import check_forward, make_forward
 from sktorch.model_selection._fused._loop import FusedRun
 from sktorch.model_selection._fused._masks import member_masks
 from sktorch.model_selection._fused._members import ALONE, GroupReport, Member, fit_sequential
-from sktorch.model_selection._fused._merge import merge_groups
+from sktorch.model_selection._fused._merge import by_shape, merge_groups
 from sktorch.model_selection._fused._optim import make_optimizer
 from sktorch.model_selection._fused._prepare import (
     Prepared,
@@ -181,7 +181,9 @@ def fit_all(members: list[Member], memory_budget: int | None,
     for p in prepared:
         groups[structure_key(p)].append(p)
     reports = []
-    for group in merge_groups(list(groups.values())):
+    pending = merge_groups(list(groups.values()))
+    while pending:
+        group = pending.pop(0)
         if len(group) == 1:
             fallback[ALONE].append(group[0].index)
             continue
@@ -197,7 +199,11 @@ def fit_all(members: list[Member], memory_budget: int | None,
         for chunk in _chunks(group, budget):
             run, reason = _build(chunk)
             if run is None:
-                fallback[reason].extend(p.index for p in chunk)
+                shapes = by_shape(chunk)
+                if len(shapes) > 1:  # padding widths was not exact: unpadded stacks
+                    pending += shapes
+                else:
+                    fallback[reason].extend(p.index for p in chunk)
                 report.members = [i for i in report.members if i not in
                                   {p.index for p in chunk}]
                 continue

@@ -16,7 +16,11 @@ into one stack when their modules run the same graph of batched layers:
   entries are exactly 0, so every optimizer leaves them at 0 (weight decay of 0
   is 0). Layers with statistics (``Standardize``) have one shape for all members,
   so they never see a padded dimension. A step that maps 0 elsewhere (sigmoid,
-  ``x + 1``, division) keeps the widths apart. Padding costs arithmetic: widths
+  ``x + 1``, division, softmax) keeps the widths apart when it sees a padded
+  dimension (a sigmoid on an output of one width for all is fine); so does a
+  padded output (the loss would see it). A joined stack whose
+  check fails (e.g. a padded output that the loss sees) trains as one stack per
+  exact shape instead (:func:`by_shape`). Padding costs arithmetic: widths
   join only while the padded stack is at most :data:`PAD_COST` times the
   members' own parameters.
 
@@ -38,19 +42,19 @@ from sktorch.model_selection._fused._forward import _layers_program, _Tracer, is
 from sktorch.model_selection._fused._prepare import structure_key
 from sktorch.toy import Standardize
 
-__all__ = ["Layout", "fusion_layout", "merge_groups", "PAD_COST"]
+__all__ = ["Layout", "by_shape", "fusion_layout", "merge_groups", "PAD_COST"]
 
 PAD_COST = 1.5  # widths join while padded parameters <= PAD_COST x the members' own
 
 _ZERO_MODULES = (nn.Linear, nn.ReLU, nn.Tanh, nn.LeakyReLU, nn.ELU, nn.GELU, nn.SiLU,
                  nn.Identity, nn.Hardtanh, nn.ReLU6, nn.Mish, nn.SELU, nn.CELU,
-                 nn.Tanhshrink, nn.Softsign, nn.Hardswish, nn.Softmax, nn.LogSoftmax,
-                 Standardize)  # softmax / Standardize: over unpadded dims (see above)
+                 nn.Tanhshrink, nn.Softsign, nn.Hardswish,
+                 Standardize)  # Standardize: over unpadded dims (see above)
+# (softmax and log_softmax map padded zeros to non-zeros across the padded dim)
 _ZERO_FUNCTIONS = {torch.relu, torch.tanh, F.relu, F.gelu, F.silu, F.elu, F.leaky_relu,
-                   operator.mul, torch.mul, torch.softmax, F.softmax, torch.log_softmax,
-                   F.log_softmax}
+                   operator.mul, torch.mul}
 _ZERO_SUMS = {operator.add, operator.sub, torch.add}  # zero-preserving between tensors
-_ZERO_METHODS = {"relu", "tanh", "abs", "squeeze", "softmax", "log_softmax"}
+_ZERO_METHODS = {"relu", "tanh", "abs", "squeeze"}
 _PLAIN = (int, float, str, bool, type(None), tuple)
 
 
@@ -199,10 +203,48 @@ def merge_groups(groups: list[list[Any]]) -> list[list[Any]]:
         for group in entries:
             by_width.setdefault(_own_shapes(group[0]), []).append(group)
         widths = [_join(gs) if _places_fit(gs) else None for gs in by_width.values()]
-        if None not in widths and len(widths) > 1 and entries[0][0].layout.zero_preserving \
+        if None not in widths and len(widths) > 1 and _padding_exact(widths) \
                 and _places_fit(widths) and _padding_pays(widths):
             merged.append(_join(widths))
             continue
         for joined, gs in zip(widths, by_width.values()):
             merged.extend([joined] if joined is not None else gs)
     return merged
+
+
+def by_shape(members: list[Any]) -> list[list[Any]]:
+    """``members`` of a width-joined group as one group per exact shape (unpadded)."""
+    if any(getattr(p, "layout", None) is None for p in members):
+        return [members]
+    shapes: dict[tuple, list] = {}
+    for p in members:
+        shapes.setdefault(_own_shapes(p), []).append(p)
+    return [_join([g]) for g in shapes.values()]
+
+
+def _padding_exact(groups: list[list[Any]]) -> bool:
+    """Whether every step that sees a padded dimension maps zeros to zeros.
+
+    A ``Linear`` whose ``out_features`` differ between the groups makes a padded
+    output; one whose ``out_features`` agree makes an unpadded one (its padded
+    input columns are zero). Other steps pass padding on from their inputs.
+    """
+    module = groups[0][0].net.module_
+    named = [dict(g[0].net.module_.named_modules()) for g in groups]
+    padded_layers = {
+        name for name, sub in module.named_modules() if type(sub) is nn.Linear and len({
+            getattr(n.get(name), "out_features", None) for n in named}) > 1}
+    padded: dict[str, bool] = {}
+    for node in _Tracer().trace(module).nodes:
+        sub = module.get_submodule(node.target) if node.op == "call_module" else None
+        seen = any(padded.get(a.name, False) for a in node.all_input_nodes)
+        if node.op == "output" and seen:
+            return False  # the loss would see the padding
+        if type(sub) is nn.Linear:
+            padded[node.name] = node.target in padded_layers
+            continue
+        if seen and not (is_dropout(sub) if sub is not None else False) \
+                and not _zero_preserving(node, sub):
+            return False
+        padded[node.name] = seen
+    return True

@@ -179,6 +179,11 @@ def _split(net: Any, rows: Dataset, y: Any, seed: int | None, data_key: tuple,
     split = net.train_split
     if split is None or split is False:  # no validation data
         return net.get_split_datasets(rows, y, seed=seed)
+    if split.random_state is None and seed is not None:
+        # A continued member validates on the rows its first fit held out, as the
+        # net's own partial_fit does (get_split_datasets keeps ``_split_seed``).
+        kept = vars(net).get("_split_seed")
+        seed = net._split_seed = seed if kept is None else kept
     state = split.random_state if split.random_state is not None else seed
     if not (state is None or isinstance(state, (int, np.integer))):
         return net.get_split_datasets(rows, y, seed=seed)
