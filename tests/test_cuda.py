@@ -189,3 +189,19 @@ def test_tensors_already_on_the_device_train_as_arrays_do():
     assert isinstance(proba, np.ndarray)
     np.testing.assert_allclose(proba, from_arrays.predict_proba(X), atol=1e-12)
     np.testing.assert_array_equal(from_tensors.classes_, from_arrays.classes_)
+
+
+def test_fused_dropout_members_train_the_same_in_any_chunking_on_the_device():
+    from sktorch.model_selection import GridSearchCV
+
+    X, y = _data(300)
+    grid = {"lr": [0.05, 0.2], "module__dropout": [0.0, 0.2, 0.5]}
+    net = _clf(DEVICE, iterator_train__shuffle=None, precision="32")
+    one = GridSearchCV(net, grid, cv=3, fuse=True).fit(X, y)
+    chunked = GridSearchCV(net, grid, cv=3, fuse=True, fuse_memory_budget=1).fit(X, y)
+    assert sum(g.n_chunks for g in chunked.fuse_report_) == 18
+    for key in ("split0_test_score", "split1_test_score", "split2_test_score"):
+        np.testing.assert_allclose(chunked.cv_results_[key], one.cv_results_[key], atol=1e-6)
+    index = one.cv_results_["params"].index({"lr": 0.2, "module__dropout": 0.5})
+    losses = [h[:, "train_loss"] for h in one.cv_histories_[index]]  # still learns
+    assert all(np.isfinite(loss).all() and loss[-1] < loss[0] for loss in losses)
