@@ -82,6 +82,17 @@ def test_make_optimizer_steps_adam_and_adamw_members_as_torch_does(optimizer):
     torch.testing.assert_close(flat, torch.stack([p.detach() for p in params]))
 
 
+def _two_steps_together(optimizer, settings):
+    """Members as torch optimizers and as one vectorized optimizer, after two equal steps."""
+    params, torch_opts, gen = _torch_members(optimizer, settings)
+    flat = torch.stack([p.detach().clone() for p in params])
+    vectorized = _optim.make_optimizer(torch_opts, flat)
+    for _ in range(2):
+        grads = torch.randn(len(settings), N, generator=gen)
+        _stepped_together(params, torch_opts, vectorized, flat, grads)
+    return params, torch_opts, gen, flat, vectorized
+
+
 @pytest.mark.parametrize("optimizer, settings", [
     (torch.optim.SGD, [dict(lr=0.1, momentum=0.9), dict(lr=0.3),
                        dict(lr=0.05, momentum=0.5, weight_decay=0.1)]),
@@ -93,11 +104,7 @@ def test_make_optimizer_steps_adam_and_adamw_members_as_torch_does(optimizer):
                            dict(lr=0.05, weight_decay=0.1)]),
 ])
 def test_members_kept_after_others_finish_step_on_with_their_own_settings(optimizer, settings):
-    params, torch_opts, gen = _torch_members(optimizer, settings)
-    flat = torch.stack([p.detach().clone() for p in params])
-    vectorized = _optim.make_optimizer(torch_opts, flat)
-    for _ in range(2):
-        _stepped_together(params, torch_opts, vectorized, flat, torch.randn(3, N, generator=gen))
+    params, torch_opts, gen, flat, vectorized = _two_steps_together(optimizer, settings)
     rows = torch.tensor([2, 0])  # member 1 finished; the kept ones change places
     vectorized.keep(rows)
     flat = flat[rows]
@@ -115,11 +122,7 @@ def test_members_kept_after_others_finish_step_on_with_their_own_settings(optimi
     (torch.optim.Adagrad, [dict(lr=0.1), dict(lr=0.2)]),
 ])
 def test_state_written_to_torch_has_exactly_torchs_entries(optimizer, settings):
-    params, torch_opts, gen = _torch_members(optimizer, settings)
-    flat = torch.stack([p.detach().clone() for p in params])
-    vectorized = _optim.make_optimizer(torch_opts, flat)
-    for _ in range(2):
-        _stepped_together(params, torch_opts, vectorized, flat, torch.randn(2, N, generator=gen))
+    params, torch_opts, gen, flat, vectorized = _two_steps_together(optimizer, settings)
     holders = []
     for row in flat:
         holder = nn.Module()
