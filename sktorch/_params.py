@@ -164,6 +164,10 @@ def check_component_arguments(net: Any, names: list[str]) -> None:
     component's constructor does not accept (a typo after a valid prefix would otherwise
     surface as torch's ``TypeError`` at fit, or never for an unused component).
 
+    Only names close to one the constructor accepts count as misspelled: a name with no
+    close match may be right for another component (``optimizer__momentum`` in a grid
+    that also tries Adam) and is left to the component's constructor at fit, where a
+    search's ``error_score`` applies (scikit-learn calls ``set_params`` outside it).
     Skipped where the net cannot know what the constructor takes: a component passed as an
     instance, a constructor taking ``**kwargs``, a subclass that overrides the
     ``initialize_<kind>`` method (it may consume arguments itself), and nested names
@@ -189,8 +193,9 @@ def check_component_arguments(net: Any, names: list[str]) -> None:
             continue
         close = difflib.get_close_matches(rest, sorted(accepted - {"self", "params"}), n=3,
                                           cutoff=0.6)
-        hint = (f" (did you mean {' or '.join(repr(f'{prefix}__{c}') for c in close)}?)"
-                if close else "")
+        if not close:  # a real name of another component (momentum with Adam in a grid
+            continue   # over optimizers): the fit fails, and a search's error_score applies
+        hint = f" (did you mean {' or '.join(repr(f'{prefix}__{c}') for c in close)}?)"
         label = getattr(factory, "__name__", None) or type(factory).__name__
         problems.append(f"{name!r}: {label} takes no argument {rest!r}{hint}")
     if problems:

@@ -229,7 +229,8 @@ class NeuralNetClassifier(ClassifierMixin, NeuralNet):
             classes = _classes_from_json(found["value"])
             vars(self).pop("_labels_unknown", None)
             if classes is not None:
-                saved, wanted = np.asarray(classes).tolist(), np.asarray(declared).tolist()
+                # classes_ is kept sorted whatever order classes= was written in
+                saved, wanted = np.asarray(classes).tolist(), np.unique(declared).tolist()
                 if backup is not None and saved != wanted:
                     self._restore_backup(backup)
                     raise ValueError(

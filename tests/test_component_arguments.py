@@ -31,8 +31,22 @@ def test_arguments_are_checked_against_the_component_being_set_in_the_same_call(
                                                     optimizer__betas=(0.8, 0.9))
     assert net.optimizer is torch.optim.Adam
     assert clone(net).get_params()["optimizer__betas"] == (0.8, 0.9)
-    with pytest.raises(ValueError, match="Adam takes no argument 'momentum'"):
-        NeuralNetClassifier(MLPModule, optimizer=torch.optim.Adam, optimizer__momentum=0.9)
+    with pytest.raises(ValueError, match="Adam takes no argument 'betaz'.*'optimizer__betas'"):
+        NeuralNetClassifier(MLPModule, optimizer=torch.optim.Adam, optimizer__betaz=(0.8, 0.9))
+
+
+def test_a_real_argument_of_another_component_fails_at_fit_so_error_score_applies():
+    from sklearn.exceptions import FitFailedWarning
+    from sklearn.model_selection import GridSearchCV
+
+    X = np.random.RandomState(0).randn(80, 20).astype(np.float32)
+    y = (X[:, 0] > 0).astype(np.int64)
+    net = NeuralNetClassifier(MLPModule, max_epochs=2, lr=0.1, train_split=None, verbose=0)
+    grid = {"optimizer": [torch.optim.SGD, torch.optim.Adam], "optimizer__momentum": [0.9]}
+    with pytest.warns(FitFailedWarning, match="2 fits failed"):
+        search = GridSearchCV(net, grid, cv=2, error_score=np.nan).fit(X, y)
+    scores = search.cv_results_["mean_test_score"]
+    assert np.isfinite(scores[0]) and np.isnan(scores[1])  # SGD trains, Adam gets nan
 
 
 def test_what_the_net_cannot_check_is_left_to_the_component():

@@ -70,3 +70,39 @@ def test_load_params_refuses_weights_of_other_declared_classes_and_keeps_the_net
     same = NeuralNetClassifier(classes=["a", "b", "c"], **kw).initialize()
     same.load_params(f_params=tmp_path / "w.pt")
     np.testing.assert_allclose(same.predict_proba(X), abc.predict_proba(X))
+
+
+def test_flat_adam_equals_torch_after_some_parameters_were_frozen_for_a_while():
+    from sktorch._builtin.flat_adam import FlatAdamStep
+
+    def run(flat):
+        torch.manual_seed(0)
+        m = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.ReLU(), torch.nn.Linear(8, 1))
+        opt = torch.optim.Adam(m.parameters(), lr=0.01)
+        step = FlatAdamStep(opt) if flat else None
+        X, y = torch.randn(32, 4), torch.randn(32, 1)
+        for i in range(10):
+            for p in m[0].parameters():  # frozen for steps 3-5: torch skips their counts
+                p.requires_grad_(not 3 <= i <= 5)
+            opt.zero_grad()
+            torch.nn.functional.mse_loss(m(X), y).backward()
+            if not (flat and step.step()):
+                opt.step()
+        return torch.cat([p.detach().reshape(-1) for p in m.parameters()])
+
+    torch.testing.assert_close(run(True), run(False), rtol=0, atol=0)
+
+
+def test_load_params_accepts_its_own_file_when_classes_were_declared_unsorted(tmp_path):
+    from sktorch.toy import MLPModule
+
+    X = np.random.RandomState(0).randn(60, 4).astype(np.float32)
+    y = np.array(["a", "b"])[np.arange(60) % 2]
+    kw = dict(module=MLPModule, module__input_units=4, classes=["b", "a"], max_epochs=1,
+              verbose=0, random_state=0)
+    net = NeuralNetClassifier(**kw).fit(X, y)
+    net.save_params(f_params=tmp_path / "w.pt")
+    again = NeuralNetClassifier(**kw).initialize()
+    again.load_params(f_params=tmp_path / "w.pt")
+    np.testing.assert_allclose(again.predict_proba(X), net.predict_proba(X))
+    assert list(again.classes_) == ["a", "b"]

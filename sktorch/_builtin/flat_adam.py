@@ -104,7 +104,9 @@ class FlatAdamStep:
         if len(params) != len(self._params) or any(
                 a is not b for a, b in zip(params, self._params)) or not self._owns_state():
             return self._adopt(params)
-        return True
+        # torch's own step (e.g. while some parameters had no gradient) may have advanced
+        # some parameters' counts and not others: one bias correction would be wrong.
+        return bool((self._steps == self._steps[0]).all())
 
     def _owns_state(self) -> bool:
         state = self.optimizer.state
