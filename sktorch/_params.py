@@ -38,19 +38,24 @@ def init_defaults(factory: Any, skip: set | None = None) -> dict[str, Any]:
 
     Returns an empty dict for anything that is not callable (e.g. a module instance).
     """
-    if factory is None or not callable(factory) or isinstance(factory, torch.nn.Module):
-        return {}
-    try:
-        signature = inspect.signature(factory)
-    except (TypeError, ValueError):
-        return {}
     skip = skip or set()
     out = {}
-    for name, param in signature.parameters.items():
-        if name in ("self", *skip) or param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+    for param in _signature_parameters(factory) or ():
+        if param.name in ("self", *skip) or param.kind in (param.VAR_POSITIONAL,
+                                                           param.VAR_KEYWORD):
             continue
-        out[name] = None if param.default is inspect.Parameter.empty else param.default
+        out[param.name] = None if param.default is inspect.Parameter.empty else param.default
     return out
+
+
+def _signature_parameters(factory: Any) -> list[inspect.Parameter] | None:
+    """The parameters of a class or factory; ``None`` for an instance or no signature."""
+    if factory is None or not callable(factory) or isinstance(factory, torch.nn.Module):
+        return None
+    try:
+        return list(inspect.signature(factory).parameters.values())
+    except (TypeError, ValueError):
+        return None
 
 
 def module_class(module: Any) -> Any:
@@ -148,13 +153,8 @@ _HANDLED = {"optimizer": {"param_groups"}}
 
 def _accepted_arguments(factory: Any) -> set[str] | None:
     """The keyword names ``factory`` accepts; ``None`` when it takes ``**kwargs`` or is opaque."""
-    if factory is None or not callable(factory) or isinstance(factory, torch.nn.Module):
-        return None
-    try:
-        parameters = inspect.signature(factory).parameters.values()
-    except (TypeError, ValueError):
-        return None
-    if any(p.kind is p.VAR_KEYWORD for p in parameters):
+    parameters = _signature_parameters(factory)
+    if parameters is None or any(p.kind is p.VAR_KEYWORD for p in parameters):
         return None
     return {p.name for p in parameters if p.kind is not p.VAR_POSITIONAL}
 
