@@ -9,7 +9,7 @@ shape). Values must be plain (str, int): a crafted file can still not run code.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -36,13 +36,20 @@ def recording(module: torch.nn.Module, key: str, value: Any) -> Iterator[None]:
 
 
 @contextmanager
-def reading(module: torch.nn.Module, key: str) -> Iterator[dict]:
+def reading(module: torch.nn.Module, key: str,
+            check: Callable[[Any], None] | None = None) -> Iterator[dict]:
     """While active, ``load_state_dict`` on ``module`` puts the value of ``key`` (if
-    the loaded state holds one) into the yielded dict as ``found['value']``."""
+    the loaded state holds one) into the yielded dict as ``found['value']``.
+
+    ``check(value)`` runs before the module's tensors are loaded; an exception it raises
+    ends ``load_state_dict`` there (``load_params`` then puts back what it had loaded).
+    """
     found: dict = {}
 
     def read(module, state_dict, prefix, local_metadata, *args):
         if prefix == "" and key in local_metadata:
+            if check is not None:
+                check(local_metadata[key])
             found["value"] = local_metadata[key]
 
     handle = module.register_load_state_dict_pre_hook(read)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import json
 import warnings
 from typing import Any
@@ -221,42 +220,35 @@ class NeuralNetClassifier(ClassifierMixin, NeuralNet):
         module = getattr(self, "module_", None)
         if module is None:
             return super().load_params(*args, **kwargs)
-        declared = getattr(self, "classes", None)
-        backup = None if declared is None else self._state_backup()
-        with reading(module, _CLASSES_KEY) as found:
+        with reading(module, _CLASSES_KEY, self._check_declared_classes) as found:
             result = super().load_params(*args, **kwargs)
         if "value" in found:
             classes = _classes_from_json(found["value"])
             vars(self).pop("_labels_unknown", None)
             if classes is not None:
-                # classes_ is kept sorted whatever order classes= was written in
-                saved, wanted = np.asarray(classes).tolist(), np.unique(declared).tolist()
-                if backup is not None and saved != wanted:
-                    self._restore_backup(backup)
-                    raise ValueError(
-                        f"The file's weights were trained with classes {saved}, but "
-                        f"this net declares classes={wanted}: loading them would give "
-                        "each output another label. Set classes=None (the file's classes are "
-                        "then used) or the file's classes. Nothing was loaded.")
                 self.classes_ = classes
         elif (kwargs.get("f_params") is not None or (args and args[0] is not None)) and (
                 getattr(self, "classes_", None) is None):
             self._labels_unknown = True
         return result
 
-    def _state_backup(self) -> dict:
-        """Copies of what ``load_params`` may overwrite, to put back when it must refuse."""
-        parts = {name: getattr(self, name, None) for name in ("module_", "optimizer_",
-                                                              "criterion_")}
-        return {"states": {name: copy.deepcopy(part.state_dict()) for name, part in
-                           parts.items() if part is not None},
-                "history": copy.deepcopy(getattr(self, "history_", None))}
+    def _check_declared_classes(self, recorded: Any) -> None:
+        """Refuse weights recorded with other labels than ``classes=`` declares.
 
-    def _restore_backup(self, backup: dict) -> None:
-        for name, state in backup["states"].items():
-            getattr(self, name).load_state_dict(state)
-        if backup["history"] is not None:
-            self.history_ = backup["history"]
+        Runs while the weights load (before any tensor is copied); ``load_params``
+        then puts back whatever it had already loaded, so nothing changes.
+        """
+        declared, classes = getattr(self, "classes", None), _classes_from_json(recorded)
+        if declared is None or classes is None:
+            return
+        # classes_ is kept sorted whatever order classes= was written in
+        saved, wanted = np.asarray(classes).tolist(), np.unique(declared).tolist()
+        if saved != wanted:
+            raise ValueError(
+                f"The file's weights were trained with classes {saved}, but this net "
+                f"declares classes={wanted}: loading them would give each output another "
+                "label. Set classes=None (the file's classes are then used) or the file's "
+                "classes. Nothing was loaded.")
 
     def _check_y(self, y: Any) -> np.ndarray:
         # scikit-learn's convention for arrays; a (n, 1) float tensor is the torch idiom
