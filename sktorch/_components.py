@@ -55,10 +55,7 @@ def _adopt_own_module(net: Any, before: dict) -> None:
         return
     if forward is not before.get("_forward_module"):  # super() ran: device, precision done
         return
-    if net.precision == "64":
-        module = module.to(torch.float64)
-    net.module_ = module.to(net.device) if net.device is not None else module
-    net._forward_module = net.torch_compile(net.module_, name="module")
+    net._set_module(module)
 
 
 def run_initializer(net: Any, kind: str, *args: Any) -> None:
@@ -280,6 +277,14 @@ class ComponentsMixin:
             if isinstance(optimizer, torch.optim.Optimizer):
                 plain_param_groups(optimizer)  # no marker in a saved optimizer state
         self._flat_adam = flat_adam_step(self)  # the built-in model's Adam, in a few operations
+
+    def _set_module(self, module: torch.nn.Module) -> None:
+        """Make ``module`` the net's ``module_``: in its precision, on its device, and the
+        one ``forward`` calls (through the ``torch_compile`` hook)."""
+        if self.precision == "64":
+            module = module.to(torch.float64)
+        self.module_ = module.to(self.device) if self.device is not None else module
+        self._forward_module = self.torch_compile(self.module_, name="module")
 
     def _set_training(self, training: bool = True) -> None:
         """Put ``module_`` and a subclass's other modules and criteria in train/eval mode.

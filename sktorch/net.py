@@ -307,10 +307,7 @@ class NeuralNet(ParamsMixin, ComponentsMixin, HooksMixin, DataMixin, StepsMixin,
                 module = self.module if self.warm_start else copy.deepcopy(self.module)
             else:
                 module = factory(**kwargs)
-        if self.precision == "64":
-            module = module.to(torch.float64)
-        self.module_ = module.to(self.device) if self.device is not None else module
-        self._forward_module = self.torch_compile(self.module_, name="module")
+        self._set_module(module)
         return self
 
     def initialize_optimizer(self) -> NeuralNet:
