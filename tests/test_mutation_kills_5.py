@@ -8,6 +8,7 @@ import re
 
 import numpy as np
 import pytest
+from sklearn.exceptions import DataConversionWarning
 
 from sktorch import NeuralNetClassifier
 from sktorch.toy import MLPModule
@@ -56,3 +57,12 @@ def test_labels_that_cannot_be_sorted_name_their_types():
             "classes_ (missing values such as None or NaN among strings?). Drop or fill the "
             "missing labels first, or make every label a string (e.g. y.astype(str)).")):
         net.fit(X4, y)
+
+
+def test_the_column_vector_warning_points_at_the_users_fit_call():
+    # The warning's location is the line a user has to change, not sktorch's internals.
+    y = (np.arange(60) % 2).reshape(-1, 1)
+    net = NeuralNetClassifier(max_epochs=1, verbose=0, random_state=0)
+    with pytest.warns(DataConversionWarning, match="column-vector y") as record:
+        net.fit(X4, y)
+    assert [w.filename for w in record if w.category is DataConversionWarning] == [__file__]
