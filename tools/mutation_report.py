@@ -10,14 +10,17 @@ loaded machine stretches a run past mutmut's wall-clock limit; equivalent code
 cannot run longer than the original).
 
 With ``--interval`` a last column gives the 95% Wilson interval of the score, for
-modules where only a random sample of the mutants was checked
-(tools/mutation_sample.py).
+modules where only a sample of the mutants was checked (tools/mutation_sample.py, or
+`make mutation`'s tenth). ``--pattern "GLOB ..."`` counts only the mutants whose names
+match one of the space-separated globs (as `mutmut run` matches them): the table of
+`make mutation`'s sample.
 
-Usage: python tools/mutation_report.py [--survivors] [--interval]
+Usage: python tools/mutation_report.py [--survivors] [--interval] [--pattern "GLOB ..."]
 """
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import math
 import re
@@ -61,11 +64,14 @@ def results() -> dict[str, dict[str, int | None]]:
 
 def main(argv: list[str]) -> int:
     equivalent = equivalent_mutants()
+    patterns = argv[argv.index("--pattern") + 1].split() if "--pattern" in argv else ["*"]
     rows, survivors = [], []
     totals: Counter = Counter()
     for module, codes in results().items():
         counts: Counter = Counter()
         for name, code in codes.items():
+            if not any(fnmatch.fnmatchcase(name, p) for p in patterns):
+                continue
             status = STATUS.get(code, "suspicious")
             # An equivalent mutant behaves as the original: its recorded timeout is the
             # machine's load stretching the run past mutmut's wall-clock limit.
