@@ -166,12 +166,38 @@ class Engine:
         notify("on_epoch_end", net, **datasets)
 
 
+def _record_weight(row: dict, key: str, batch: Any) -> int:
+    """Write a weighted batch's total sample weight (its third tensor) to its row.
+
+    Read as the loss is: at once on the CPU (return 1, a float was written), at the
+    epoch's one sync on an accelerator (return 0: the row holds a tensor).
+    """
+    if not (isinstance(batch, (tuple, list)) and len(batch) > 2
+            and isinstance(batch[2], torch.Tensor)):
+        return 0
+    total = batch[2].detach().sum()
+    if total.is_cpu:
+        row[key] = total.item()
+        return 1
+    row[key] = total
+    return 0
+
+
 def run_pass(net: Any, callbacks: CallbackList, stop: StopFlag, batches: Iterable,
              training: bool, step: Any, fit_params: dict) -> bool:
-    """Run one pass; True when its batch rows may hold tensors (see _materialize)."""
+    """Run one pass; True when its batch rows may hold tensors (see _materialize).
+
+    Each batch gets a row with its loss and size (``train_loss``,
+    ``train_batch_size``); in a weighted fit also its total sample weight
+    (``train_batch_weight``), because its loss is a weighted mean over the batch:
+    the epoch's loss is then the mean of the rows' losses weighted by these totals
+    (see :class:`~sktorch.callbacks.PassthroughScoring`).
+    """
     history = net.history
-    loss_key = "train_loss" if training else "valid_loss"
-    size_key = "train_batch_size" if training else "valid_batch_size"
+    prefix = "train" if training else "valid"
+    loss_key, size_key = f"{prefix}_loss", f"{prefix}_batch_size"
+    # The same condition as the net's weighted loss (StepsMixin._batch_loss).
+    weight_key = f"{prefix}_batch_weight" if getattr(net, "_weighted", False) else None
     begin = callbacks.has("on_batch_begin")
     end = callbacks.has("on_batch_end")
     notify = callbacks.notify
@@ -196,12 +222,14 @@ def run_pass(net: Any, callbacks: CallbackList, stop: StopFlag, batches: Iterabl
             row[loss_key] = loss.detach()
             tensors = True
         row[size_key] = _n_samples(batch)
+        # Keys beyond these floats may hold tensors (a hook's, or a weight on a device).
+        n_floats = 2 if weight_key is None else 2 + _record_weight(row, weight_key, batch)
         if end:
             notify(
                 "on_batch_end", net, batch=batch, training=training,
                 loss=loss.detach(), y_pred=out.get("y_pred"),
             )
-        if len(row) > 2:  # a hook or an overridden step wrote to the row: maybe tensors
+        if len(row) > n_floats:  # a hook or an overridden step wrote to the row
             tensors = True
         if stop.reason is not None:  # Ctrl-C or a callback: end after this batch
             break

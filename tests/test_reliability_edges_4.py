@@ -178,11 +178,6 @@ def test_loading_a_checkpoints_history_by_name_reads_the_verified_set(tmp_path):
 
 
 # ------------------------------------------------------------------ sample weights per epoch
-@pytest.mark.xfail(strict=True, reason=(
-    "Known: the epoch loss averages the batches' weighted means by batch size. The fix "
-    "(weight sums per batch row, averaged by PassthroughScoring) must land in the fused "
-    "loop too (sktorch/model_selection/_fused/_loop.py), or fused members would differ "
-    "from sequential fits."))
 def test_weighted_validation_loss_is_the_weighted_mean_over_the_whole_split():
     # Batches with more weight count more: averaging the batches' weighted means by
     # their sizes lets light batches (here: weight 0.01) pull the epoch's loss around.

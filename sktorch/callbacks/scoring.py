@@ -79,23 +79,37 @@ class _RecordsBest(Callback):
         net.history.record(self.name_, value)
         net.history.record(f"{self.name_}_best", bool(is_best))
 
-    def _record_epoch_mean(self, net, batch_key: str) -> None:
-        """Record the batch-size weighted mean of ``batch_key`` over this epoch's batches."""
-        size_key = "train_batch_size" if self.on_train else "valid_batch_size"
-        total, count = 0.0, 0
-        for row in net.history[-1]["batches"]:
-            if batch_key in row:
-                n = row.get(size_key, 1)
-                total += row[batch_key] * n
-                count += n
+    def _record_epoch_mean(self, net, batch_key: str, by_weight: bool = False) -> None:
+        """Record the mean of ``batch_key`` over this epoch's batches.
+
+        Batches count by their size or, with ``by_weight`` and in a weighted fit, by
+        their total sample weight (``train_batch_weight``); a part whose weights
+        are all zero falls back to sizes.
+        """
+        prefix = "train" if self.on_train else "valid"
+        size_key, weight_key = f"{prefix}_batch_size", f"{prefix}_batch_weight"
+        rows = [row for row in net.history[-1]["batches"] if batch_key in row]
+        if by_weight and rows and all(weight_key in row for row in rows):
+            weight = sum(row[weight_key] for row in rows)
+            if weight > 0:
+                self._record(net, sum(row[batch_key] * row[weight_key] for row in rows)
+                             / weight)
+                return
+        count = sum(row.get(size_key, 1) for row in rows)
         if count:
-            self._record(net, total / count)
+            self._record(net, sum(row[batch_key] * row.get(size_key, 1) for row in rows)
+                         / count)
 
 
 class PassthroughScoring(_RecordsBest):
     """Record the epoch mean of a value written per batch (e.g. ``'valid_loss'``).
 
     The mean is weighted by batch size, so it equals the loss over the whole set.
+    In a fit with ``sample_weight`` (or ``class_weight``) each batch's loss is the
+    weighted mean over that batch, and batches count by their total sample weight
+    (the ``train_batch_weight``/``valid_batch_weight`` of their rows) instead: the
+    epoch's loss is ``sum(w * loss) / sum(w)`` over the whole set, for any batch
+    size. A value of your own written per batch is averaged the same way.
 
     Parameters
     ----------
@@ -123,11 +137,15 @@ class PassthroughScoring(_RecordsBest):
         return self
 
     def on_epoch_end(self, net, **kwargs) -> None:
-        self._record_epoch_mean(net, self.name)
+        self._record_epoch_mean(net, self.name, by_weight=True)
 
 
 class EpochScoring(_RecordsBest):
     """Score the model at the end of each epoch with a scikit-learn scorer.
+
+    The scorer is called as ``scorer(net, X, y)``, without the fit's sample
+    weights: in a weighted fit the score is still the unweighted one (the
+    recorded ``train_loss``/``valid_loss`` are the weighted ones).
 
     Parameters
     ----------
@@ -199,6 +217,11 @@ class EpochScoring(_RecordsBest):
 
 class BatchScoring(_RecordsBest):
     """Score each batch with a scorer; record the epoch's size-weighted mean.
+
+    Like :class:`EpochScoring`'s, the scorer gets no sample weights, so in a fit
+    with ``sample_weight`` too the epoch's value is the batch-size weighted mean
+    of the per-batch scores (for a mean-type score such as accuracy: its
+    unweighted value over the whole set), not a weighted score.
 
     Parameters
     ----------

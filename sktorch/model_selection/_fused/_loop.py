@@ -183,13 +183,15 @@ class FusedRun:
         return sizes[0] if len(set(sizes)) == 1 else max(counts)
 
     def _pass_data(self, order: torch.Tensor, n_rows: torch.Tensor, size: int, steps: int):
-        """Rows, targets and loss weights of one pass, gathered once for all its steps.
+        """Rows, targets, loss weights and batch weights of one pass, gathered once.
 
         ``order`` holds each member's row numbers in batch order, padded to
         ``steps * size``. The weight of a row is 1 (or its sample weight) divided by
         its batch's total, 0 for padding: each member's loss is then its own
         (weighted) mean over its batch, as ``criterion(reduction='mean')`` or
-        sktorch's weighted loss computes it.
+        sktorch's weighted loss computes it. The totals, ``(M, steps)``, are each
+        batch's sample weight, which a weighted member's batch row records (as the
+        engine's ``train_batch_weight``) so that its epoch loss is exact.
         """
         M, L = order.shape
         index = order + self.offsets
@@ -199,8 +201,9 @@ class FusedRun:
         if self.weighted:
             weights = weights * self.weights.gather(1, order).to(dtype)
         weights = weights.view(M, steps, size)
-        weights = weights / weights.sum(2, keepdim=True).clamp_min(torch.finfo(dtype).tiny)
-        return index, self.y[index], weights.view(M, L)
+        totals = weights.sum(2, keepdim=True)
+        weights = weights / totals.clamp_min(torch.finfo(dtype).tiny)
+        return index, self.y[index], weights.view(M, L), totals.view(M, steps)
 
     def _member_losses(self, out: torch.Tensor, y: torch.Tensor, weights: torch.Tensor,
                        training: bool) -> torch.Tensor:
@@ -218,15 +221,15 @@ class FusedRun:
             M, S, -1).mean(dim=2)  # several values per row (e.g. outputs): their mean
         return (weights * losses).sum(1)
 
-    def _train_pass(self) -> tuple[list, list]:
-        """One epoch of training steps; per-step member losses and batch sizes."""
+    def _train_pass(self) -> tuple[list, list, torch.Tensor]:
+        """One epoch of training steps; per-step member losses, batch sizes and weights."""
         orders = [next(iter(TensorBatches((m.p.train_rows,), -1, True, m.p.generator)))[0]
                   for m in self.members]
         counts = [m.n_train for m in self.members]
         size = self._step_size([m.p.train_batch for m in self.members], counts)
         steps = max(math.ceil(c / size) for c in counts)
         order = _pad(orders, steps * size, self.X.device)
-        index, y, weights = self._pass_data(order, self.n_train, size, steps)
+        index, y, weights, totals = self._pass_data(order, self.n_train, size, steps)
         losses, sizes, outputs = [], [], []
         keep_outputs = any(m.cache_train for m in self.members)
         flat = self.stack.flat
@@ -245,16 +248,16 @@ class FusedRun:
             sizes.append(batch)
             outputs.append((y[:, cols], out.detach()) if keep_outputs else None)
         self._train_outputs = outputs
-        return losses, sizes
+        return losses, sizes, totals
 
-    def _valid_pass(self) -> tuple[list, list, list]:
+    def _valid_pass(self) -> tuple[list, list, list, torch.Tensor]:
         counts = [m.n_valid for m in self.members]
         size = self._step_size([m.p.valid_batch for m in self.members], counts)
         steps = max(math.ceil(c / size) for c in counts)
         order = self.valid_order
         if order.shape[1] < steps * size:
             order = torch.nn.functional.pad(order, (0, steps * size - order.shape[1]))
-        index, y, weights = self._pass_data(order, self.n_valid, size, steps)
+        index, y, weights, totals = self._pass_data(order, self.n_valid, size, steps)
         losses, sizes, outputs = [], [], []
         params = self.stack.views()
         with torch.no_grad():
@@ -264,7 +267,7 @@ class FusedRun:
                 losses.append(self._member_losses(out, y[:, cols], weights[:, cols], False))
                 sizes.append([min(max(c - s * size, 0), size) for c in counts])
                 outputs.append((y[:, cols], out))
-        return losses, sizes, outputs
+        return losses, sizes, outputs, totals
 
     # ------------------------------------------------------------------ epochs
     def run(self) -> list:
@@ -300,23 +303,25 @@ class FusedRun:
             history.record("epoch", len(history))
             m.notify("on_epoch_begin", **m.datasets())
         with torch.enable_grad():
-            train_losses, train_sizes = self._train_pass()
+            train_losses, train_sizes, train_totals = self._train_pass()
         valid = self._valid_pass() if self.has_valid else None
         values = torch.stack(train_losses).T.tolist()  # one read per epoch
         valid_values = torch.stack(valid[0]).T.tolist() if valid else None
+        if self.weighted:  # each batch's total sample weight, for the weighted members
+            train_totals = train_totals.tolist()
+            valid_totals = valid[3].tolist() if valid else None
         finite = torch.isfinite(self.stack.flat.detach()).all(dim=1).tolist()
         diverged, finished = [], []
         for i, m in enumerate(self.members):
             rows = m.net.history[-1]["batches"]
             history = m.net.history
-            for value, size in zip(values[i], train_sizes):
-                if size[i]:
-                    rows.append({"train_loss": value, "train_batch_size": size[i]})
+            weighted = self.weighted and m.p.weights is not None
+            _append_rows(rows, "train", i, values[i], train_sizes,
+                         train_totals[i] if weighted else None)
             history.record("train_batch_count", len(rows))  # as the engine's run_pass does
             if valid:
-                for value, size in zip(valid_values[i], valid[1]):
-                    if size[i]:
-                        rows.append({"valid_loss": value, "valid_batch_size": size[i]})
+                _append_rows(rows, "valid", i, valid_values[i], valid[1],
+                             valid_totals[i] if weighted else None)
                 history.record("valid_batch_count",
                                len(rows) - history[-1]["train_batch_count"])
             bad = not finite[i] or not all(math.isfinite(r.get("train_loss", r.get(
@@ -393,6 +398,23 @@ class FusedRun:
         m.net.module_.train(not self.has_valid)  # the mode its last pass left it in
         m.notify("on_train_end", X=m.p.X, y=m.p.y)  # load_best writes into the stack row
         self.stack.release(i)
+
+
+def _append_rows(rows: list, prefix: str, i: int, values: list, sizes: list,
+                 totals: list | None) -> None:
+    """Member ``i``'s batch rows of one pass, as the engine's ``run_pass`` writes them.
+
+    ``values`` and ``totals`` are the member's per step, ``sizes`` every member's per
+    step; a step where the member had no rows writes none. ``totals`` (the batch's
+    sample weight, ``{prefix}_batch_weight``) only for a weighted member.
+    """
+    loss_key, size_key = f"{prefix}_loss", f"{prefix}_batch_size"
+    for s, (value, size) in enumerate(zip(values, sizes)):
+        if size[i]:
+            row = {loss_key: value, size_key: size[i]}
+            if totals is not None:
+                row[f"{prefix}_batch_weight"] = totals[s]
+            rows.append(row)
 
 
 def _plain_accuracy(callback: EpochScoring) -> bool:
