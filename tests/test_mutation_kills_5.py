@@ -124,3 +124,15 @@ def test_valid_acc_best_marks_each_new_highest_accuracy():
     expected = [a > max(acc[:i], default=-1) for i, a in enumerate(acc)]
     assert best == expected
     assert expected.count(True) >= 2 and expected.count(False) >= 2  # both kinds occur
+
+
+# ------------------------------------------------------------ _data.py
+@pytest.mark.parametrize("shuffle", [False, True])
+def test_batch_size_one_gives_one_row_per_step(shuffle):
+    from sktorch import NeuralNetRegressor
+
+    X = np.random.RandomState(0).randn(7, 3).astype(np.float32)
+    net = NeuralNetRegressor(max_epochs=1, batch_size=1, train_split=None, verbose=0,
+                             random_state=0, iterator_train__shuffle=shuffle)
+    net.fit(X, X[:, :1])
+    assert net.history[-1, "batches", :, "train_batch_size"] == [1] * 7
