@@ -10,7 +10,6 @@ from typing import Callable, Union
 import numpy as np
 import torch
 from sklearn.metrics import check_scoring, get_scorer, make_scorer
-from sklearn.metrics._scorer import _BaseScorer
 
 from sktorch._predict import detach_output
 from sktorch.callbacks.base import Callback
@@ -37,8 +36,9 @@ def _default_name(scoring: Scoring) -> str:
         return "score"
     if isinstance(scoring, str):
         return scoring
-    if isinstance(scoring, _BaseScorer):
-        return _default_name(getattr(scoring, "_score_func", None) or type(scoring))
+    score_func = getattr(scoring, "_score_func", None)  # a scorer from make_scorer
+    if callable(score_func):
+        return _default_name(score_func)
     if isinstance(scoring, functools.partial):
         return _default_name(scoring.func)
     return getattr(scoring, "__name__", type(scoring).__name__)
@@ -55,9 +55,10 @@ _METRIC_RESPONSE = {
 
 
 def _metric_response(scoring: Callable) -> str | tuple | None:
-    """What to predict for a metric function ``f(y_true, y_pred)``; None for a scorer."""
-    if isinstance(scoring, _BaseScorer):
-        return None
+    """What to predict for a metric function ``f(y_true, y_pred)``; None for a scorer.
+
+    A scorer's parameters are ``(estimator, X, y_true)``: it is used as it is.
+    """
     try:
         params = list(inspect.signature(scoring).parameters)
     except (TypeError, ValueError):  # a builtin or an object without a signature
