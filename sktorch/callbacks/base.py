@@ -73,7 +73,12 @@ class Callback(BaseEstimator):
         """Called after each batch with ``loss`` and ``y_pred`` in ``kwargs``."""
 
     def on_grad_computed(self, net, named_parameters, X=None, y=None, training=None, **kwargs):
-        """Called after the backward pass, before the optimizer step."""
+        """Called after the backward pass, before the optimizer step.
+
+        ``named_parameters`` yields ``(name, parameter)`` of every learnable
+        parameter of the net (``net.get_all_learnable_params()``); ``batch`` in
+        ``kwargs`` is the training batch, whose ``X`` and ``y`` are also passed.
+        """
 
     def get_params(self, deep: bool = True) -> dict:
         # Only constructor parameters: fitted state (ending in ``_``) never leaks.
