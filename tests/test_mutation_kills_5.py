@@ -136,3 +136,21 @@ def test_batch_size_one_gives_one_row_per_step(shuffle):
                              random_state=0, iterator_train__shuffle=shuffle)
     net.fit(X, X[:, :1])
     assert net.history[-1, "batches", :, "train_batch_size"] == [1] * 7
+
+
+def test_bce_over_class_columns_handles_a_batch_without_the_last_class():
+    # With BCEWithLogitsLoss over n_classes columns the targets are one-hot rows of width
+    # n_classes, also for a batch where the last class does not occur.
+    import torch
+
+    y = np.array([0, 1] * 10 + [2] * 10)  # the first two batches have no class 2
+    net = NeuralNetClassifier(module=MLPModule, module__input_units=4, module__output_units=3,
+                              criterion=torch.nn.BCEWithLogitsLoss, batch_size=10,
+                              train_split=None, iterator_train__shuffle=False, lr=0.0,
+                              max_epochs=1, verbose=0, random_state=0)
+    net.fit(X4[:30], y)
+    logits = net.forward(X4[:10]).detach()
+    expected = torch.nn.functional.binary_cross_entropy_with_logits(
+        logits, torch.nn.functional.one_hot(torch.as_tensor(y[:10]), 3).float())
+    assert net.history[-1, "batches", 0, "train_loss"] == pytest.approx(expected.item(),
+                                                                          rel=1e-6)
