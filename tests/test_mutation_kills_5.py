@@ -196,3 +196,16 @@ def test_a_dataset_of_tensors_that_require_grad_gets_no_gradient_from_fit():
     NeuralNetRegressor(max_epochs=1, verbose=0, random_state=0, train_split=None).fit(
         dataset, None)
     assert X.grad is None
+
+
+def test_the_finiteness_check_of_a_read_only_array_makes_torch_no_warning():
+    import warnings
+
+    from sktorch._data import all_finite
+
+    data = np.array([[1.0, 2.0], [3.0, np.nan]], dtype=np.float32)
+    data.flags.writeable = False
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert all_finite(data) is False
+        assert all_finite(np.nan_to_num(data)) is True
