@@ -1,0 +1,48 @@
+"""Tests that kill mutants a sample mutation run found surviving (scoring, the fused
+optimizers and stack, the built-in model's recipe and statistics).
+
+Each test names the behaviour a user relies on, and builds everything it uses.
+"""
+
+import types
+
+import numpy as np
+import pytest
+import torch
+
+from sktorch import NeuralNetRegressor
+from sktorch.history import History
+
+
+# ------------------------------------------------------------ _builtin/statistics.py
+def test_normalized_sample_weights_summing_to_one_weight_the_standardization():
+    rng = np.random.RandomState(0)
+    X = rng.randn(40, 2).astype(np.float32)
+    X[:20] += 10.0
+    y = X.sum(axis=1, keepdims=True)
+    weights = np.where(np.arange(40) < 20, 3.0, 1.0)
+    weights = weights / weights.sum()  # normalized: they sum to 1
+    net = NeuralNetRegressor(max_epochs=1, train_split=None, verbose=0, random_state=0)
+    net.fit(X, y, sample_weight=weights)
+    mean = (weights[:, None] * X.astype(np.float64)).sum(0)
+    std = np.sqrt((weights[:, None] * (X - mean) ** 2).sum(0))
+    np.testing.assert_allclose(net.module_.standardize.mean.numpy().ravel(), mean, rtol=1e-5)
+    np.testing.assert_allclose(net.module_.standardize.scale.numpy().ravel(), std, rtol=1e-5)
+    y_mean = (weights * y[:, 0]).sum()
+    np.testing.assert_allclose(float(net.module_.unstandardize.mean.reshape(-1)[0]), y_mean,
+                               rtol=1e-5)
+
+
+# ------------------------------------------------------------ callbacks/scoring.py
+def test_passthrough_mean_weights_batches_by_weight_even_when_the_weights_sum_below_one():
+    from sktorch.callbacks import PassthroughScoring
+
+    net = types.SimpleNamespace(history=History())
+    net.history.new_epoch()
+    for loss, weight in [(1.0, 0.1), (3.0, 0.3)]:  # equal sizes, total weight 0.4
+        net.history.new_batch()
+        net.history.record_batch("valid_loss", loss)
+        net.history.record_batch("valid_batch_size", 10)
+        net.history.record_batch("valid_batch_weight", weight)
+    PassthroughScoring("valid_loss").initialize().on_epoch_end(net)
+    assert net.history[-1, "valid_loss"] == pytest.approx((1.0 * 0.1 + 3.0 * 0.3) / 0.4)
