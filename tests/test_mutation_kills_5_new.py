@@ -46,3 +46,15 @@ def test_passthrough_mean_weights_batches_by_weight_even_when_the_weights_sum_be
         net.history.record_batch("valid_batch_weight", weight)
     PassthroughScoring("valid_loss").initialize().on_epoch_end(net)
     assert net.history[-1, "valid_loss"] == pytest.approx((1.0 * 0.1 + 3.0 * 0.3) / 0.4)
+
+
+def test_the_builtin_regressor_with_a_squeezed_output_learns_in_standardized_units():
+    rng = np.random.RandomState(0)
+    X = rng.randn(40, 3).astype(np.float32)
+    y = (1000.0 + 100.0 * X[:, 0]).astype(np.float32)  # 1-D y, far from standard units
+    net = NeuralNetRegressor(module__squeeze_output=True, max_epochs=2, train_split=None,
+                             verbose=0, random_state=0)
+    net.fit(X, y)
+    assert net.predict(X).shape == (40,)
+    # the loss compares standardized values: of the order of 1, not of 100**2
+    assert net.history[0, "train_loss"] < 10.0
