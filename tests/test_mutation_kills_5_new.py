@@ -58,3 +58,17 @@ def test_the_builtin_regressor_with_a_squeezed_output_learns_in_standardized_uni
     assert net.predict(X).shape == (40,)
     # the loss compares standardized values: of the order of 1, not of 100**2
     assert net.history[0, "train_loss"] < 10.0
+
+
+# ------------------------------------------------------------ _builtin/recipe.py
+def test_set_params_max_epochs_keeps_the_callbacks_state_when_no_plateau_stop_comes_or_goes():
+    X = np.random.RandomState(0).randn(40, 3).astype(np.float32)
+    y = X.sum(axis=1, keepdims=True)
+    net = NeuralNetRegressor(max_epochs=2, verbose=0, random_state=0).fit(X, y)
+    valid_loss = dict(net.callbacks_)["valid_loss"]
+    best = valid_loss.best_score_
+    assert best is not None
+    net.set_params(max_epochs=5)  # written before and after: no stop_on_plateau either way
+    assert dict(net.callbacks_)["valid_loss"] is valid_loss
+    assert valid_loss.best_score_ == best
+    assert "stop_on_plateau" not in dict(net.callbacks_)
