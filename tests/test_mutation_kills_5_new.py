@@ -33,6 +33,20 @@ def test_normalized_sample_weights_summing_to_one_weight_the_standardization():
                                rtol=1e-5)
 
 
+
+def test_float64_targets_of_a_torch_dataset_train_the_builtin_regressor_as_float32_ones():
+    from torch.utils.data import TensorDataset
+
+    rng = np.random.RandomState(0)
+    X = torch.from_numpy(rng.randn(30, 3).astype(np.float32))
+    y64 = torch.from_numpy(rng.randn(30, 1) * 7.3 + 100.1)
+    losses = []
+    for y in (y64, y64.float()):
+        net = NeuralNetRegressor(max_epochs=2, verbose=0, random_state=0, train_split=None)
+        net.fit(TensorDataset(X, y), y=None)
+        losses.append(net.history[:, "train_loss"])
+    assert losses[0] == losses[1]  # the targets take the module's float32 dtype
+
 # ------------------------------------------------------------ callbacks/scoring.py
 def test_passthrough_mean_weights_batches_by_weight_even_when_the_weights_sum_below_one():
     from sktorch.callbacks import PassthroughScoring
