@@ -86,3 +86,28 @@ def test_set_params_max_epochs_keeps_the_callbacks_state_when_no_plateau_stop_co
     assert dict(net.callbacks_)["valid_loss"] is valid_loss
     assert valid_loss.best_score_ == best
     assert "stop_on_plateau" not in dict(net.callbacks_)
+
+
+# ------------------------------------------------------------ model_selection/_fused/_optim.py
+@pytest.mark.parametrize("default_dtype", [torch.float32, torch.float64])
+def test_a_fused_members_step_count_is_written_in_torchs_own_dtype(default_dtype):
+    from sktorch.model_selection._fused._optim import make_optimizer
+    from sktorch.model_selection._fused._stack import FlatStack
+
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(default_dtype)
+    try:
+        module = torch.nn.Linear(2, 1)
+        own = torch.optim.Adam(module.parameters(), lr=0.1)
+        module(torch.ones(1, 2)).sum().backward()
+        own.step()  # torch's own format for one step
+        stack = FlatStack([module])
+        vectorized = make_optimizer([own], stack.flat)
+        vectorized.step(stack.flat, torch.ones_like(stack.flat))
+        written = torch.optim.Adam(module.parameters(), lr=0.1)
+        vectorized.load_into(0, written, stack)
+        for param in module.parameters():
+            assert written.state[param]["step"].dtype == own.state[param]["step"].dtype
+            assert float(written.state[param]["step"]) == 1.0
+    finally:
+        torch.set_default_dtype(previous)
