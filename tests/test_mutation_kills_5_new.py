@@ -89,7 +89,7 @@ def test_set_params_max_epochs_keeps_the_callbacks_state_when_no_plateau_stop_co
 
 
 # ------------------------------------------------------------ model_selection/_fused/_optim.py
-@pytest.mark.parametrize("default_dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("default_dtype", [torch.float32, torch.float64, torch.float16])
 def test_a_fused_members_step_count_is_written_in_torchs_own_dtype(default_dtype):
     from sktorch.model_selection._fused._optim import make_optimizer
     from sktorch.model_selection._fused._stack import FlatStack
