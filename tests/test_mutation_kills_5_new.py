@@ -111,3 +111,14 @@ def test_a_fused_members_step_count_is_written_in_torchs_own_dtype(default_dtype
             assert float(written.state[param]["step"]) == 1.0
     finally:
         torch.set_default_dtype(previous)
+
+
+def test_an_optimizer_rebuilt_after_a_module_change_keeps_the_fits_recipe_learning_rate():
+    X = np.random.RandomState(0).randn(40, 3).astype(np.float32)
+    y = X.sum(axis=1, keepdims=True)
+    net = NeuralNetRegressor(max_epochs=1, verbose=0, random_state=0).fit(X, y)
+    assert net.optimizer_.param_groups[0]["lr"] == 1e-2  # 40 rows fit in one batch
+    net.set_params(module__hidden_units=7)  # a new module, and a new optimizer over it
+    assert type(net.optimizer_) is torch.optim.Adam
+    assert net.optimizer_.param_groups[0]["lr"] == 1e-2
+    assert net.optimizer_.param_groups[0]["weight_decay"] == 3e-3
