@@ -47,6 +47,21 @@ def test_float64_targets_of_a_torch_dataset_train_the_builtin_regressor_as_float
         losses.append(net.history[:, "train_loss"])
     assert losses[0] == losses[1]  # the targets take the module's float32 dtype
 
+
+def test_sparse_features_with_a_small_spread_are_standardized_by_their_own_std():
+    import scipy.sparse as sp
+
+    rng = np.random.RandomState(0)
+    dense = (rng.rand(40, 3) * np.array([0.1, 0.5, 4.0])).astype(np.float32)
+    dense[dense < 0.05] = 0.0
+    y = dense.sum(axis=1, keepdims=True)
+    net = NeuralNetRegressor(max_epochs=1, train_split=None, verbose=0, random_state=0)
+    net.fit(sp.csr_matrix(dense), y)
+    np.testing.assert_allclose(net.module_.standardize.mean.numpy().ravel(),
+                               dense.astype(np.float64).mean(0), rtol=1e-5)
+    np.testing.assert_allclose(net.module_.standardize.scale.numpy().ravel(),
+                               dense.astype(np.float64).std(0), rtol=1e-5)
+
 # ------------------------------------------------------------ callbacks/scoring.py
 def test_passthrough_mean_weights_batches_by_weight_even_when_the_weights_sum_below_one():
     from sktorch.callbacks import PassthroughScoring
