@@ -62,6 +62,19 @@ def test_sparse_features_with_a_small_spread_are_standardized_by_their_own_std()
     np.testing.assert_allclose(net.module_.standardize.scale.numpy().ravel(),
                                dense.astype(np.float64).std(0), rtol=1e-5)
 
+
+def test_a_plain_neural_net_with_the_builtin_module_leaves_its_outputs_in_raw_units():
+    # only the regressor learns standardized targets; a NeuralNet's float y is left alone
+    from sktorch import NeuralNet
+
+    X = np.random.RandomState(0).randn(40, 3).astype(np.float32)
+    y = (5.0 * X.sum(axis=1, keepdims=True) + 50.0).astype(np.float32)
+    net = NeuralNet(module=None, criterion=torch.nn.MSELoss, max_epochs=1, train_split=None,
+                    verbose=0, random_state=0).fit(X, y)
+    state = net.module_.state_dict()
+    assert state["unstandardize.mean"].abs().max() == 0.0
+    assert (state["unstandardize.scale"] == 1.0).all()
+
 # ------------------------------------------------------------ callbacks/scoring.py
 def test_passthrough_mean_weights_batches_by_weight_even_when_the_weights_sum_below_one():
     from sktorch.callbacks import PassthroughScoring
