@@ -44,7 +44,13 @@ class DataMixin:
                 f"takes {names} as keyword arguments, or give X as one 2-d array (e.g. "
                 "np.hstack of the arrays)."
             )
-        n_features = X.shape[-1] if not isinstance(X, dict) else None
+        if isinstance(X, (list, tuple)) and self.module is None:
+            raise TypeError(
+                f"The built-in MLP (module=None) takes one array of features, but X is a "
+                f"{type(X).__name__} of {len(X)} arrays. Pass module=YourModule whose forward "
+                "takes that list, or give X as one 2-d array (e.g. np.hstack of the arrays)."
+            )
+        n_features = X.shape[-1] if hasattr(X, "shape") else None
         return {"input_units": n_features, "output_units": self._n_outputs(dataset)}
 
     def _n_outputs(self, dataset: Any) -> int:
