@@ -40,7 +40,7 @@ def is_array_list(obj: Any) -> bool:
     Its items are arrays, tensors, DataFrames or sparse matrices, one of them at least
     2-D; a list of numbers or of 1-D arrays is rows of one array, as in scikit-learn.
     """
-    return isinstance(obj, (list, tuple)) and bool(obj) and all(
+    return isinstance(obj, (list, tuple)) and all(
         getattr(item, "ndim", 0) >= 1 for item in obj) and any(item.ndim >= 2 for item in obj)
 
 

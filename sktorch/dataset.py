@@ -10,6 +10,7 @@ from numbers import Integral, Real
 from typing import Any
 
 import numpy as np
+import scipy.sparse as sp
 import torch
 from torch.utils.data import Dataset as TorchDataset
 from torch.utils.data import Subset
@@ -59,7 +60,8 @@ class Dataset(TorchDataset):
         return self._length
 
     def __getitem__(self, i: int) -> tuple:
-        Xi, yi = self.transform(take(self.X, i), None if self.y is None else self.y[i])
+        Xi = self.X[i] if sp.issparse(self.X) else take(self.X, i)  # a sparse row: 1 x n
+        Xi, yi = self.transform(Xi, None if self.y is None else self.y[i])
         weights = getattr(self, "sample_weight", None)
         return (Xi, yi) if weights is None else (Xi, yi, weights[i])
 
