@@ -10,7 +10,7 @@ import io
 import json
 import os
 import pickle
-from collections import defaultdict
+from collections import OrderedDict, defaultdict
 from typing import Any
 
 import torch
@@ -57,7 +57,10 @@ def encode_state(state: dict, use_safetensors: bool) -> bytes:
     if use_safetensors:
         from safetensors.torch import save as st_save
 
-        return st_save({k: v.contiguous() for k, v in state.items()})
+        # The root's text facts (a classifier's labels) go into the file's metadata.
+        facts = getattr(state, "_metadata", {}).get("", {})
+        metadata = {k: v for k, v in facts.items() if isinstance(v, str)}
+        return st_save({k: v.contiguous() for k, v in state.items()}, metadata=metadata or None)
     buffer = io.BytesIO()
     torch.save(state, buffer)
     return buffer.getvalue()
@@ -75,7 +78,10 @@ def decode_state(data: bytes, f: Any, what: str, location: Any, use_safetensors:
                 f"{describe(f)} is not a readable safetensors file of {what} ({exc}). If "
                 "it was saved in torch's format, load it with use_safetensors=False."
             ) from exc
-        return {k: v.to(location) for k, v in loaded.items()}
+        state = OrderedDict((k, v.to(location)) for k, v in loaded.items())
+        header = json.loads(data[8 : 8 + int.from_bytes(data[:8], "little")])
+        state._metadata = {"": header.get("__metadata__") or {}}  # as torch.load gives it
+        return state
     try:
         # weights_only=True: tensors and plain containers only; a crafted pickle cannot run code.
         return torch.load(io.BytesIO(data), map_location=location, weights_only=True)

@@ -224,3 +224,48 @@ def test_list_of_arrays_in_float64():
                               precision="64").fit([X, IDX], y)
     assert net.predict_proba([X, IDX]).dtype == np.float64
     assert net.module_.dense.weight.dtype == torch.float64
+
+
+# ------------------------------------------------ item 9: safetensors keep the labels
+
+LABELS = np.array(["cat", "dog"])[y]
+
+
+def _fitted_labels():
+    return NeuralNetClassifier(_module(), max_epochs=2, verbose=0, random_state=0).fit(
+        X, LABELS)
+
+
+def test_safetensors_weights_restore_a_classifier_that_predicts_labels(tmp_path):
+    pytest.importorskip("safetensors")
+    fitted = _fitted_labels()
+    path = tmp_path / "params.safetensors"
+    fitted.save_params(f_params=path, use_safetensors=True)
+    restored = NeuralNetClassifier(_module()).initialize()
+    restored.load_params(f_params=path, use_safetensors=True)
+    assert restored.classes_.tolist() == ["cat", "dog"]
+    assert (restored.predict(X) == fitted.predict(X)).all()
+    assert set(restored.predict(X)) == {"cat", "dog"}
+
+
+def test_safetensors_weights_of_other_labels_are_refused(tmp_path):
+    pytest.importorskip("safetensors")
+    path = tmp_path / "params.safetensors"
+    _fitted_labels().save_params(f_params=path, use_safetensors=True)
+    net = NeuralNetClassifier(_module(), classes=["ant", "bee"]).initialize()
+    before = net.module_[0].weight.detach().clone()
+    with pytest.raises(ValueError, match=r"trained with classes \['cat', 'dog'\]"):
+        net.load_params(f_params=path, use_safetensors=True)
+    assert torch.equal(net.module_[0].weight, before)
+
+
+def test_safetensors_file_without_labels_keeps_the_clear_error(tmp_path):
+    safetensors = pytest.importorskip("safetensors.torch")
+    fitted = _fitted_labels()
+    path = tmp_path / "plain.safetensors"
+    safetensors.save_file(fitted.module_.state_dict(), str(path))
+    restored = NeuralNetClassifier(_module()).initialize()
+    restored.load_params(f_params=path, use_safetensors=True)
+    assert np.allclose(restored.predict_proba(X), fitted.predict_proba(X))
+    with pytest.raises(ValueError, match=r"does not record the labels \(classes_\)"):
+        restored.predict(X)
