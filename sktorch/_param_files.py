@@ -66,8 +66,13 @@ def encode_state(state: dict, use_safetensors: bool) -> bytes:
     return buffer.getvalue()
 
 
-def decode_state(data: bytes, f: Any, what: str, location: Any, use_safetensors: bool) -> dict:
-    """Read a state dict without unpickling arbitrary objects; damage names the file."""
+def decode_state(data: bytes, f: Any, what: str, location: Any, use_safetensors: bool,
+                 load_kwargs: dict | None = None) -> dict:
+    """Read a state dict without unpickling arbitrary objects; damage names the file.
+
+    ``load_kwargs`` (the net's ``torch_load_kwargs``) go to ``torch.load`` over its
+    defaults, e.g. ``{'weights_only': False}`` for a trusted file with other objects.
+    """
     if use_safetensors:
         from safetensors.torch import load as st_load
 
@@ -84,12 +89,14 @@ def decode_state(data: bytes, f: Any, what: str, location: Any, use_safetensors:
         return state
     try:
         # weights_only=True: tensors and plain containers only; a crafted pickle cannot run code.
-        return torch.load(io.BytesIO(data), map_location=location, weights_only=True)
+        kwargs = {"map_location": location, "weights_only": True, **(load_kwargs or {})}
+        return torch.load(io.BytesIO(data), **kwargs)
     except pickle.UnpicklingError as exc:
         raise CheckpointError(
             f"{describe(f)} was refused as {what}: with weights_only=True it may hold only "
             "tensors and plain containers (other objects could run code when unpickled), "
-            f"or it is damaged. torch said: {str(exc).splitlines()[0]}"
+            "or it is damaged. If you trust the file, pass torch_load_kwargs="
+            f"{{'weights_only': False}} to the net. torch said: {str(exc).splitlines()[0]}"
         ) from None
     except (EOFError, RuntimeError, ValueError, OSError) as exc:
         raise CheckpointError(

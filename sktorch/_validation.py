@@ -47,6 +47,9 @@ _RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
                   "one of '32', '64', 'bf16', '16-mixed'"),
     "on_nan": (lambda v: isinstance(v, str) and v in ("raise", "stop"),
                "'raise' or 'stop'"),
+    "torch_load_kwargs": (lambda v: v is None or isinstance(v, dict),
+                          "None or a dict of torch.load arguments, e.g. "
+                          "{'weights_only': False}"),
     "class_weight": (check_class_weight, "None, 'balanced' or a dict {label: weight}"),
     "predict_nonlinearity": (lambda v: v is None or v == "auto" or callable(v),
                              "'auto', None or a callable"),

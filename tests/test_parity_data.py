@@ -269,3 +269,38 @@ def test_safetensors_file_without_labels_keeps_the_clear_error(tmp_path):
     assert np.allclose(restored.predict_proba(X), fitted.predict_proba(X))
     with pytest.raises(ValueError, match=r"does not record the labels \(classes_\)"):
         restored.predict(X)
+
+
+# ------------------------------------------------ item 12: torch_load_kwargs
+
+
+class Note:
+    """An object torch.load(weights_only=True) refuses to unpickle."""
+
+
+def _file_with_an_object(net, path):
+    state = net.module_.state_dict()
+    state._metadata[""]["note"] = Note()  # e.g. written by another tool
+    torch.save(state, path)
+
+
+def test_torch_load_kwargs_reach_torch_load(tmp_path):
+    fitted = _fitted_labels()
+    path = tmp_path / "params.pt"
+    _file_with_an_object(fitted, path)
+    refused = NeuralNetClassifier(_module()).initialize()
+    with pytest.raises(Exception, match=r"torch_load_kwargs=\{'weights_only': False\}"):
+        refused.load_params(f_params=path)
+    trusted = NeuralNetClassifier(_module(), torch_load_kwargs={"weights_only": False})
+    trusted.initialize().load_params(f_params=path)
+    assert np.allclose(trusted.predict_proba(X), fitted.predict_proba(X))
+
+
+def test_torch_load_kwargs_is_a_parameter():
+    from sklearn.base import clone
+
+    assert NeuralNetClassifier(_module()).get_params()["torch_load_kwargs"] is None
+    net = NeuralNetClassifier(_module(), torch_load_kwargs={"weights_only": False})
+    assert clone(net).torch_load_kwargs == {"weights_only": False}
+    with pytest.raises(ValueError, match="torch_load_kwargs.*None or a dict"):
+        NeuralNetClassifier(_module(), torch_load_kwargs="unsafe").initialize()
