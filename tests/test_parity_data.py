@@ -304,3 +304,39 @@ def test_torch_load_kwargs_is_a_parameter():
     assert clone(net).torch_load_kwargs == {"weights_only": False}
     with pytest.raises(ValueError, match="torch_load_kwargs.*None or a dict"):
         NeuralNetClassifier(_module(), torch_load_kwargs="unsafe").initialize()
+
+
+# ------------------------------------------------ items 11, 13c: documented differences
+
+MIGRATION = (__import__("pathlib").Path(__file__).parents[1] / "docs" / "MIGRATION.md")
+
+
+def _training_rows(**kwargs):
+    data = _numbered()
+    net = NeuralNetClassifier(_module(), max_epochs=1, verbose=0, random_state=0,
+                              train_split=None, callbacks=[_Batches()], **kwargs).fit(data, y)
+    return torch.cat(net.train_X)[:, 3].round().long().tolist()
+
+
+def test_training_batches_are_shuffled_unless_told_as_migration_says():
+    assert _training_rows(iterator_train__shuffle=False) == list(range(200))  # skorch's
+    shuffled = _training_rows()
+    assert shuffled != list(range(200)) and sorted(shuffled) == list(range(200))
+    assert shuffled == _training_rows()  # drawn from random_state
+    text = MIGRATION.read_text()
+    assert "Training batches are shuffled by default" in text
+    assert "`iterator_train__shuffle=False` for skorch's order" in text
+    assert "skorch needs `iterator_train__shuffle=False`" not in text
+
+
+def test_binary_predict_returns_labels_of_y_dtype_as_migration_says():
+    from sktorch import NeuralNetBinaryClassifier
+
+    for target in (y, y.astype(bool)):
+        net = NeuralNetBinaryClassifier(nn.Linear(4, 1), max_epochs=1, verbose=0,
+                                        random_state=0).fit(X, target)
+        predicted = net.predict(X)
+        assert predicted.dtype == target.dtype
+        assert set(predicted.tolist()) <= set(target.tolist())
+    assert "`NeuralNetBinaryClassifier.predict` returns labels of `y`'s dtype" in (
+        MIGRATION.read_text())
