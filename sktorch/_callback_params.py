@@ -92,7 +92,8 @@ def configure_callbacks(net: Any) -> list[tuple[str, Any]]:
     """The callbacks for one fit: classes instantiated, configured copies, re-bound links.
 
     ``PrintLog`` callbacks come last, so that they print what every other callback
-    recorded in the epoch's row.
+    recorded in the epoch's row. The net's ``use_caching`` (unless ``'auto'``) is
+    set on every callback that has that parameter, over its own or routed value.
     """
     entries = _named_entries(net)
     check_callback_names(net, entries)
@@ -100,7 +101,7 @@ def configure_callbacks(net: Any) -> list[tuple[str, Any]]:
     copies: dict[int, Any] = {}  # id(the user's object) -> the copy this fit uses
     named = []
     for name, callback in callback_entries(net, entries):
-        values = params.get(name, {})
+        values = _with_net_caching(net, callback, params.get(name, {}))
         if inspect.isclass(callback):
             callback = callback(**values)
         elif values:
@@ -112,6 +113,20 @@ def configure_callbacks(net: Any) -> list[tuple[str, Any]]:
     named = _rebind(named, copies)
     printers = [(n, cb) for n, cb in named if isinstance(cb, PrintLog)]
     return [(n, cb) for n, cb in named if not isinstance(cb, PrintLog)] + printers
+
+
+def _with_net_caching(net: Any, callback: Any, values: dict[str, Any]) -> dict[str, Any]:
+    """``values`` plus the net's ``use_caching`` when it overrides the callback's."""
+    use_caching = getattr(net, "use_caching", "auto")
+    if isinstance(use_caching, str) and use_caching == "auto":
+        return values
+    if inspect.isclass(callback):
+        has_it = "use_caching" in inspect.signature(callback).parameters
+    else:
+        has_it = "use_caching" in _callback_params(callback)
+        if has_it and not values and callback.use_caching == use_caching:
+            return values  # already as the net says: no copy needed
+    return {**values, "use_caching": use_caching} if has_it else values
 
 
 def _callback_params(callback: Any) -> dict[str, Any]:

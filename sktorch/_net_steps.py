@@ -15,6 +15,7 @@ import torch
 
 from sktorch import _weights
 from sktorch._predict import loss_input
+from sktorch.utils import FirstStepAccumulator, TeeGenerator
 
 __all__ = ["StepsMixin"]
 
@@ -41,33 +42,45 @@ class StepsMixin:
             loss = self._batch_loss(y_pred, batch, training=True)
         scaler = self._grad_scaler
         (loss if scaler is None else scaler.scale(loss)).backward()
-        if self._callback_list.by_hook["on_grad_computed"]:
+        if self._callback_list.by_hook["on_grad_computed"]:  # every learnable parameter
             self._callback_list.notify(
-                "on_grad_computed", self, named_parameters=list(self.module_.named_parameters()),
-                X=Xi, y=yi, training=True)
+                "on_grad_computed", self,
+                named_parameters=TeeGenerator(self.get_all_learnable_params()),
+                X=Xi, y=yi, batch=batch, training=True)
         return {"loss": loss, "y_pred": y_pred}
+
+    def get_train_step_accumulator(self) -> FirstStepAccumulator:
+        """What keeps the result of ``train_step_single`` that ``train_step`` returns.
+
+        An optimizer that evaluates the loss several times per step (LBFGS) calls
+        ``train_step_single`` several times; the default keeps the first result, so
+        the recorded ``train_loss`` is the loss before the step. Return an object with
+        ``store_step(step)`` and ``get_step()`` to keep another.
+        """
+        return FirstStepAccumulator()
 
     def train_step(self, batch: Any, **fit_params: Any) -> dict[str, Any]:
         """One optimization step; a closure is built only for optimizers that need one."""
         optimizer = self.optimizer_
+        accumulator = self.get_train_step_accumulator()
         if self._needs_closure:
-            result = {}
 
             def closure():
                 optimizer.zero_grad()
                 for extra in self._extra_optimizers:
                     extra.zero_grad()
-                result.update(self.train_step_single(batch, **fit_params))
-                return result["loss"]
+                step = self.train_step_single(batch, **fit_params)
+                accumulator.store_step(step)
+                return step["loss"]
 
             optimizer.step(closure)
             for extra in self._extra_optimizers:
                 extra.step()
-            return result
+            return accumulator.get_step()
         optimizer.zero_grad(set_to_none=True)
         for extra in self._extra_optimizers:  # a subclass's own optimizers (optimizer2_)
             extra.zero_grad(set_to_none=True)
-        result = self.train_step_single(batch, **fit_params)
+        accumulator.store_step(self.train_step_single(batch, **fit_params))
         if self._grad_scaler is not None:
             self._grad_scaler.step(optimizer)
             self._grad_scaler.update()
@@ -77,7 +90,7 @@ class StepsMixin:
                 optimizer.step()
         for extra in self._extra_optimizers:
             extra.step()
-        return result
+        return accumulator.get_step()
 
     def validation_step(self, batch: Any, **fit_params: Any) -> dict[str, Any]:
         """Forward and loss for one validation batch, without gradients."""

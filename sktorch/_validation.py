@@ -45,6 +45,8 @@ _RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "compile": (lambda v: isinstance(v, (bool, np.bool_)), "True or False"),
     "precision": (lambda v: isinstance(v, str) and v in ("32", "64", "bf16", "16-mixed"),
                   "one of '32', '64', 'bf16', '16-mixed'"),
+    "use_caching": (lambda v: isinstance(v, (bool, np.bool_)) or v == "auto",
+                    "True, False or 'auto'"),
     "on_nan": (lambda v: isinstance(v, str) and v in ("raise", "stop"),
                "'raise' or 'stop'"),
     "torch_load_kwargs": (lambda v: v is None or isinstance(v, dict),

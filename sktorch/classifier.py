@@ -258,7 +258,7 @@ class NeuralNetClassifier(ClassifierMixin, NeuralNet):
             warnings.warn(
                 "A column-vector y was passed when a 1d array was expected; it is used as "
                 "y.ravel(). Pass y of shape (n_samples,) to avoid this warning.",
-                DataConversionWarning, stacklevel=6,
+                DataConversionWarning, stacklevel=5,
             )
         labels = _labels_1d(y)
         _check_sortable(labels)

@@ -21,16 +21,26 @@ def _select(rows: list, key: Any, rest: tuple) -> Any:
         if not rest:
             return list(picked)
         values = []
+        missing = rest[0]
         for row in picked:
             try:
                 values.append(_lookup(row, rest))
-            except KeyError:
+            except KeyError as exc:  # the key missing, at whatever depth it was looked up
+                missing = getattr(exc, "key", exc.args[0] if exc.args else missing)
                 continue
         if picked and not values:
-            raise KeyError(f"Key {rest[0]!r} was not found in any of the selected rows.")
+            raise _MissingKey(missing)
         return values
     row = rows[key]
     return _lookup(row, rest) if rest else row
+
+
+class _MissingKey(KeyError):
+    """A history key found in none of the selected rows; ``key`` is the one missing."""
+
+    def __init__(self, key: Any):
+        super().__init__(f"Key {key!r} was not found in any of the selected rows.")
+        self.key = key
 
 
 def _lookup(row: dict, keys: tuple) -> Any:

@@ -94,6 +94,10 @@ class NeuralNet(ParamsMixin, ComponentsMixin, HooksMixin, DataMixin, StepsMixin,
         Where the module and data live; ``None`` leaves them where they are.
     compile : bool, default=False
         ``torch.compile`` the module once per initialization.
+    use_caching : bool or 'auto', default='auto'
+        ``True`` or ``False`` sets ``use_caching`` on every callback that has it
+        (the scoring callbacks: score the predictions made in the epoch, or predict
+        again); ``'auto'`` leaves each callback's own setting.
     precision : {'32', '64', 'bf16', '16-mixed'}, default='32'
         Autocast dtype for forward passes; '16-mixed' scales gradients on CUDA.
         '64' trains and predicts in float64 (module, features and float targets),
@@ -158,6 +162,7 @@ class NeuralNet(ParamsMixin, ComponentsMixin, HooksMixin, DataMixin, StepsMixin,
         verbose: int = 1,
         device: Any = "cpu",
         compile: bool = False,
+        use_caching: Any = "auto",
         precision: str = "32",
         random_state: Any = None,
         loss_function: Any = None,
@@ -181,6 +186,7 @@ class NeuralNet(ParamsMixin, ComponentsMixin, HooksMixin, DataMixin, StepsMixin,
         self.verbose = verbose
         self.device = device
         self.compile = compile
+        self.use_caching = use_caching
         self.precision = precision
         self.random_state = random_state
         self.loss_function = loss_function

@@ -591,7 +591,7 @@ def test_param_mapper_patterns_and_schedule():
 def test_freezer_unfreezer_initializer_params_and_effect():
     assert sorted(Freezer("a", at=2).get_params()) == ["at", "patterns", "schedule"]
     assert sorted(Unfreezer("a").get_params()) == ["at", "patterns", "schedule"]
-    assert sorted(Initializer("a").get_params()) == ["fn", "patterns"]
+    assert sorted(Initializer("a").get_params()) == ["at", "fn", "patterns", "schedule"]
     net = NeuralNetRegressor(TwoLayers, max_epochs=2, verbose=0, train_split=None, callbacks=[
         Freezer("hidden.*"), Initializer("out.bias", fn=nn.init.ones_),
         Unfreezer("hidden.bias", at=2)])

@@ -62,7 +62,95 @@ def test_labels_that_cannot_be_sorted_name_their_types():
 def test_the_column_vector_warning_points_at_the_users_fit_call():
     # The warning's location is the line a user has to change, not sktorch's internals.
     y = (np.arange(60) % 2).reshape(-1, 1)
-    net = NeuralNetClassifier(max_epochs=1, verbose=0, random_state=0)
-    with pytest.warns(DataConversionWarning, match="column-vector y") as record:
-        net.fit(X4, y)
-    assert [w.filename for w in record if w.category is DataConversionWarning] == [__file__]
+    for method in ("fit", "partial_fit"):
+        net = NeuralNetClassifier(max_epochs=1, verbose=0, random_state=0)
+        with pytest.warns(DataConversionWarning, match="column-vector y") as record:
+            getattr(net, method)(X4, y)
+        assert [w.filename for w in record
+                if w.category is DataConversionWarning] == [__file__], method
+
+
+def test_initialize_forgets_the_labels_of_the_previous_fit(tmp_path):
+    # A re-initialized net has new weights: the old fit's classes_ must not label them.
+    net = NeuralNetClassifier(module=MLPModule, module__input_units=4, module__output_units=3,
+                              max_epochs=1, verbose=0, random_state=0)
+    net.fit(X4, np.array(list("abc"))[np.arange(60) % 3])
+    net.initialize()
+    assert not hasattr(net, "classes_")
+    np.testing.assert_array_equal(net.predict(X4[:6]), net.predict_proba(X4[:6]).argmax(1))
+
+
+def test_initialize_after_a_load_without_labels_forgets_that_load(tmp_path):
+    import torch
+
+    kw = dict(module=MLPModule, module__input_units=4, module__output_units=3, max_epochs=1,
+              verbose=0, random_state=0)
+    net = NeuralNetClassifier(**kw).fit(X4, np.arange(60) % 3)
+    torch.save(net.module_.state_dict(), tmp_path / "plain.pt")  # records no labels
+    net.initialize().load_params(f_params=tmp_path / "plain.pt")
+    with pytest.raises(ValueError, match="does not record the labels"):
+        net.predict(X4[:2])
+    net.initialize()  # a fresh net again: it predicts class indices, as skorch's does
+    np.testing.assert_array_equal(net.predict(X4[:6]), net.predict_proba(X4[:6]).argmax(1))
+
+
+def test_a_fit_on_a_torch_dataset_validates_on_a_predefined_labelled_dataset():
+    import torch
+    from torch.utils.data import TensorDataset
+
+    from sktorch.dataset import Dataset
+    from sktorch.helper import predefined_split
+
+    y = np.arange(60) % 3
+    kw = dict(module=MLPModule, module__input_units=4, module__output_units=3,
+              module__output_nonlin=torch.nn.Softmax(dim=-1), max_epochs=2, verbose=0,
+              random_state=0, train_split=predefined_split(Dataset(X4[:20], y[:20])))
+    from_arrays = NeuralNetClassifier(**kw).fit(X4, y)
+    from_dataset = NeuralNetClassifier(**kw).fit(
+        TensorDataset(torch.tensor(X4), torch.tensor(y)), None)
+    assert from_dataset.history[:, "valid_loss"] == pytest.approx(
+        from_arrays.history[:, "valid_loss"])
+
+
+def test_valid_acc_best_marks_each_new_highest_accuracy():
+    # lr=0.5 makes the accuracy move both ways; valid_acc_best is True exactly at new highs.
+    rng = np.random.RandomState(3)
+    X = rng.randn(120, 4).astype(np.float32)
+    y = ((X[:, 0] + 0.8 * rng.randn(120)) > 0).astype(int)
+    net = NeuralNetClassifier(module=MLPModule, module__input_units=4,
+                              module__output_nonlin=__import__("torch").nn.Softmax(dim=-1),
+                              lr=0.5, max_epochs=12, verbose=0, random_state=0).fit(X, y)
+    acc, best = net.history[:, "valid_acc"], net.history[:, "valid_acc_best"]
+    expected = [a > max(acc[:i], default=-1) for i, a in enumerate(acc)]
+    assert best == expected
+    assert expected.count(True) >= 2 and expected.count(False) >= 2  # both kinds occur
+
+
+# ------------------------------------------------------------ _data.py
+@pytest.mark.parametrize("shuffle", [False, True])
+def test_batch_size_one_gives_one_row_per_step(shuffle):
+    from sktorch import NeuralNetRegressor
+
+    X = np.random.RandomState(0).randn(7, 3).astype(np.float32)
+    net = NeuralNetRegressor(max_epochs=1, batch_size=1, train_split=None, verbose=0,
+                             random_state=0, iterator_train__shuffle=shuffle)
+    net.fit(X, X[:, :1])
+    assert net.history[-1, "batches", :, "train_batch_size"] == [1] * 7
+
+
+def test_bce_over_class_columns_handles_a_batch_without_the_last_class():
+    # With BCEWithLogitsLoss over n_classes columns the targets are one-hot rows of width
+    # n_classes, also for a batch where the last class does not occur.
+    import torch
+
+    y = np.array([0, 1] * 10 + [2] * 10)  # the first two batches have no class 2
+    net = NeuralNetClassifier(module=MLPModule, module__input_units=4, module__output_units=3,
+                              criterion=torch.nn.BCEWithLogitsLoss, batch_size=10,
+                              train_split=None, iterator_train__shuffle=False, lr=0.0,
+                              max_epochs=1, verbose=0, random_state=0)
+    net.fit(X4[:30], y)
+    logits = net.forward(X4[:10]).detach()
+    expected = torch.nn.functional.binary_cross_entropy_with_logits(
+        logits, torch.nn.functional.one_hot(torch.as_tensor(y[:10]), 3).float())
+    assert net.history[-1, "batches", 0, "train_loss"] == pytest.approx(expected.item(),
+                                                                          rel=1e-6)

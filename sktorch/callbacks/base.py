@@ -73,7 +73,12 @@ class Callback(BaseEstimator):
         """Called after each batch with ``loss`` and ``y_pred`` in ``kwargs``."""
 
     def on_grad_computed(self, net, named_parameters, X=None, y=None, training=None, **kwargs):
-        """Called after the backward pass, before the optimizer step."""
+        """Called after the backward pass, before the optimizer step.
+
+        ``named_parameters`` yields ``(name, parameter)`` of every learnable
+        parameter of the net (``net.get_all_learnable_params()``); ``batch`` in
+        ``kwargs`` is the training batch, whose ``X`` and ``y`` are also passed.
+        """
 
     def get_params(self, deep: bool = True) -> dict:
         # Only constructor parameters: fitted state (ending in ``_``) never leaks.
@@ -133,35 +138,55 @@ class CallbackList:
 def name_callbacks(defaults: Iterable, user: Any) -> list[tuple[str, Any]]:
     """Resolve default and user callbacks into unique ``(name, callback)`` pairs.
 
-    User-given names must be unique; automatic names (the class name) get a
-    numeric suffix when they repeat. A user callback whose name matches a default
+    An unnamed callback is named for its class; when several share that name, as in
+    skorch, each gets a suffix counted from 1 (``EpochScoring_1``,
+    ``EpochScoring_2``), so ``callbacks__EpochScoring_1__*`` configures the first.
+    User-given names must be unique. A user callback whose name matches a default
     replaces it; ``(name, None)`` removes it. A callback class stays a class here:
     it is instantiated when the net configures its callbacks.
     """
     from sktorch.callbacks._checks import check_callback_entry
 
-    named: dict[str, Any] = dict(defaults)
-    seen_user: set[str] = set()
+    entries = []  # (name, callback, named by the user)
     for entry in user or []:
         if _is_named_class_or_none(entry):
-            name, callback, explicit = (*entry, True) if isinstance(entry, tuple) else (
-                entry.__name__, entry, False)
+            entries.append((*entry, True) if isinstance(entry, tuple) else (
+                entry.__name__, entry, False))
         else:
-            name, callback, explicit = check_callback_entry(entry)
-        if explicit:
-            if name in seen_user:
-                raise ValueError(
-                    f"Found duplicate callback name {name!r}; give each callback a unique "
-                    "name, e.g. callbacks=[('name_a', cb_a), ('name_b', cb_b)]."
-                )
-        else:
-            base, i = name, 1
-            while name in seen_user:
-                name = f"{base}_{i}"
-                i += 1
-        seen_user.add(name)
+            entries.append(check_callback_entry(entry))
+    explicit = [name for name, _, named in entries if named]
+    for name, callback, named in entries:
+        if explicit.count(name) > int(named):  # twice named, or named like an unnamed one
+            also = "" if named else (f" (an unnamed {_auto_name(callback)} is named for its "
+                                     "class)")
+            raise ValueError(
+                f"Found duplicate callback name {name!r}{also}; give each callback a "
+                "unique name, e.g. callbacks=[('name_a', cb_a), ('name_b', cb_b)]."
+            )
+    named: dict[str, Any] = dict(defaults)
+    for name, callback in _number_repeated(entries, set(explicit) | set(named)):
         named[name] = callback
     return [(n, cb) for n, cb in named.items() if cb is not None]
+
+
+def _number_repeated(entries: list, taken: set[str]) -> list[tuple[str, Any]]:
+    """Name entries; automatic names that repeat become ``{name}_1``, ``{name}_2``, ..."""
+    auto = [name for name, _, named in entries if not named]
+    seen: dict[str, int] = {}
+    out = []
+    for name, callback, named in entries:
+        if not named and auto.count(name) > 1:
+            seen[name] = seen.get(name, 0) + 1
+            new = f"{name}_{seen[name]}"
+            if new in taken or new in auto:
+                raise ValueError(
+                    f"Cannot name the unnamed {name} callbacks {name}_1, {name}_2, ...: "
+                    f"{new!r} is the name of another callback. Name them yourself, e.g. "
+                    f"callbacks=[('{name.lower()}_a', cb_a), ('{name.lower()}_b', cb_b)]."
+                )
+            name = new
+        out.append((name, callback))
+    return out
 
 
 def _is_named_class_or_none(entry: Any) -> bool:

@@ -46,6 +46,11 @@ class PrintLog(Callback):
         History keys to leave out of the table.
     sink : callable, default=print
         Where lines go.
+    tablefmt : str, default='simple'
+        The table's layout. sktorch draws the table itself (it does not depend on
+        ``tabulate``) and has ``'simple'`` only: a header, a dashed rule, one row
+        per epoch. Other ``tabulate`` formats (``'grid'``, ``'github'``, ...) are
+        refused at ``initialize``.
     floatfmt : str, default='.4f'
         Format of float values.
 
@@ -62,13 +67,22 @@ class PrintLog(Callback):
         self,
         keys_ignored: str | Sequence[str] | None = None,
         sink: Callable = print,
+        tablefmt: str = "simple",
         floatfmt: str = ".4f",
     ):
         self.keys_ignored = keys_ignored
         self.sink = sink
+        self.tablefmt = tablefmt
         self.floatfmt = floatfmt
 
     def initialize(self) -> PrintLog:
+        if self.tablefmt not in _TABLE_FORMATS:
+            raise ValueError(
+                f"PrintLog(tablefmt={self.tablefmt!r}) is not available: sktorch prints "
+                f"its own table and has only the formats {sorted(_TABLE_FORMATS)}, not "
+                "tabulate's others; write PrintLog(tablefmt='simple') (the default) or "
+                "leave tablefmt out."
+            )
         self.first_iteration_ = True
         ignored = self.keys_ignored
         self.ignored_ = {ignored} if isinstance(ignored, str) else set(ignored or ())
@@ -120,4 +134,5 @@ class PrintLog(Callback):
             self.sink(f"Stopping: {net.history[-1]['stop_reason']}")
 
 
+_TABLE_FORMATS = frozenset({"simple"})
 _NEVER_SHOWN = frozenset({"epoch", "dur", "batches", "stop_reason"})

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+import functools
+import inspect
 from typing import Callable, Union
 
 import numpy as np
 import torch
-from sklearn.metrics import check_scoring, get_scorer
+from sklearn.metrics import check_scoring, get_scorer, make_scorer
 
 from sktorch._predict import detach_output
 from sktorch.callbacks.base import Callback
@@ -24,11 +26,46 @@ def _is_better(value: float, best: float | None, lower_is_better: bool) -> bool:
 
 
 def _default_name(scoring: Scoring) -> str:
+    """The history key of an unnamed scoring callback, as skorch names it.
+
+    A string names itself; a scorer from ``make_scorer`` and a ``functools.partial``
+    are named for the function they wrap (``accuracy_score``), so two of them keep
+    two keys; any other callable for its ``__name__``.
+    """
     if scoring is None:
         return "score"
     if isinstance(scoring, str):
         return scoring
+    score_func = getattr(scoring, "_score_func", None)  # a scorer from make_scorer
+    if callable(score_func):
+        return _default_name(score_func)
+    if isinstance(scoring, functools.partial):
+        return _default_name(scoring.func)
     return getattr(scoring, "__name__", type(scoring).__name__)
+
+
+# The second parameter of a metric function -> the predictions make_scorer passes it.
+_METRIC_RESPONSE = {
+    "y_pred": "predict",
+    "y_score": ("decision_function", "predict_proba"),
+    "y_proba": "predict_proba",
+    "y_prob": "predict_proba",
+    "probas_pred": "predict_proba",
+}
+
+
+def _metric_response(scoring: Callable) -> str | tuple | None:
+    """What to predict for a metric function ``f(y_true, y_pred)``; None for a scorer.
+
+    A scorer's parameters are ``(estimator, X, y_true)``: it is used as it is.
+    """
+    try:
+        params = list(inspect.signature(scoring).parameters)
+    except (TypeError, ValueError):  # a builtin or an object without a signature
+        return None
+    if len(params) < 2 or params[0] != "y_true":
+        return None
+    return _METRIC_RESPONSE.get(params[1])
 
 
 def _scorer(net, scoring: Scoring) -> Callable:
@@ -38,6 +75,9 @@ def _scorer(net, scoring: Scoring) -> Callable:
         return _accuracy
     if isinstance(scoring, str):
         return get_scorer(scoring)
+    response = _metric_response(scoring)
+    if response is not None:  # e.g. f1_score: scikit-learn's scorer of that metric
+        return make_scorer(scoring, response_method=response)
     return scoring
 
 
@@ -66,6 +106,9 @@ class _RecordsBest(Callback):
         return self
 
     def _record(self, net, value: float) -> None:
+        if self.lower_is_better is None:  # neither direction is better: no ``_best`` key
+            net.history.record(self.name_, value)
+            return
         if self.best_score_ is None and len(net.history) > 1:
             # A history loaded at train begin (LoadInitState): continue its record of bests.
             for previous in net.history[:-1]:
@@ -151,16 +194,25 @@ class EpochScoring(_RecordsBest):
     ----------
     scoring : str, callable or None
         A scorer name (``'accuracy'``, ``'roc_auc'``, ``'neg_mean_squared_error'``,
-        ...), a callable ``scoring(net, X, y)``, or ``None`` for the net's ``score``.
-    lower_is_better : bool, default=True
+        ...), a callable ``scoring(net, X, y)``, a metric function
+        ``f(y_true, y_pred)`` such as ``sklearn.metrics.f1_score`` (made a scorer
+        with ``make_scorer``; a second parameter named ``y_score`` or ``y_proba``
+        gets the predicted probabilities), or ``None`` for the net's ``score``.
+    lower_is_better : bool or None, default=True
+        Whether a lower score is better; ``None`` records the score without a
+        ``<name>_best`` key.
     on_train : bool, default=False
         Score the training data instead of the validation data.
     name : str, optional
-        The history key; defaults to the scorer's name.
+        The history key. By default: ``scoring`` itself for a string, ``'score'``
+        for ``None``, and the function's name for a callable (for a
+        ``make_scorer`` scorer or a ``functools.partial``: the wrapped function's
+        name, e.g. ``'f1_score'``).
     target_extractor : callable, default=np.asarray
         Turns the dataset's targets into what the scorer expects.
     use_caching : bool, default=True
         Reuse the predictions made during the epoch instead of predicting again.
+        The net's ``use_caching`` (``True``/``False``) overrides it.
 
     Examples
     --------
@@ -226,11 +278,17 @@ class BatchScoring(_RecordsBest):
     Parameters
     ----------
     scoring : str or callable
-        As for :class:`EpochScoring`.
-    lower_is_better : bool, default=True
+        As for :class:`EpochScoring` (also a metric function such as
+        ``accuracy_score``, and the same default names).
+    lower_is_better : bool or None, default=True
+        ``None`` records the score without a ``<name>_best`` key.
     on_train : bool, default=False
     name : str, optional
     target_extractor : callable, default=np.asarray
+    use_caching : bool, default=True
+        Score the predictions the batch's step made; ``False`` predicts the batch
+        again (one more forward pass per batch, in evaluation mode). The net's
+        ``use_caching`` (``True``/``False``) overrides it.
 
     Examples
     --------
@@ -246,12 +304,14 @@ class BatchScoring(_RecordsBest):
         on_train: bool = False,
         name: str | None = None,
         target_extractor: Callable = np.asarray,
+        use_caching: bool = True,
     ):
         self.scoring = scoring
         self.lower_is_better = lower_is_better
         self.on_train = on_train
         self.name = name
         self.target_extractor = target_extractor
+        self.use_caching = use_caching
 
     def initialize(self):
         super().initialize()
@@ -261,9 +321,14 @@ class BatchScoring(_RecordsBest):
     def on_batch_end(self, net, batch=None, training=None, y_pred=None, **kwargs) -> None:
         if training != self.on_train:
             return
-        Xb, yb = batch
-        with net.cached_forward([detach_output(y_pred)]):
-            value = _scorer(net, self.scoring)(net, Xb, self.target_extractor(net.decode_y(yb)))
+        Xb, yb = batch[0], batch[1]
+        y_true = self.target_extractor(net.decode_y(yb))
+        if self.use_caching:
+            with net.cached_forward([detach_output(y_pred)]):
+                value = _scorer(net, self.scoring)(net, Xb, y_true)
+        else:
+            value = _scorer(net, self.scoring)(net, Xb, y_true)
+            net._set_training(training)  # predicting put the modules in eval mode
         net.history.record_batch(self.name_, float(value))
 
     def on_epoch_end(self, net, **kwargs) -> None:

@@ -1,6 +1,6 @@
 """Callbacks that steer training: ``EarlyStopping`` and the parameter mappers.
 
-``ParamMapper`` applies a function to the module parameters whose names match
+``ParamMapper`` applies a function to the net's parameters whose names match
 patterns, at a given epoch; ``Freezer``, ``Unfreezer`` and ``Initializer`` are its
 common uses. ``InputShapeSetter`` sizes the module's input from the data.
 """
@@ -223,10 +223,13 @@ def unfreeze_parameter(param: torch.nn.Parameter) -> None:
 
 
 class ParamMapper(Callback):
-    """Apply ``fn`` to the module parameters whose names match ``patterns``.
+    """Apply ``fn`` to the net's parameters whose names match ``patterns``.
 
-    It runs at the beginning of epoch ``at`` (1 is the first epoch), or at every
-    epoch for which ``schedule(net)`` is true.
+    At the beginning of each epoch it looks at every learnable parameter of the net
+    (``net.get_all_learnable_params()``: the module's, those of extra modules such as
+    ``module2_``, and criteria with parameters, each named as in its own component) and
+    applies ``fn`` to the matching ones at epoch ``at`` (1 is the first epoch), when
+    ``at(net)`` is true, or applies the function that ``schedule(net)`` returns.
 
     Parameters
     ----------
@@ -235,10 +238,14 @@ class ParamMapper(Callback):
         callables ``name -> bool``.
     fn : callable, default=noop
         Called with each matching parameter, e.g. ``torch.nn.init.zeros_``.
-    at : int, default=1
-        The epoch at which to apply ``fn``.
+    at : int or callable, default=1
+        The epoch at which to apply ``fn``, or ``at(net) -> bool``: ``fn`` is applied
+        at the start of every epoch for which it returns True.
     schedule : callable, optional
-        ``schedule(net) -> bool`` replaces ``at``.
+        ``schedule(net) -> callable`` replaces ``at`` and ``fn``: the function it
+        returns is applied to the matching parameters at the start of each epoch
+        (return ``sktorch.utils.noop`` to leave them alone). A schedule that returns
+        a bool applies ``fn`` when it is True.
 
     Examples
     --------
@@ -249,31 +256,36 @@ class ParamMapper(Callback):
     ['bias']
     """
 
-    def __init__(self, patterns: Any, fn: Callable = noop, at: int = 1,
+    def __init__(self, patterns: Any, fn: Callable = noop, at: int | Callable = 1,
                  schedule: Callable | None = None):
         self.patterns = patterns
         self.fn = fn
         self.at = at
         self.schedule = schedule
 
-    def named_parameters(self, module: torch.nn.Module) -> Iterator[tuple[str, Any]]:
-        """The ``(name, parameter)`` pairs of ``module`` that match ``patterns``."""
+    def named_parameters(self, module: Any) -> Iterator[tuple[str, Any]]:
+        """The matching ``(name, parameter)`` pairs of a module or of such pairs."""
         patterns = _as_list(self.patterns)
-        for name, param in module.named_parameters():
+        pairs = module.named_parameters() if isinstance(module, torch.nn.Module) else module
+        for name, param in pairs:
             if any(_matches(name, p) for p in patterns):
                 yield name, param
 
-    def _due(self, net: Any) -> bool:
+    def _epoch_fn(self, net: Any) -> Callable | None:
+        """The function to apply this epoch (``None``: nothing to do)."""
         if self.schedule is not None:
-            return bool(self.schedule(net))
-        return len(net.history) == self.at
+            fn = self.schedule(net)  # skorch: returns the function; ours may be a bool
+            return fn if callable(fn) else (self.fn if fn else None)
+        due = self.at(net) if callable(self.at) else len(net.history) == self.at
+        return self.fn if due else None
 
     def on_epoch_begin(self, net, **kwargs) -> None:
-        if not self._due(net):
+        fn = self._epoch_fn(net)
+        if fn is None:
             return
         with torch.no_grad():
-            for _, param in self.named_parameters(net.module_):
-                self.fn(param)
+            for _, param in self.named_parameters(net.get_all_learnable_params()):
+                fn(param)
 
 
 class _FixedFnMapper(ParamMapper):
@@ -281,7 +293,8 @@ class _FixedFnMapper(ParamMapper):
 
     _fn: Callable = staticmethod(noop)
 
-    def __init__(self, patterns: Any, at: int = 1, schedule: Callable | None = None):
+    def __init__(self, patterns: Any, at: int | Callable = 1,
+                 schedule: Callable | None = None):
         super().__init__(patterns, fn=type(self)._fn, at=at, schedule=schedule)
 
     @classmethod
@@ -328,27 +341,27 @@ class Unfreezer(_FixedFnMapper):
 class Initializer(ParamMapper):
     """Initialize the matching parameters with ``fn`` before the first epoch.
 
+    A :class:`ParamMapper` whose ``at`` defaults to the first epoch; ``at`` and
+    ``schedule`` work as there.
+
     Parameters
     ----------
     patterns : str, callable or sequence of them
         As for :class:`ParamMapper`.
     fn : callable
         An in-place initializer such as ``torch.nn.init.xavier_uniform_``.
+    at : int or callable, default=1
+        As for :class:`ParamMapper`.
+    schedule : callable, optional
+        As for :class:`ParamMapper`.
 
     Examples
     --------
     >>> import torch
     >>> from sktorch.callbacks import Initializer
-    >>> Initializer('*weight', fn=torch.nn.init.ones_).at
-    1
+    >>> Initializer('*weight', fn=torch.nn.init.ones_).at, Initializer('*bias', at=2).at
+    (1, 2)
     """
-
-    def __init__(self, patterns: Any, fn: Callable = noop):
-        super().__init__(patterns, fn=fn, at=1)
-
-    @classmethod
-    def _get_param_names(cls) -> list[str]:
-        return ["fn", "patterns"]
 
 
 class InputShapeSetter(Callback):
