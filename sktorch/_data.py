@@ -156,11 +156,15 @@ def to_features(X: Any) -> Any:
 
 def n_rows(data: Any) -> int:
     """Number of samples in converted data."""
-    if isinstance(data, (Mapping, list, tuple)):
-        items = data.items() if isinstance(data, Mapping) else enumerate(data)
-        lengths = {key: n_rows(value) for key, value in items}
+    if is_array_list(data):
+        lengths = [n_rows(value) for value in data]
+        if len(set(lengths)) > 1:
+            raise ValueError(f"The arrays of the list X have different lengths: {lengths}.")
+        return lengths[0]
+    if isinstance(data, Mapping):
+        lengths = {key: n_rows(value) for key, value in data.items()}
         if len(set(lengths.values())) > 1:
-            raise ValueError(f"The arrays of X have different lengths: {lengths}.")
+            raise ValueError(f"The arrays in the dict X have different lengths: {lengths}.")
         return next(iter(lengths.values())) if lengths else 0
     return data.shape[0] if hasattr(data, "shape") else len(data)
 
@@ -171,7 +175,7 @@ def take(data: Any, index: Any) -> Any:
         return None
     if isinstance(data, Mapping):
         return {key: take(value, index) for key, value in data.items()}
-    if isinstance(data, (list, tuple)):
+    if is_array_list(data):
         return type(data)(take(value, index) for value in data)
     if sp.issparse(data):
         rows = index if isinstance(index, slice) else index.cpu().numpy()

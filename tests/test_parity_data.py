@@ -197,6 +197,11 @@ def test_list_of_arrays_with_different_lengths_is_refused():
         net.fit([X, IDX[:100]], y)
 
 
+def test_dataset_of_arrays_with_different_lengths_is_refused():
+    with pytest.raises(ValueError, match=r"list X have different lengths: \[200, 100\]"):
+        Dataset([X, IDX[:100]])
+
+
 def test_list_of_arrays_with_the_builtin_mlp_says_what_to_write():
     with pytest.raises(TypeError, match=r"X is a list of 2 arrays.*np\.hstack"):
         NeuralNetClassifier(max_epochs=1, verbose=0).fit([X, X], y)
