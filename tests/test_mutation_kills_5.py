@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from sklearn.exceptions import DataConversionWarning
 
+import sktorch.classifier
 from sktorch import NeuralNetClassifier
 from sktorch.toy import MLPModule
 
@@ -59,6 +60,9 @@ def test_labels_that_cannot_be_sorted_name_their_types():
         net.fit(X4, y)
 
 
+@pytest.mark.skipif(
+    any("__mutmut_" in name for name in vars(sktorch.classifier)),
+    reason="mutmut's trampolines add a frame between fit and the warning")
 def test_the_column_vector_warning_points_at_the_users_fit_call():
     # The warning's location is the line a user has to change, not sktorch's internals.
     y = (np.arange(60) % 2).reshape(-1, 1)
@@ -154,3 +158,58 @@ def test_bce_over_class_columns_handles_a_batch_without_the_last_class():
         logits, torch.nn.functional.one_hot(torch.as_tensor(y[:10]), 3).float())
     assert net.history[-1, "batches", 0, "train_loss"] == pytest.approx(expected.item(),
                                                                           rel=1e-6)
+
+
+def test_big_endian_integer_features_stay_integers():
+    from sktorch._data import to_tensor
+
+    tensor = to_tensor(np.arange(5, dtype=">i8"))
+    assert tensor.dtype == torch_int64() and tensor.tolist() == [0, 1, 2, 3, 4]
+
+
+def torch_int64():
+    import torch
+
+    return torch.int64
+
+
+def test_a_read_only_array_is_copied_without_a_torch_warning():
+    import warnings
+
+    from sktorch._data import to_tensor
+
+    data = np.arange(6, dtype=np.float32)
+    data.flags.writeable = False
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # torch warns when it is handed a read-only array
+        tensor = to_tensor(data)
+    tensor[0] = 100.0
+    assert data[0] == 0.0
+
+
+def test_a_dataset_of_tensors_that_require_grad_gets_no_gradient_from_fit():
+    # The data of a fit is not part of a graph: fitting must not write X.grad.
+    import torch
+
+    from sktorch import NeuralNetRegressor
+    from sktorch.dataset import Dataset
+
+    X = torch.tensor(X4[:, :3], requires_grad=True)
+    dataset = Dataset(X, torch.tensor(X4[:, :1]))
+    assert not dataset.X.requires_grad
+    NeuralNetRegressor(max_epochs=1, verbose=0, random_state=0, train_split=None).fit(
+        dataset, None)
+    assert X.grad is None
+
+
+def test_the_finiteness_check_of_a_read_only_array_makes_torch_no_warning():
+    import warnings
+
+    from sktorch._data import all_finite
+
+    data = np.array([[1.0, 2.0], [3.0, np.nan]], dtype=np.float32)
+    data.flags.writeable = False
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert all_finite(data) is False
+        assert all_finite(np.nan_to_num(data)) is True

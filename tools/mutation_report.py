@@ -2,7 +2,8 @@
 
 Reads mutmut's result files (``mutants/**/*.py.meta``) and the mutants that
 MUTATION.md lists under its "Equivalent mutants" heading (lines
-``- `sktorch.<module>.<mutant>`: why``), and
+``- `sktorch.<module>.<mutant>`: why``) and its "Killed outside mutmut" heading
+(mutants a test kills that cannot run on mutmut's copy, counted as killed), and
 prints, per module, the counts of killed, timed-out, surviving, equivalent and
 unchecked mutants and the score: (killed + timeout) / (checked - equivalent).
 A listed equivalent counts as equivalent also where mutmut recorded a timeout (a
@@ -36,14 +37,19 @@ STATUS = {1: "killed", 3: "killed", -11: "killed", 0: "survived", 36: "timeout",
           5: "no tests", 33: "no tests"}
 
 
-def equivalent_mutants(path: Path = ROOT / "MUTATION.md") -> set[str]:
+def listed_mutants(heading: str, path: Path = ROOT / "MUTATION.md") -> set[str]:
+    """The mutants named at the start of the list items under MUTATION.md's ``heading``."""
     if not path.exists():
         return set()
     text = path.read_text()
-    section = re.search(r"^#+ Equivalent mutants\n(.*?)(?=^#|\Z)", text, re.M | re.S)
+    section = re.search(rf"^#+ {heading}\n(.*?)(?=^#|\Z)", text, re.M | re.S)
     if section is None:
         return set()
     return set(re.findall(r"^- `(sktorch\.[^`]+__mutmut_\d+)`", section.group(1), re.M))
+
+
+def equivalent_mutants(path: Path = ROOT / "MUTATION.md") -> set[str]:
+    return listed_mutants("Equivalent mutants", path)
 
 
 def wilson_interval(caught: int, scored: int, z: float = 1.96) -> tuple[float, float]:
@@ -64,6 +70,8 @@ def results() -> dict[str, dict[str, int | None]]:
 
 def main(argv: list[str]) -> int:
     equivalent = equivalent_mutants()
+    # Killed by a test that cannot run on mutmut's copy (MUTATION.md says which and why).
+    killed_by_hand = listed_mutants("Killed outside mutmut")
     patterns = argv[argv.index("--pattern") + 1].split() if "--pattern" in argv else ["*"]
     rows, survivors = [], []
     totals: Counter = Counter()
@@ -77,6 +85,8 @@ def main(argv: list[str]) -> int:
             # machine's load stretching the run past mutmut's wall-clock limit.
             if status in ("survived", "timeout") and name in equivalent:
                 status = "equivalent"
+            elif status == "survived" and name in killed_by_hand:
+                status = "killed"
             counts[status] += 1
             if status == "survived":
                 survivors.append(name)
