@@ -116,6 +116,14 @@ def test_set_params_max_epochs_keeps_the_callbacks_state_when_no_plateau_stop_co
     assert "stop_on_plateau" not in dict(net.callbacks_)
 
 
+
+def test_epoch_scoring_reuses_the_epochs_predictions_by_default():
+    from sktorch.callbacks import EpochScoring
+
+    scoring = EpochScoring("r2")
+    assert scoring.use_caching is True
+    assert scoring.get_params()["use_caching"] is True
+
 # ------------------------------------------------------------ model_selection/_fused/_optim.py
 @pytest.mark.parametrize("default_dtype", [torch.float32, torch.float64, torch.float16])
 def test_a_fused_members_step_count_is_written_in_torchs_own_dtype(default_dtype):
