@@ -213,3 +213,24 @@ def test_the_finiteness_check_of_a_read_only_array_makes_torch_no_warning():
         warnings.simplefilter("error")
         assert all_finite(data) is False
         assert all_finite(np.nan_to_num(data)) is True
+
+
+def test_a_list_holding_one_array_is_a_list_of_arrays_with_its_rows():
+    import torch
+
+    from sktorch import NeuralNetRegressor
+
+    class FirstOfList(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.linear = torch.nn.Linear(4, 1)
+
+        def forward(self, X):
+            (x,) = X
+            return self.linear(x)
+
+    net = NeuralNetRegressor(FirstOfList, max_epochs=1, verbose=0, random_state=0,
+                             train_split=None).fit([X4], X4[:, :1])
+    np.testing.assert_allclose(net.predict([X4[:5]]),
+                               net.module_.linear(torch.as_tensor(X4[:5])).detach().numpy(),
+                               rtol=1e-6)
