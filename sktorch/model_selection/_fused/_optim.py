@@ -40,6 +40,11 @@ def optimizer_reason(optimizer: torch.optim.Optimizer) -> str:
     return ""
 
 
+def _step_dtype() -> torch.dtype:
+    """The dtype of torch's ``state['step']`` (float64 when that is torch's default dtype)."""
+    return torch.float64 if torch.get_default_dtype() == torch.float64 else torch.float32
+
+
 def _column(values: list, like: torch.Tensor, dtype: Any = None) -> torch.Tensor:
     return torch.tensor(values, dtype=dtype or like.dtype, device=like.device).reshape(-1, 1)
 
@@ -108,7 +113,7 @@ class VectorizedOptimizer:
         step = float(self.steps[row, 0])
         rows = self.member_state(row)
         for entry in stack.layout_of(row):
-            state = {"step": torch.tensor(step, dtype=torch.float32)} if self._torch_step() else {}
+            state = {"step": torch.tensor(step, dtype=_step_dtype())} if self._torch_step() else {}
             for key, value in rows.items():
                 state[key] = stack.piece(value, entry).clone(memory_format=torch.contiguous_format)
             if state:  # torch keeps no entry when there is no state (SGD, momentum 0)
