@@ -1,0 +1,269 @@
+"""Tests that kill the core modules' mutants the fifth mutation run found surviving.
+
+Grouped by the module whose mutants they kill; each test names the behaviour a user
+relies on. Equivalent mutants are listed in MUTATION.md.
+"""
+
+import fractions
+import json
+import re
+
+import numpy as np
+import pytest
+import torch
+
+X3 = np.random.RandomState(0).randn(40, 3).astype(np.float32)
+Y3 = X3.sum(axis=1)
+
+
+# ------------------------------------------------------------ _checkpoint_store.py
+def _fit_with_checkpoint(tmp_path, **checkpoint_kw):
+    from sktorch import NeuralNetRegressor
+    from sktorch.callbacks import Checkpoint
+
+    cp = Checkpoint(dirname=str(tmp_path), monitor=None, **checkpoint_kw)
+    net = NeuralNetRegressor(max_epochs=3, verbose=0, random_state=0, callbacks=[cp])
+    return cp, net.fit(X3, Y3)
+
+
+def test_history_of_a_prefixed_checkpoint_loads_from_its_store(tmp_path):
+    from sktorch import NeuralNetRegressor
+
+    _, net = _fit_with_checkpoint(tmp_path, fn_prefix="a_")
+    (tmp_path / "a_history.json").unlink()  # the plain copy is gone; the store keeps it
+    fresh = NeuralNetRegressor(max_epochs=3, verbose=0, random_state=0).fit(X3, Y3)
+    fresh.load_params(f_history=tmp_path / "a_history.json")
+    assert fresh.history[:, "train_loss"] == net.history[:, "train_loss"]
+
+
+def test_checkpoint_history_loads_although_its_weights_file_is_damaged(tmp_path):
+    from sktorch import NeuralNetRegressor
+
+    _, net = _fit_with_checkpoint(tmp_path)
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    newest = manifest["entries"][0]
+    params = tmp_path / ".sktorch" / "default" / newest["dir"] / "params.pt"
+    params.write_bytes(b"damaged")  # only the history is asked for
+    fresh = NeuralNetRegressor(max_epochs=3, verbose=0, random_state=0).fit(X3, Y3)
+    fresh.load_params(f_history=tmp_path / "history.json")
+    assert len(fresh.history) == 3
+    assert fresh.history[:, "train_loss"] == net.history[:, "train_loss"]
+
+
+class _TaggedModule(torch.nn.Module):
+    """A module whose extra state is an object weights_only loading refuses."""
+
+    def __init__(self):
+        super().__init__()
+        self.lin = torch.nn.Linear(3, 1)
+        self.tag = fractions.Fraction(1, 3)
+
+    def forward(self, X):
+        return self.lin(X)
+
+    def get_extra_state(self):
+        return {"tag": self.tag}
+
+    def set_extra_state(self, state):
+        self.tag = state["tag"]
+
+
+def test_refused_checkpoint_weights_name_the_stored_file(tmp_path):
+    from sktorch import NeuralNetRegressor
+    from sktorch.callbacks import Checkpoint
+    from sktorch.exceptions import CheckpointError
+
+    cp = Checkpoint(dirname=str(tmp_path), monitor=None, f_optimizer=None,
+                    f_criterion=None, f_history=None)
+    NeuralNetRegressor(_TaggedModule, max_epochs=2, verbose=0, random_state=0,
+                       callbacks=[cp]).fit(X3, Y3)
+    newest = json.loads((tmp_path / "manifest.json").read_text())["entries"][0]
+    stored = str(tmp_path / ".sktorch" / "default" / newest["dir"] / "params.pt")
+    fresh = NeuralNetRegressor(_TaggedModule, verbose=0).initialize()
+    with pytest.raises(CheckpointError, match="^" + re.escape(
+            f"{stored!r} was refused as module weights: with weights_only=True it may hold "
+            "only tensors and plain containers")):
+        fresh.load_params(checkpoint=cp)
+
+
+def test_checkpoint_file_names_before_any_save_are_the_names_it_will_write(tmp_path):
+    from sktorch import NeuralNetRegressor
+    from sktorch.callbacks import Checkpoint
+
+    cp = Checkpoint(dirname=str(tmp_path))
+    net = NeuralNetRegressor(max_epochs=1, verbose=0, callbacks=[cp]).initialize()
+    assert cp.get_formatted_files(net) == {
+        "f_params": str(tmp_path / "params.pt"),
+        "f_optimizer": str(tmp_path / "optimizer.pt"),
+        "f_criterion": str(tmp_path / "criterion.pt"),
+        "f_history": str(tmp_path / "history.json"),
+        "f_pickle": None,
+    }
+
+
+# ------------------------------------------------------------ _net_data.py
+def test_a_one_row_torch_dataset_sizes_the_builtin_mlp():
+    from torch.utils.data import TensorDataset
+
+    from sktorch import NeuralNetRegressor
+
+    dataset = TensorDataset(torch.ones(1, 3), torch.ones(1, 1))
+    net = NeuralNetRegressor(max_epochs=1, verbose=0, train_split=None, random_state=0)
+    net.fit(dataset)
+    assert (net.module_.input_units, net.module_.output_units) == (3, 1)
+
+
+def test_a_split_too_fine_for_the_data_says_how_to_fix_it():
+    from sktorch import NeuralNetRegressor
+    from sktorch.dataset import ValidSplit
+
+    message = ("train_split=ValidSplit(cv=5, stratified=False, random_state=None) cannot "
+               "split 3 samples into training and validation data: Cannot have number of "
+               "splits n_splits=5 greater than the number of samples: n_samples=3. Pass "
+               "train_split=None to train on all samples without validation, or a smaller "
+               "cv, e.g. train_split=ValidSplit(2) or ValidSplit(0.5).")
+    net = NeuralNetRegressor(max_epochs=1, verbose=0, train_split=ValidSplit(5))
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        net.fit(X3[:3], Y3[:3])
+
+
+class _SplitRecorder:
+    """A user's train_split: records the y it is given, then validates on nothing."""
+
+    def __init__(self):
+        self.ys = []
+
+    def __call__(self, dataset, y=None):
+        self.ys.append(y)
+        return dataset, None
+
+
+def test_a_list_y_reaches_a_custom_train_split_as_an_array():
+    from sktorch import NeuralNet
+
+    split = _SplitRecorder()
+    y = [[float(v)] for v in Y3]
+    NeuralNet(torch.nn.Linear, module__in_features=3, module__out_features=1,
+              criterion=torch.nn.MSELoss, max_epochs=1, verbose=0,
+              train_split=split).fit(X3, y)
+    assert isinstance(split.ys[0], np.ndarray)
+    np.testing.assert_array_equal(split.ys[0], np.asarray(y))
+
+
+def test_a_pandas_y_reaches_a_custom_train_split_as_given():
+    pd = pytest.importorskip("pandas")
+    from sktorch import NeuralNet
+
+    split = _SplitRecorder()
+    y = pd.DataFrame({"target": Y3}, index=np.arange(100, 140))
+    NeuralNet(torch.nn.Linear, module__in_features=3, module__out_features=1,
+              criterion=torch.nn.MSELoss, max_epochs=1, verbose=0,
+              train_split=split).fit(X3, y)
+    assert split.ys[0] is y  # its index (e.g. for group-wise splits) is intact
+
+
+def test_validation_score_of_a_torch_dataset_uses_its_targets():
+    from torch.utils.data import TensorDataset
+
+    from sktorch import NeuralNetRegressor
+    from sktorch.callbacks import EpochScoring
+    from sktorch.helper import predefined_split
+
+    Xv = np.random.RandomState(1).randn(10, 3).astype(np.float32)
+    yv = Xv.sum(axis=1, keepdims=True)
+    valid = TensorDataset(torch.from_numpy(Xv), torch.from_numpy(yv))
+    train = TensorDataset(torch.from_numpy(X3), torch.from_numpy(Y3[:, None]))
+    net = NeuralNetRegressor(
+        max_epochs=1, verbose=0, random_state=0, train_split=predefined_split(valid),
+        callbacks=[EpochScoring("neg_mean_squared_error", name="valid_nmse")])
+    net.fit(train)
+    expected = -np.mean((net.predict(Xv).reshape(-1, 1) - yv) ** 2)
+    assert net.history[-1, "valid_nmse"] == pytest.approx(expected, rel=1e-5)
+
+
+# ------------------------------------------------------------ engine.py
+def test_weighted_fit_validates_on_an_unweighted_predefined_dataset():
+    from sktorch import NeuralNetRegressor
+    from sktorch.dataset import Dataset
+    from sktorch.helper import predefined_split
+
+    Xv = np.random.RandomState(1).randn(10, 3).astype(np.float32)
+    yv = Xv.sum(axis=1)
+    net = NeuralNetRegressor(torch.nn.Linear, module__in_features=3, module__out_features=1,
+                             max_epochs=1, verbose=0, random_state=0,
+                             train_split=predefined_split(Dataset(Xv, yv[:, None])))
+    net.fit(X3, Y3, sample_weight=np.ones(40))
+    train_row, valid_row = net.history[-1, "batches"]
+    assert train_row["train_batch_weight"] == 40.0
+    assert set(valid_row) == {"valid_loss", "valid_batch_size"}
+    assert valid_row["valid_loss"] == pytest.approx(
+        np.mean((net.predict(Xv) - yv) ** 2), rel=1e-4)
+
+
+# ------------------------------------------------------------ persistence.py
+def test_resuming_a_checkpoint_on_y_of_other_dimensions_is_refused(tmp_path):
+    from sktorch import NeuralNetRegressor
+    from sktorch.callbacks import Checkpoint, LoadInitState
+
+    def make():
+        cp = Checkpoint(dirname=str(tmp_path), monitor=None)
+        return NeuralNetRegressor(max_epochs=1, verbose=0, random_state=0,
+                                  callbacks=[cp, LoadInitState(cp)])
+
+    make().fit(X3, Y3)
+    message = (f"The checkpoint in {str(tmp_path)!r} was saved by a net trained on other "
+               "data (y dimensions: 1 there, 2 in this fit). Resuming would give each "
+               "output (or input) another meaning. Use another checkpoint directory "
+               "(dirname=...) for this data, or fit the data the checkpoint was trained on.")
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        make().fit(X3, Y3[:, None])
+
+
+def test_loading_weights_into_an_unsized_builtin_mlp_says_how_to_size_it(tmp_path):
+    from sktorch import NeuralNetRegressor
+    from sktorch.exceptions import NotInitializedError
+
+    NeuralNetRegressor(max_epochs=1, verbose=0, random_state=0).fit(X3, Y3).save_params(
+        f_params=tmp_path / "w.pt")
+    net = NeuralNetRegressor(verbose=0).initialize()
+    message = ("This NeuralNetRegressor has no module to load the weights into yet: with "
+               "module=None the built-in MLP is sized from the training data (features "
+               "and outputs), so initialize() cannot build it. Call "
+               "net.initialize_like(fitted_net) with the net the weights come from, or fit "
+               "the net first (e.g. net.fit(X, y) on data of the same shape), or load a "
+               "Checkpoint (load_params(checkpoint=cp)), which records the sizes.")
+    with pytest.raises(NotInitializedError, match=f"^{re.escape(message)}$"):
+        net.load_params(f_params=tmp_path / "w.pt")
+
+
+def test_loading_an_optimizer_into_a_trimmed_net_says_what_to_do(tmp_path):
+    from sktorch import NeuralNetRegressor
+
+    net = NeuralNetRegressor(max_epochs=1, verbose=0, random_state=0).fit(X3, Y3)
+    net.save_params(f_optimizer=tmp_path / "o.pt")
+    net.trim_for_prediction()
+    message = ("This net has no optimizer to load into: trim_for_prediction() dropped it. "
+               "Call initialize_optimizer() first, or load only the weights.")
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        net.load_params(f_optimizer=tmp_path / "o.pt")
+
+
+def test_weights_load_into_a_net_without_a_device(tmp_path):
+    from sktorch import NeuralNetRegressor
+
+    net = NeuralNetRegressor(max_epochs=1, verbose=0, random_state=0, device=None)
+    net.fit(X3, Y3).save_params(f_params=tmp_path / "w.pt")
+    other = NeuralNetRegressor(max_epochs=1, verbose=0, random_state=1, device=None)
+    other.fit(X3, Y3).load_params(f_params=tmp_path / "w.pt")
+    np.testing.assert_array_equal(other.predict(X3), net.predict(X3))
+
+
+def test_saving_the_optimizer_with_safetensors_is_refused_with_the_way_out(tmp_path):
+    pytest.importorskip("safetensors")
+    from sktorch import NeuralNetRegressor
+
+    net = NeuralNetRegressor(max_epochs=1, verbose=0, random_state=0).fit(X3, Y3)
+    message = ("The optimizer's state cannot be saved with safetensors; save it with "
+               "use_safetensors=False (torch format, loaded with weights_only=True).")
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        net.save_params(f_optimizer=tmp_path / "o.st", use_safetensors=True)
