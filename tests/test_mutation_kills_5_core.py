@@ -267,3 +267,19 @@ def test_saving_the_optimizer_with_safetensors_is_refused_with_the_way_out(tmp_p
                "use_safetensors=False (torch format, loaded with weights_only=True).")
     with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
         net.save_params(f_optimizer=tmp_path / "o.st", use_safetensors=True)
+
+
+def test_the_doctor_on_a_trimmed_net_says_it_cannot_train():
+    from sktorch import NeuralNetRegressor
+    from sktorch.helper import SktorchDoctor
+
+    net = NeuralNetRegressor(max_epochs=1, verbose=0, random_state=0).fit(X3, Y3)
+    net.trim_for_prediction()
+    before = net.predict(X3)
+    message = ("This net was trimmed with trim_for_prediction(), which dropped its "
+               "optimizer, callbacks and history, so it cannot partial_fit. Call fit() to "
+               "train anew (it rebuilds them), or keep an untrimmed copy to continue "
+               "training (e.g. copy.deepcopy(net) before trimming).")
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        SktorchDoctor(net).fit(X3, Y3)
+    np.testing.assert_array_equal(net.predict(X3), before)  # untouched: it still predicts
