@@ -85,7 +85,9 @@ def decode_state(data: bytes, f: Any, what: str, location: Any, use_safetensors:
             "tensors and plain containers (other objects could run code when unpickled), "
             f"or it is damaged. torch said: {str(exc).splitlines()[0]}"
         ) from None
-    except (EOFError, RuntimeError, ValueError, OSError) as exc:
+    except (EOFError, RuntimeError, ValueError, OSError, LookupError) as exc:
+        # LookupError: torch's weights-only unpickler raises IndexError or KeyError on
+        # some damaged bytes (e.g. an empty stack), which say nothing about the file.
         raise CheckpointError(
             f"{describe(f)} is not a readable torch file of {what}: {exc}. The file is "
             "damaged or of another format (with use_safetensors=True for safetensors)."

@@ -101,6 +101,71 @@ def test_checkpoint_file_names_before_any_save_are_the_names_it_will_write(tmp_p
     }
 
 
+def test_a_history_value_json_cannot_hold_is_named_with_its_key_and_type(tmp_path):
+    from sktorch import NeuralNetRegressor
+
+    net = NeuralNetRegressor(max_epochs=1, verbose=0, random_state=0).fit(X3, Y3)
+    net.history.record("tags", ["ok", fractions.Fraction(1, 3)])
+    message = ("the history['tags'] holds Fraction(1, 3) of type Fraction, which cannot be "
+               "saved as JSON. Record plain numbers, strings, bools, lists or dicts (numpy "
+               "and torch values are converted), e.g. history.record(key, float(value)).")
+    with pytest.raises(TypeError, match=f"^{re.escape(message)}$"):
+        net.save_params(f_history=tmp_path / "h.json")
+
+
+def test_a_second_fresh_fit_checkpoints_only_its_own_history(tmp_path):
+    from sktorch import NeuralNetRegressor
+    from sktorch.callbacks import Checkpoint
+
+    cp = Checkpoint(dirname=str(tmp_path), monitor=None)
+    net = NeuralNetRegressor(max_epochs=2, verbose=0, random_state=0, callbacks=[cp])
+    net.fit(X3, Y3)
+    net.fit(X3, Y3)  # not warm_start: a new history, in a new log
+    fresh = NeuralNetRegressor(verbose=0).initialize()
+    fresh.load_params(checkpoint=cp)
+    assert fresh.history[:, "epoch"] == [1, 2]
+    assert fresh.history[:, "train_loss"] == net.history[:, "train_loss"]
+
+
+def test_checkpoint_files_are_copied_where_hard_links_fail(tmp_path, monkeypatch):
+    import os
+
+    from sktorch import NeuralNetRegressor
+
+    def no_links(src, dst):
+        raise OSError("hard links are not supported here")
+
+    monkeypatch.setattr(os, "link", no_links)
+    cp, net = _fit_with_checkpoint(tmp_path)
+    newest = json.loads((tmp_path / "manifest.json").read_text())["entries"][0]
+    stored = tmp_path / ".sktorch" / "default" / newest["dir"] / "params.pt"
+    assert (tmp_path / "params.pt").read_bytes() == stored.read_bytes()
+    assert (tmp_path / "params.pt").stat().st_ino != stored.stat().st_ino  # a copy
+    fresh = NeuralNetRegressor(verbose=0).initialize()
+    fresh.load_params(f_params=tmp_path / "params.pt", checkpoint=cp)
+    np.testing.assert_array_equal(fresh.predict(X3), net.predict(X3))
+
+
+def test_a_damaged_checkpoint_manifest_says_how_to_start_afresh(tmp_path):
+    from sktorch import NeuralNetRegressor
+    from sktorch.exceptions import CheckpointError
+
+    cp, _ = _fit_with_checkpoint(tmp_path)
+    (tmp_path / "manifest.json").write_text("not json")
+    message = (f"The checkpoint manifest {tmp_path / 'manifest.json'} is damaged or not a "
+               "sktorch manifest. Delete it (and the .sktorch folder beside it) to start "
+               "afresh.")
+    with pytest.raises(CheckpointError, match=f"^{re.escape(message)}$"):
+        NeuralNetRegressor(verbose=0).initialize().load_params(checkpoint=cp)
+
+
+def test_the_checkpoint_manifest_is_indented_for_people_to_read(tmp_path):
+    _fit_with_checkpoint(tmp_path)
+    text = (tmp_path / "manifest.json").read_text()
+    assert text == json.dumps(json.loads(text), indent=1)
+    assert '\n "entries": [' in text
+
+
 # ------------------------------------------------------------ _net_data.py
 def test_a_one_row_torch_dataset_sizes_the_builtin_mlp():
     from torch.utils.data import TensorDataset
@@ -200,6 +265,22 @@ def test_weighted_fit_validates_on_an_unweighted_predefined_dataset():
         np.mean((net.predict(Xv) - yv) ** 2), rel=1e-4)
 
 
+def test_the_first_stop_request_decides_what_fit_raises():
+    from sktorch import NeuralNetRegressor
+    from sktorch.callbacks import Callback
+
+    class TwoStops(Callback):
+        def on_epoch_end(self, net, **kwargs):
+            net.request_stop("first", raise_after=RuntimeError("first"))
+            net.request_stop("second", raise_after=RuntimeError("second"))
+
+    net = NeuralNetRegressor(max_epochs=3, verbose=0, random_state=0, callbacks=[TwoStops()])
+    with pytest.raises(RuntimeError, match="^first$"):
+        net.fit(X3, Y3)
+    assert net.history[-1, "stop_reason"] == "first"
+    assert len(net.history) == 1
+
+
 # ------------------------------------------------------------ persistence.py
 def test_resuming_a_checkpoint_on_y_of_other_dimensions_is_refused(tmp_path):
     from sktorch import NeuralNetRegressor
@@ -283,3 +364,85 @@ def test_the_doctor_on_a_trimmed_net_says_it_cannot_train():
     with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
         SktorchDoctor(net).fit(X3, Y3)
     np.testing.assert_array_equal(net.predict(X3), before)  # untouched: it still predicts
+
+
+def test_a_checkpoint_restores_the_float64_predictions_of_a_float64_fit(tmp_path):
+    from sktorch import NeuralNetRegressor
+    from sktorch.callbacks import Checkpoint
+
+    cp = Checkpoint(dirname=str(tmp_path), monitor=None)
+    y64 = Y3.astype(np.float64)
+    net = NeuralNetRegressor(max_epochs=1, verbose=0, random_state=0, callbacks=[cp])
+    net.fit(X3, y64)
+    fresh = NeuralNetRegressor(verbose=0).initialize()
+    fresh.load_params(checkpoint=cp)
+    assert fresh.predict(X3).dtype == np.float64
+    np.testing.assert_array_equal(fresh.predict(X3), net.predict(X3))
+
+
+def _net_with_extra_part():
+    from sktorch import NeuralNetRegressor
+
+    net = NeuralNetRegressor(max_epochs=1, verbose=0, random_state=0).fit(X3, Y3)
+    net.extra_ = torch.nn.Linear(2, 2)  # a part saved as f_extra
+    return net
+
+
+def test_an_empty_file_of_an_extra_part_names_the_part(tmp_path):
+    from sktorch.exceptions import CheckpointError
+
+    net = _net_with_extra_part()
+    path = tmp_path / "extra.pt"
+    path.write_bytes(b"")
+    message = (f"{str(path)!r} is empty (0 bytes), so it holds no extra_ state. It was "
+               "probably written by a process that was killed, or truncated; save it again "
+               "(or load a checkpoint through net.load_params(checkpoint=cp), which "
+               "verifies files).")
+    with pytest.raises(CheckpointError, match=f"^{re.escape(message)}$"):
+        net.load_params(f_extra=path)
+
+
+def test_an_unreadable_file_of_an_extra_part_names_the_part(tmp_path):
+    from sktorch.exceptions import CheckpointError
+
+    net = _net_with_extra_part()
+    path = tmp_path / "extra.pt"
+    path.write_bytes(b"this is not a torch file")
+    with pytest.raises(CheckpointError, match="^" + re.escape(
+            f"{str(path)!r} is not a readable torch file of extra_ state: ")):
+        net.load_params(f_extra=path)
+
+
+def test_saving_the_optimizer_of_a_trimmed_net_says_what_to_save(tmp_path):
+    from sktorch import NeuralNetRegressor
+
+    net = NeuralNetRegressor(max_epochs=1, verbose=0, random_state=0).fit(X3, Y3)
+    net.trim_for_prediction()
+    message = ("This net has no optimizer to save: trim_for_prediction() dropped it. Save "
+               "only what predicting needs (f_params=...), or save before trimming.")
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        net.save_params(f_optimizer=tmp_path / "o.pt")
+
+
+def test_saving_an_unknown_part_lists_the_parts_that_can_be_saved(tmp_path):
+    from sktorch import NeuralNetRegressor
+
+    net = NeuralNetRegressor(max_epochs=1, verbose=0, random_state=0).fit(X3, Y3)
+    message = ("f_foo=... saves the net's attribute 'foo_', but the net has no such "
+               "attribute. Attributes that can be saved: ['criterion_', 'module_', "
+               "'optimizer_']; name them f_<name> without the trailing underscore (f_params "
+               "is module_, e.g. f_module2 for module2_).")
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        net.save_params(f_foo=tmp_path / "foo.pt")
+
+
+def test_a_weights_file_of_other_bytes_is_named_as_damaged(tmp_path):
+    from sktorch import NeuralNetRegressor
+    from sktorch.exceptions import CheckpointError
+
+    net = NeuralNetRegressor(max_epochs=1, verbose=0, random_state=0).fit(X3, Y3)
+    path = tmp_path / "w.pt"
+    path.write_bytes(b"this is not a torch file")  # torch's unpickler: IndexError
+    with pytest.raises(CheckpointError, match="^" + re.escape(
+            f"{str(path)!r} is not a readable torch file of module weights: ")):
+        net.load_params(f_params=path)
