@@ -127,6 +127,25 @@ def test_a_second_fresh_fit_checkpoints_only_its_own_history(tmp_path):
     assert fresh.history[:, "train_loss"] == net.history[:, "train_loss"]
 
 
+def test_a_checkpoint_whose_history_log_was_removed_mid_fit_writes_a_whole_new_one(tmp_path):
+    from sktorch import NeuralNetRegressor
+    from sktorch.callbacks import Callback, Checkpoint
+
+    class RemoveLogAfterEpoch2(Callback):  # e.g. another writer cleaned the store
+        def on_epoch_end(self, net, **kwargs):
+            if len(net.history) == 2:
+                for log in (tmp_path / ".sktorch" / "default").glob("history-*.jsonl"):
+                    log.unlink()
+
+    cp = Checkpoint(dirname=str(tmp_path), monitor=None)
+    net = NeuralNetRegressor(max_epochs=3, verbose=0, random_state=0,
+                             callbacks=[cp, RemoveLogAfterEpoch2()]).fit(X3, Y3)
+    fresh = NeuralNetRegressor(verbose=0).initialize()
+    fresh.load_params(checkpoint=cp)
+    assert fresh.history[:, "epoch"] == [1, 2, 3]
+    assert fresh.history[:, "train_loss"] == net.history[:, "train_loss"]
+
+
 def test_checkpoint_files_are_copied_where_hard_links_fail(tmp_path, monkeypatch):
     import os
 
