@@ -211,6 +211,20 @@ def test_a_split_too_fine_for_the_data_says_how_to_fix_it():
         net.fit(X3[:3], Y3[:3])
 
 
+def test_a_class_index_loss_on_the_builtin_mlp_names_the_loss_to_use():
+    from sktorch import NeuralNet
+
+    net = NeuralNet(None, criterion=torch.nn.CrossEntropyLoss, max_epochs=1, verbose=0)
+    message = ("NeuralNet(module=None) gives the built-in MLP one output per column of y, "
+               "here 1, but CrossEntropyLoss takes class indices as y and needs one output "
+               "per class. Use NeuralNetClassifier(criterion=torch.nn.CrossEntropyLoss) (or "
+               "NeuralNetClassifier() with its default loss), which sizes the outputs from "
+               "the classes and predicts labels; or pass module__output_units=<number of "
+               "classes>.")
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        net.fit(X3, (Y3 > 0).astype(np.int64))
+
+
 class _SplitRecorder:
     """A user's train_split: records the y it is given, then validates on nothing."""
 
@@ -465,3 +479,50 @@ def test_a_weights_file_of_other_bytes_is_named_as_damaged(tmp_path):
     with pytest.raises(CheckpointError, match="^" + re.escape(
             f"{str(path)!r} is not a readable torch file of module weights: ")):
         net.load_params(f_params=path)
+
+
+def test_unpickling_a_net_of_another_sktorch_version_warns_what_to_do():
+    from sktorch import NeuralNetRegressor
+    from sktorch._version import __version__
+    from sktorch.exceptions import VersionMismatchWarning
+
+    net = NeuralNetRegressor(max_epochs=1, verbose=0, random_state=0).fit(X3, Y3)
+    state = net.__getstate__()  # what pickle stores
+    state["_versions"] = {"sktorch": "0.0.1", "torch": torch.__version__}
+    message = (f"This net was saved with sktorch 0.0.1 and is loaded with sktorch "
+               f"{__version__}; if it misbehaves, re-train it or load its weights with "
+               "load_params.")
+    restored = NeuralNetRegressor.__new__(NeuralNetRegressor)
+    with pytest.warns(VersionMismatchWarning, match=f"^{re.escape(message)}$"):
+        restored.__setstate__(state)
+    np.testing.assert_array_equal(restored.predict(X3), net.predict(X3))
+
+
+def test_a_net_without_a_device_pickled_on_an_accelerator_unpickles_on_the_cpu():
+    from sktorch import NeuralNetRegressor
+
+    net = NeuralNetRegressor(max_epochs=1, verbose=0, random_state=0, device=None)
+    net.fit(X3, Y3)
+    state = net.__getstate__()  # what pickle stores
+    raw = state["_torch_state"]
+    assert raw.count(b"cpu") == 1  # the location tag of its tensors (pickled once)
+    state["_torch_state"] = raw.replace(b"cpu", b"mps")  # as saved on an Apple GPU
+    restored = NeuralNetRegressor.__new__(NeuralNetRegressor)
+    restored.__setstate__(state)
+    assert next(restored.module_.parameters()).device.type == "cpu"
+    np.testing.assert_array_equal(restored.predict(X3), net.predict(X3))
+
+
+# ------------------------------------------------------------ regressor.py
+def test_builtin_regressor_predicts_a_float64_fit_in_float64_arithmetic():
+    import copy
+
+    from sktorch import NeuralNetRegressor
+
+    net = NeuralNetRegressor(max_epochs=1, verbose=0, random_state=0)
+    net.fit(X3, Y3.astype(np.float64))
+    with torch.no_grad():  # float32 arithmetic would differ by ~1e-7
+        expected = copy.deepcopy(net.module_).double().eval()(torch.from_numpy(X3))
+    prediction = net.predict(X3)
+    assert prediction.dtype == np.float64
+    np.testing.assert_allclose(prediction, expected.numpy()[:, 0], rtol=1e-13, atol=0)
