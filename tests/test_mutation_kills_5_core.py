@@ -225,6 +225,32 @@ def test_a_class_index_loss_on_the_builtin_mlp_names_the_loss_to_use():
         net.fit(X3, (Y3 > 0).astype(np.int64))
 
 
+def test_a_plain_net_validates_on_a_stratified_split_of_its_labels():
+    from sktorch import NeuralNet
+    from sktorch.dataset import ValidSplit
+
+    labels = np.arange(40) % 2
+    net = NeuralNet(torch.nn.Linear, module__in_features=3, module__out_features=2,
+                    criterion=torch.nn.CrossEntropyLoss, max_epochs=1, verbose=0,
+                    train_split=ValidSplit(5, stratified=True))
+    net.fit(X3, labels)
+    assert [row.get("valid_batch_size") for row in net.history[-1, "batches"]] == [None, 8]
+
+
+def test_a_rare_class_in_a_stratified_split_warns_once():
+    from sktorch import NeuralNetClassifier
+    from sktorch.dataset import ValidSplit
+
+    y = np.array([0] * 9 + [1] + [0] * 2)
+    net = NeuralNetClassifier(classes=[0, 1, 2], max_epochs=1, verbose=0,
+                              train_split=ValidSplit(5, stratified=True))
+    with pytest.warns(UserWarning) as record:
+        net.fit(X3[:12], y)
+    messages = [str(w.message) for w in record if "least populated" in str(w.message)]
+    assert messages == [
+        "The least populated class in y has only 1 members, which is less than n_splits=5."]
+
+
 class _SplitRecorder:
     """A user's train_split: records the y it is given, then validates on nothing."""
 
@@ -526,3 +552,20 @@ def test_builtin_regressor_predicts_a_float64_fit_in_float64_arithmetic():
     prediction = net.predict(X3)
     assert prediction.dtype == np.float64
     np.testing.assert_allclose(prediction, expected.numpy()[:, 0], rtol=1e-13, atol=0)
+
+
+def test_a_nan_in_y_is_named_as_y():
+    from sktorch import NeuralNetRegressor
+
+    y = Y3.copy()
+    y[3] = np.nan
+    with pytest.raises(ValueError, match=r"^Input y contains NaN\.$"):
+        NeuralNetRegressor(max_epochs=1, verbose=0).fit(X3, y)
+
+
+def test_a_bfloat16_tensor_y_gives_float32_predictions():
+    from sktorch import NeuralNetRegressor
+
+    y = torch.from_numpy(Y3).to(torch.bfloat16)
+    net = NeuralNetRegressor(max_epochs=1, verbose=0, random_state=0, train_split=None)
+    assert net.fit(X3, y).predict(X3).dtype == np.float32
