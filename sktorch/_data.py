@@ -24,6 +24,7 @@ __all__ = [
     "move",
     "TensorBatches",
     "is_dataframe",
+    "is_array_list",
     "all_finite",
 ]
 
@@ -31,6 +32,16 @@ __all__ = [
 def is_dataframe(obj: Any) -> bool:
     """Whether ``obj`` is a pandas DataFrame (without importing pandas)."""
     return type(obj).__name__ == "DataFrame" and hasattr(obj, "columns") and hasattr(obj, "dtypes")
+
+
+def is_array_list(obj: Any) -> bool:
+    """Whether ``obj`` is skorch's list (or tuple) of arrays, each with a row per sample.
+
+    Its items are arrays, tensors, DataFrames or sparse matrices, one of them at least
+    2-D; a list of numbers or of 1-D arrays is rows of one array, as in scikit-learn.
+    """
+    return isinstance(obj, (list, tuple)) and all(
+        getattr(item, "ndim", 0) >= 1 for item in obj) and any(item.ndim >= 2 for item in obj)
 
 
 def all_finite(data: np.ndarray | torch.Tensor) -> bool:
@@ -131,6 +142,8 @@ def to_features(X: Any) -> Any:
         return X
     if isinstance(X, Mapping):
         return {key: to_features(value) for key, value in X.items()}
+    if is_array_list(X):
+        return type(X)(to_features(value) for value in X)
     if sp.issparse(X):
         X = sp.csr_matrix(X)
         if X.dtype == np.float64:
@@ -143,6 +156,11 @@ def to_features(X: Any) -> Any:
 
 def n_rows(data: Any) -> int:
     """Number of samples in converted data."""
+    if is_array_list(data):
+        lengths = [n_rows(value) for value in data]
+        if len(set(lengths)) > 1:
+            raise ValueError(f"The arrays of the list X have different lengths: {lengths}.")
+        return lengths[0]
     if isinstance(data, Mapping):
         lengths = {key: n_rows(value) for key, value in data.items()}
         if len(set(lengths.values())) > 1:
@@ -157,6 +175,8 @@ def take(data: Any, index: Any) -> Any:
         return None
     if isinstance(data, Mapping):
         return {key: take(value, index) for key, value in data.items()}
+    if is_array_list(data):
+        return type(data)(take(value, index) for value in data)
     if sp.issparse(data):
         rows = index if isinstance(index, slice) else index.cpu().numpy()
         return torch.from_numpy(data[rows].toarray())

@@ -45,7 +45,13 @@ class DataMixin:
                 f"takes {names} as keyword arguments, or give X as one 2-d array (e.g. "
                 "np.hstack of the arrays)."
             )
-        n_features = X.shape[-1] if not isinstance(X, dict) else None
+        if isinstance(X, (list, tuple)) and self.module is None:
+            raise TypeError(
+                f"The built-in MLP (module=None) takes one array of features, but X is a "
+                f"{type(X).__name__} of {len(X)} arrays. Pass module=YourModule whose forward "
+                "takes that list, or give X as one 2-d array (e.g. np.hstack of the arrays)."
+            )
+        n_features = X.shape[-1] if hasattr(X, "shape") else None
         return {"input_units": n_features, "output_units": self._n_outputs(dataset)}
 
     def _n_outputs(self, dataset: Any) -> int:
@@ -170,7 +176,8 @@ class DataMixin:
             check_valid_order(self)
         if generator is None and training:
             generator = getattr(self, "_fit_generator", None)
-        if isinstance(dataset, Dataset) and iterator is DataLoader and not kwargs:
+        if (isinstance(dataset, Dataset) and dataset._sliceable() and iterator is DataLoader
+                and not kwargs):
             weights = getattr(dataset, "sample_weight", None)
             tensors = (dataset.X, dataset.y) + (() if weights is None else (weights,))
             return TensorBatches(tensors, batch_size, shuffle, generator,
@@ -190,10 +197,12 @@ class DataMixin:
     def scoring_data(self, dataset: Any) -> tuple[Any, Any]:
         """``(X, y)`` of a dataset as scorers receive them (original labels)."""
         if isinstance(dataset, Dataset):
+            # A subclass that changes rows is predicted through its rows.
+            X = dataset.X if dataset._sliceable() else dataset
             if dataset.y_original is not None:
-                return dataset.X, dataset.y_original
+                return X, dataset.y_original
             # A Dataset built by the user (predefined_split) holds encoded targets.
-            return dataset.X, None if dataset.y is None else self.decode_y(dataset.y)
+            return X, None if dataset.y is None else self.decode_y(dataset.y)
         ys = [dataset[i][1] for i in range(len(dataset))]
         y = torch.stack([torch.as_tensor(v) for v in ys]).numpy()
         return dataset, self.decode_y(y)

@@ -10,7 +10,7 @@ import io
 import json
 import os
 import pickle
-from collections import defaultdict
+from collections import OrderedDict, defaultdict
 from typing import Any
 
 import torch
@@ -57,14 +57,22 @@ def encode_state(state: dict, use_safetensors: bool) -> bytes:
     if use_safetensors:
         from safetensors.torch import save as st_save
 
-        return st_save({k: v.contiguous() for k, v in state.items()})
+        # The root's text facts (a classifier's labels) go into the file's metadata.
+        facts = getattr(state, "_metadata", {}).get("", {})
+        metadata = {k: v for k, v in facts.items() if isinstance(v, str)}
+        return st_save({k: v.contiguous() for k, v in state.items()}, metadata=metadata or None)
     buffer = io.BytesIO()
     torch.save(state, buffer)
     return buffer.getvalue()
 
 
-def decode_state(data: bytes, f: Any, what: str, location: Any, use_safetensors: bool) -> dict:
-    """Read a state dict without unpickling arbitrary objects; damage names the file."""
+def decode_state(data: bytes, f: Any, what: str, location: Any, use_safetensors: bool,
+                 load_kwargs: dict | None = None) -> dict:
+    """Read a state dict without unpickling arbitrary objects; damage names the file.
+
+    ``load_kwargs`` (the net's ``torch_load_kwargs``) go to ``torch.load`` over its
+    defaults, e.g. ``{'weights_only': False}`` for a trusted file with other objects.
+    """
     if use_safetensors:
         from safetensors.torch import load as st_load
 
@@ -75,15 +83,20 @@ def decode_state(data: bytes, f: Any, what: str, location: Any, use_safetensors:
                 f"{describe(f)} is not a readable safetensors file of {what} ({exc}). If "
                 "it was saved in torch's format, load it with use_safetensors=False."
             ) from exc
-        return {k: v.to(location) for k, v in loaded.items()}
+        state = OrderedDict((k, v.to(location)) for k, v in loaded.items())
+        header = json.loads(data[8 : 8 + int.from_bytes(data[:8], "little")])
+        state._metadata = {"": header.get("__metadata__") or {}}  # as torch.load gives it
+        return state
     try:
         # weights_only=True: tensors and plain containers only; a crafted pickle cannot run code.
-        return torch.load(io.BytesIO(data), map_location=location, weights_only=True)
+        kwargs = {"map_location": location, "weights_only": True, **(load_kwargs or {})}
+        return torch.load(io.BytesIO(data), **kwargs)
     except pickle.UnpicklingError as exc:
         raise CheckpointError(
             f"{describe(f)} was refused as {what}: with weights_only=True it may hold only "
             "tensors and plain containers (other objects could run code when unpickled), "
-            f"or it is damaged. torch said: {str(exc).splitlines()[0]}"
+            "or it is damaged. If you trust the file, pass torch_load_kwargs="
+            f"{{'weights_only': False}} to the net. torch said: {str(exc).splitlines()[0]}"
         ) from None
     except (EOFError, RuntimeError, ValueError, OSError, LookupError) as exc:
         # LookupError: torch's weights-only unpickler raises IndexError or KeyError on

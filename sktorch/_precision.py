@@ -23,6 +23,8 @@ def to_float64(data: Any) -> Any:
     """Floating (and bool) data as float64; integer data (e.g. token ids) is left alone."""
     if isinstance(data, Mapping):
         return {key: to_float64(value) for key, value in data.items()}
+    if isinstance(data, (list, tuple)):  # a list of arrays (validated X)
+        return type(data)(to_float64(value) for value in data)
     if sp.issparse(data):
         return sp.csr_matrix(data, dtype=np.float64) if data.dtype.kind in "fb" else data
     if is_dataframe(data):

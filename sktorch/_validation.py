@@ -18,7 +18,7 @@ import torch
 from sklearn.utils import get_tags
 from sklearn.utils.validation import check_consistent_length, validate_data
 
-from sktorch._data import _dataframe_to_array, all_finite, is_dataframe
+from sktorch._data import _dataframe_to_array, all_finite, is_array_list, is_dataframe
 from sktorch._weights import check_class_weight
 
 __all__ = ["check_net_params", "check_X_y", "check_valid_order"]
@@ -49,6 +49,9 @@ _RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
                     "True, False or 'auto'"),
     "on_nan": (lambda v: isinstance(v, str) and v in ("raise", "stop"),
                "'raise' or 'stop'"),
+    "torch_load_kwargs": (lambda v: v is None or isinstance(v, dict),
+                          "None or a dict of torch.load arguments, e.g. "
+                          "{'weights_only': False}"),
     "class_weight": (check_class_weight, "None, 'balanced' or a dict {label: weight}"),
     "predict_nonlinearity": (lambda v: v is None or v == "auto" or callable(v),
                              "'auto', None or a callable"),
@@ -219,7 +222,7 @@ def _check_dict(X: dict) -> dict:
     lengths = {key: value.shape[0] for key, value in checked.items()}
     if len(set(lengths.values())) > 1:
         raise ValueError(
-            f"The arrays in the dict X have different lengths: {lengths}; every array "
+            f"The arrays of X have different lengths: {lengths}; every array "
             "needs one row per sample."
         )
     if all(checked[key] is X[key] for key in X):
@@ -231,9 +234,17 @@ def _check_dict(X: dict) -> dict:
     return rebuilt
 
 
+def _check_array_list(X: Any) -> Any:
+    """Validate each array of a list/tuple X as those of a dict X; keep its type."""
+    checked = _check_dict(dict(enumerate(X)))
+    return type(X)(checked[i] for i in range(len(X)))
+
+
 def _n_samples(X: Any) -> int:
     if isinstance(X, dict):
         return next(iter(X.values())).shape[0]
+    if isinstance(X, (list, tuple)):  # a list of arrays (others are arrays by now)
+        return X[0].shape[0]
     return X.shape[0] if hasattr(X, "shape") else len(X)
 
 
@@ -260,6 +271,8 @@ def check_X_y(net: Any, X: Any, y: Any, fitting: bool) -> tuple[Any, Any]:
         _check_y_given(net, y)
     if isinstance(X, dict) and not sp.issparse(X):  # a dok_matrix is a dict too
         X = _check_dict(X)
+    elif is_array_list(X):
+        X = _check_array_list(X)
     elif isinstance(X, torch.Tensor):
         X = _check_tensor(net, X, reset)
     elif X is None:

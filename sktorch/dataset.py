@@ -10,6 +10,7 @@ from numbers import Integral, Real
 from typing import Any
 
 import numpy as np
+import scipy.sparse as sp
 import torch
 from torch.utils.data import Dataset as TorchDataset
 from torch.utils.data import Subset
@@ -59,12 +60,38 @@ class Dataset(TorchDataset):
         return self._length
 
     def __getitem__(self, i: int) -> tuple:
-        Xi = take(self.X, i)
-        if hasattr(Xi, "toarray"):
-            Xi = torch.from_numpy(Xi.toarray()[0])
-        yi = torch.zeros(()) if self.y is None else self.y[i]
+        Xi = self.X[i] if sp.issparse(self.X) else take(self.X, i)  # a sparse row: 1 x n
+        Xi, yi = self.transform(Xi, None if self.y is None else self.y[i])
         weights = getattr(self, "sample_weight", None)
         return (Xi, yi) if weights is None else (Xi, yi, weights[i])
+
+    def transform(self, X: Any, y: Any) -> tuple:
+        """Turn one row ``(X, y)`` into what a batch holds; override it to change rows.
+
+        ``X`` is the row of the features (already a tensor, or a dict/list of them),
+        ``y`` its target or ``None`` when the dataset has none. By default a sparse
+        row becomes a dense tensor and a missing ``y`` a ``0`` placeholder. A subclass
+        that overrides ``transform`` (or ``__getitem__``) is read row by row through
+        the ``DataLoader``, so its code runs for every batch.
+
+        Examples
+        --------
+        >>> import numpy as np, torch
+        >>> class Doubled(Dataset):
+        ...     def transform(self, X, y):
+        ...         return X * 2, y
+        >>> Doubled(np.ones((3, 2)), np.arange(3))[1][0].tolist()
+        [2.0, 2.0]
+        """
+        if hasattr(X, "toarray"):
+            X = torch.from_numpy(X.toarray()[0])
+        return X, torch.zeros(()) if y is None else y
+
+    def _sliceable(self) -> bool:
+        """Whether batches may be sliced from ``X`` and ``y``: no subclass changes a row."""
+        cls = type(self)
+        return cls.transform is Dataset.transform and (
+            cls.__getitem__ in (Dataset.__getitem__, DatasetSubset.__getitem__))
 
     def _derive(self, X: Any, y: Any, y_original: Any) -> Dataset:
         new = object.__new__(type(self))

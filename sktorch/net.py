@@ -116,6 +116,10 @@ class NeuralNet(ParamsMixin, ComponentsMixin, HooksMixin, DataMixin, StepsMixin,
         warning and restores the weights and optimizer state from the start of that
         epoch (the last finite ones). ``'stop'`` keeps one copy of the weights and of
         the optimizer state per epoch on the device.
+    torch_load_kwargs : dict or None, default=None
+        Arguments for ``torch.load`` in :meth:`load_params`, over sktorch's
+        ``map_location`` (the net's device) and ``weights_only=True``; e.g.
+        ``{'weights_only': False}`` loads a trusted file that holds other objects.
     **kwargs
         Routed parameters (``module__hidden_units=20``, ``optimizer__momentum=0.9``,
         ``callbacks__print_log__sink=...``, ``compile__mode=...``) and bare arguments
@@ -163,6 +167,7 @@ class NeuralNet(ParamsMixin, ComponentsMixin, HooksMixin, DataMixin, StepsMixin,
         random_state: Any = None,
         loss_function: Any = None,
         on_nan: str = "raise",
+        torch_load_kwargs: dict | None = None,
         **kwargs: Any,
     ):
         self.module = module
@@ -186,6 +191,7 @@ class NeuralNet(ParamsMixin, ComponentsMixin, HooksMixin, DataMixin, StepsMixin,
         self.random_state = random_state
         self.loss_function = loss_function
         self.on_nan = on_nan
+        self.torch_load_kwargs = torch_load_kwargs
         self._kwargs = {}
         self._history_given = kwargs.pop("history", None)
         _params.check_param_names(self, list(kwargs))

@@ -388,7 +388,8 @@ class PersistenceMixin:
             obj = self._part(key)
             optimizer = isinstance(obj, torch.optim.Optimizer)
             state = files.decode_state(data, source, _WHAT.get(key, f"{key[2:]}_ state"),
-                                       location, use_safetensors and not optimizer)
+                                       location, use_safetensors and not optimizer,
+                                       getattr(self, "torch_load_kwargs", None))
             decoded[key] = files.unpack_optimizer_state(state) if optimizer else state
         return decoded
 
