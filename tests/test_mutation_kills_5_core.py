@@ -569,3 +569,17 @@ def test_a_bfloat16_tensor_y_gives_float32_predictions():
     y = torch.from_numpy(Y3).to(torch.bfloat16)
     net = NeuralNetRegressor(max_epochs=1, verbose=0, random_state=0, train_split=None)
     assert net.fit(X3, y).predict(X3).dtype == np.float32
+
+
+def test_a_torch_dataset_of_2d_rows_is_refused_by_the_builtin_mlp():
+    from torch.utils.data import TensorDataset
+
+    from sktorch import NeuralNetRegressor
+
+    dataset = TensorDataset(torch.ones(10, 2, 3), torch.ones(10, 1))
+    net = NeuralNetRegressor(max_epochs=1, verbose=0, train_split=None)
+    with pytest.raises(ValueError, match=re.escape(
+            "The built-in MLP (module=None) takes 2-D X of shape (n_samples, n_features); "
+            "got X of shape (2, 3). Flatten X (e.g. X.reshape(len(X), -1)) or pass your own "
+            "module (e.g. a CNN) with module=...")):
+        net.fit(dataset)
