@@ -203,13 +203,41 @@ def test_a_dataset_of_tensors_that_require_grad_gets_no_gradient_from_fit():
 
 
 def test_the_finiteness_check_of_a_read_only_array_makes_torch_no_warning():
-    import warnings
+    # torch warns about a read-only array once per process, so only a fresh process shows
+    # it (on the slow list: mutmut's workers are not fresh).
+    import subprocess
+    import sys
+    import textwrap
 
-    from sktorch._data import all_finite
-
-    data = np.array([[1.0, 2.0], [3.0, np.nan]], dtype=np.float32)
-    data.flags.writeable = False
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
+    code = textwrap.dedent("""
+        import numpy as np
+        from sktorch._data import all_finite
+        data = np.array([[1.0, 2.0], [3.0, np.nan]], dtype=np.float32)
+        data.flags.writeable = False
         assert all_finite(data) is False
         assert all_finite(np.nan_to_num(data)) is True
+    """)
+    run = subprocess.run([sys.executable, "-W", "error::UserWarning", "-c", code],
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:]
+
+
+def test_a_list_holding_one_array_is_a_list_of_arrays_with_its_rows():
+    import torch
+
+    from sktorch import NeuralNetRegressor
+
+    class FirstOfList(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.linear = torch.nn.Linear(4, 1)
+
+        def forward(self, X):
+            (x,) = X
+            return self.linear(x)
+
+    net = NeuralNetRegressor(FirstOfList, max_epochs=1, verbose=0, random_state=0,
+                             train_split=None).fit([X4], X4[:, :1])
+    np.testing.assert_allclose(net.predict([X4[:5]]),
+                               net.module_.linear(torch.as_tensor(X4[:5])).detach().numpy(),
+                               rtol=1e-6)
