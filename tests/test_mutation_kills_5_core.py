@@ -583,3 +583,14 @@ def test_a_torch_dataset_of_2d_rows_is_refused_by_the_builtin_mlp():
             "got X of shape (2, 3). Flatten X (e.g. X.reshape(len(X), -1)) or pass your own "
             "module (e.g. a CNN) with module=...")):
         net.fit(dataset)
+
+
+# ------------------------------------------------------------ net.py
+def test_predicting_before_fit_says_to_fit_first():
+    from sktorch import NeuralNetRegressor
+    from sktorch.exceptions import NotInitializedError
+
+    message = ("This NeuralNetRegressor is not initialized yet; call fit (or initialize) "
+               "before using it.")
+    with pytest.raises(NotInitializedError, match=f"^{re.escape(message)}$"):
+        NeuralNetRegressor(verbose=0).predict(X3)
