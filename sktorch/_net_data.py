@@ -9,6 +9,7 @@ for in-memory data, a ``DataLoader`` otherwise). Conversion itself lives in
 from __future__ import annotations
 
 import copy
+import warnings
 from numbers import Integral
 from typing import Any
 
@@ -134,7 +135,9 @@ class DataMixin:
         if not isinstance(split, ValidSplit) or not _split_may_fail(self, split, n_samples, y):
             return
         try:
-            split.split_indices(n_samples, y)
+            with warnings.catch_warnings():  # the fit's own split warns (once) as it splits
+                warnings.simplefilter("ignore")
+                split.split_indices(n_samples, y)
         except ValueError as exc:
             raise ValueError(_split_hint(split, n_samples, exc)) from exc
 

@@ -98,7 +98,9 @@ def decode_state(data: bytes, f: Any, what: str, location: Any, use_safetensors:
             "or it is damaged. If you trust the file, pass torch_load_kwargs="
             f"{{'weights_only': False}} to the net. torch said: {str(exc).splitlines()[0]}"
         ) from None
-    except (EOFError, RuntimeError, ValueError, OSError) as exc:
+    except (EOFError, RuntimeError, ValueError, OSError, LookupError) as exc:
+        # LookupError: torch's weights-only unpickler raises IndexError or KeyError on
+        # some damaged bytes (e.g. an empty stack), which say nothing about the file.
         raise CheckpointError(
             f"{describe(f)} is not a readable torch file of {what}: {exc}. The file is "
             "damaged or of another format (with use_safetensors=True for safetensors)."

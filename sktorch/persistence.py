@@ -432,10 +432,14 @@ class PersistenceMixin:
         The net still predicts; ``fit`` builds the dropped parts again, while
         ``partial_fit`` and saving the optimizer raise an error that says so.
         """
+        from sktorch.callbacks.base import CallbackList
+
         self.check_is_fitted()
         self.optimizer_ = None
         self.callbacks_ = []
-        self._callback_list = None
+        # As unpickling rebuilds it: code that adds to the net's callbacks (the doctor)
+        # then reaches partial_fit's clear "trimmed" error instead of an AttributeError.
+        self._callback_list = CallbackList(self.callbacks_)
         try:
             self.history_ = type(self.history)()
         except TypeError:  # e.g. a DistributedHistory needs its store; predicting needs none
