@@ -241,3 +241,43 @@ def test_a_list_holding_one_array_is_a_list_of_arrays_with_its_rows():
     np.testing.assert_allclose(net.predict([X4[:5]]),
                                net.module_.linear(torch.as_tensor(X4[:5])).detach().numpy(),
                                rtol=1e-6)
+
+
+# ------------------------------------------------------------ engine.py
+def test_on_batch_begin_receives_each_batch():
+    from sktorch import NeuralNetRegressor
+    from sktorch.callbacks import Callback
+
+    class Rows(Callback):
+        def on_batch_begin(self, net, batch=None, training=None, **kwargs):
+            if training:
+                net.rows_.append(batch[0].numpy().copy())
+
+    net = NeuralNetRegressor(max_epochs=1, batch_size=16, train_split=None, verbose=0,
+                             iterator_train__shuffle=False, callbacks=[Rows()])
+    net.rows_ = []
+    net.fit(X4, X4[:, :1])
+    np.testing.assert_array_equal(np.concatenate(net.rows_), X4)
+
+
+def test_a_batch_that_is_one_tensor_counts_its_rows():
+    # A Dataset whose items are plain tensors gives batches that are one tensor (no y).
+    import torch
+
+    from sktorch import NeuralNet
+
+    class Rows(torch.utils.data.Dataset):
+        def __len__(self):
+            return 60
+
+        def __getitem__(self, i):
+            return torch.as_tensor(X4[i])
+
+    class AutoEncoder(NeuralNet):
+        def get_loss(self, y_pred, y_true, X=None, training=False):
+            return torch.nn.functional.mse_loss(y_pred, X)
+
+    net = AutoEncoder(torch.nn.Linear(4, 4), criterion=torch.nn.MSELoss, max_epochs=1,
+                      batch_size=16, train_split=None, verbose=0)
+    net.fit(Rows(), None)
+    assert net.history[-1, "batches", :, "train_batch_size"] == [16, 16, 16, 12]
