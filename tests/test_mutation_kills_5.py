@@ -281,3 +281,16 @@ def test_a_batch_that_is_one_tensor_counts_its_rows():
                       batch_size=16, train_split=None, verbose=0)
     net.fit(Rows(), None)
     assert net.history[-1, "batches", :, "train_batch_size"] == [16, 16, 16, 12]
+
+
+def test_partial_fit_on_a_trimmed_net_says_what_it_cannot_do_and_the_way_out():
+    from sktorch import NeuralNetRegressor
+
+    net = NeuralNetRegressor(max_epochs=1, verbose=0, random_state=0).fit(X4, X4[:, :1])
+    net.trim_for_prediction()
+    message = ("This net was trimmed with trim_for_prediction(), which dropped its "
+               "optimizer, callbacks and history, so it cannot partial_fit. Call fit() to "
+               "train anew (it rebuilds them), or keep an untrimmed copy to continue "
+               "training (e.g. copy.deepcopy(net) before trimming).")
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        net.partial_fit(X4, X4[:, :1])
