@@ -294,3 +294,18 @@ def test_partial_fit_on_a_trimmed_net_says_what_it_cannot_do_and_the_way_out():
                "training (e.g. copy.deepcopy(net) before trimming).")
     with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
         net.partial_fit(X4, X4[:, :1])
+
+
+# ------------------------------------------------------------ callbacks/scoring.py
+def test_a_loaded_history_keeps_its_best_score_for_the_next_epochs(tmp_path):
+    from sktorch import NeuralNetRegressor
+
+    kw = dict(module__hidden_units=8, verbose=0, random_state=0)
+    net = NeuralNetRegressor(max_epochs=5, lr=0.05, **kw).fit(X4, X4[:, :1])
+    assert any(net.history[:, "valid_loss_best"])
+    net.save_params(f_params=tmp_path / "w.pt", f_history=tmp_path / "h.json")
+    again = NeuralNetRegressor(max_epochs=1, lr=0.0, **kw).initialize_like(net)
+    again.load_params(f_params=tmp_path / "w.pt", f_history=tmp_path / "h.json")
+    again.partial_fit(X4, X4[:, :1])  # lr=0: no better than the best of the loaded epochs
+    assert again.history[-1, "valid_loss"] >= min(net.history[:, "valid_loss"])
+    assert again.history[-1, "valid_loss_best"] is False
