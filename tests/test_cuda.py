@@ -205,3 +205,36 @@ def test_fused_dropout_members_train_the_same_in_any_chunking_on_the_device():
     index = one.cv_results_["params"].index({"lr": 0.2, "module__dropout": 0.5})
     losses = [h[:, "train_loss"] for h in one.cv_histories_[index]]  # still learns
     assert all(np.isfinite(loss).all() and loss[-1] < loss[0] for loss in losses)
+
+
+def test_validation_batches_are_on_the_device():
+    from sktorch.callbacks import Callback
+
+    class Devices(Callback):
+        def initialize(self):
+            self.seen_ = {True: set(), False: set()}
+            return self
+
+        def on_batch_begin(self, net, batch=None, training=None, **kwargs):
+            self.seen_[training].add(batch[0].device.type)
+
+    X, y = _data()
+    record = Devices()
+    net = _clf(DEVICE, train_split=ValidSplit(4), callbacks=[record]).fit(X, y)
+    assert record.seen_ == {True: {torch.device(DEVICE).type},
+                            False: {torch.device(DEVICE).type}}
+    assert np.isfinite(net.history[:, "valid_loss"]).all()
+
+
+def test_random_state_seeds_dropout_on_the_device_and_leaves_its_generator_alone():
+    X, y = _data()
+    if torch.device(DEVICE).type == "cuda":
+        torch.cuda.manual_seed(1)
+        state = torch.cuda.get_rng_state()
+    a = _clf(DEVICE, module__dropout=0.5, precision="32").fit(X, y)
+    if torch.device(DEVICE).type == "cuda":
+        assert torch.equal(torch.cuda.get_rng_state(), state)  # nothing global changed
+        torch.cuda.manual_seed(2)
+    b = _clf(DEVICE, module__dropout=0.5, precision="32").fit(X, y)
+    np.testing.assert_array_equal(a.history[:, "train_loss"], b.history[:, "train_loss"])
+    np.testing.assert_array_equal(a.predict_proba(X), b.predict_proba(X))
