@@ -26,6 +26,7 @@ __all__ = [
     "is_dataframe",
     "is_array_list",
     "all_finite",
+    "tensor_to_numpy",
 ]
 
 
@@ -97,6 +98,17 @@ def from_numpy(arr: np.ndarray) -> torch.Tensor:
     if not arr.flags.writeable:
         arr = arr.copy()
     return torch.from_numpy(arr)
+
+
+def tensor_to_numpy(tensor: torch.Tensor) -> np.ndarray:
+    """A tensor's values as a numpy array: detached, on the CPU; bfloat16 as float32.
+
+    numpy has no bfloat16, and every bfloat16 value is exactly a float32 one.
+    """
+    tensor = tensor.detach().cpu()
+    if tensor.dtype == torch.bfloat16:
+        tensor = tensor.float()
+    return tensor.numpy()
 
 
 def to_tensor(data: Any, what: str = "data") -> torch.Tensor:

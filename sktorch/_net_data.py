@@ -19,9 +19,9 @@ from torch.utils.data import DataLoader, IterableDataset
 
 from sktorch import _builtin, _params
 from sktorch._continuation import shuffle_generator
-from sktorch._data import TensorBatches, all_finite, move, to_tensor
+from sktorch._data import TensorBatches, all_finite, move, tensor_to_numpy, to_tensor
 from sktorch._precision import dataset_to_float64
-from sktorch._validation import check_valid_order
+from sktorch._validation import check_tensor_dtype, check_valid_order
 from sktorch._weights import check_split_weights
 from sktorch.dataset import Dataset, ValidSplit
 from sktorch.helper import SliceDataset
@@ -81,8 +81,10 @@ class DataMixin:
         """Validate y at fit; subclasses also learn from it (e.g. ``classes_``)."""
         if not isinstance(y, torch.Tensor):
             y = np.asarray(y) if not hasattr(y, "__len__") or not hasattr(y, "shape") else y
-        if isinstance(y, torch.Tensor) and y.requires_grad:
-            y = y.detach()
+        if isinstance(y, torch.Tensor):
+            check_tensor_dtype(y, "y")
+            if y.requires_grad:
+                y = y.detach()
         if not all_finite(y if isinstance(y, torch.Tensor) else np.asarray(y)):
             raise ValueError("Input y contains NaN or infinity; drop or impute those rows.")
         return y
@@ -209,7 +211,7 @@ class DataMixin:
 
     def decode_y(self, y: Any) -> Any:
         """Targets as the user gave them (class labels for classifiers)."""
-        return y.detach().cpu().numpy() if isinstance(y, torch.Tensor) else np.asarray(y)
+        return tensor_to_numpy(y) if isinstance(y, torch.Tensor) else np.asarray(y)
 
 
 def _split_may_fail(net: Any, split: ValidSplit, n_samples: int, y: Any) -> bool:

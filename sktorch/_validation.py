@@ -21,7 +21,7 @@ from sklearn.utils.validation import check_consistent_length, validate_data
 from sktorch._data import _dataframe_to_array, all_finite, is_array_list, is_dataframe
 from sktorch._weights import check_class_weight
 
-__all__ = ["check_net_params", "check_X_y", "check_valid_order"]
+__all__ = ["check_net_params", "check_X_y", "check_valid_order", "check_tensor_dtype"]
 
 
 def _is_int(v: Any) -> bool:
@@ -125,7 +125,21 @@ def _check_loss_alias(net: Any) -> None:
         )
 
 
+def check_tensor_dtype(data: torch.Tensor, what: str) -> None:
+    """Refuse float8 tensors, which torch cannot sum, compare or promote on the CPU.
+
+    bfloat16 and float16 tensors are accepted (the net trains at its ``precision``).
+    """
+    if data.is_floating_point() and data.element_size() == 1:
+        raise TypeError(
+            f"{what} is a {data.dtype} tensor; sktorch cannot check or train on float8 "
+            f"data. Convert it first, e.g. {what}.float() (set the training precision "
+            "with precision='bf16' or '16-mixed')."
+        )
+
+
 def _check_tensor(net: Any, X: torch.Tensor, reset: bool) -> torch.Tensor:
+    check_tensor_dtype(X, "X")
     if X.requires_grad:  # the data is no part of the graph (backward would reach it)
         X = X.detach()
     if X.ndim < 2:

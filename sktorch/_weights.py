@@ -18,6 +18,8 @@ import torch
 from sklearn.utils import compute_sample_weight
 from sklearn.utils.validation import check_array
 
+from sktorch._data import tensor_to_numpy
+
 __all__ = ["fit_weights", "weighted_loss", "check_class_weight", "check_split_weights"]
 
 
@@ -31,7 +33,7 @@ def _as_array(sample_weight: Any, n_samples: int) -> np.ndarray:
     if isinstance(sample_weight, Real) and not isinstance(sample_weight, bool):
         return np.full(n_samples, float(sample_weight))
     if isinstance(sample_weight, torch.Tensor):
-        sample_weight = sample_weight.detach().cpu().numpy()
+        sample_weight = tensor_to_numpy(sample_weight)
     weights = check_array(sample_weight, ensure_2d=False, dtype=np.float64,
                           input_name="sample_weight")
     if weights.ndim != 1 or weights.shape[0] != n_samples:
@@ -65,7 +67,7 @@ def fit_weights(net: Any, sample_weight: Any, y: Any, n_samples: int) -> torch.T
     if class_weight is not None:
         if y is None:
             raise ValueError("class_weight needs y; pass the class labels to fit.")
-        labels = y.detach().cpu().numpy() if isinstance(y, torch.Tensor) else np.asarray(y)
+        labels = tensor_to_numpy(y) if isinstance(y, torch.Tensor) else np.asarray(y)
         weights = weights * compute_sample_weight(class_weight, labels.reshape(-1))
     if not weights.any():
         raise ValueError(

@@ -12,7 +12,7 @@ from sklearn.base import ClassifierMixin
 from sklearn.exceptions import DataConversionWarning
 from sklearn.utils.multiclass import check_classification_targets
 
-from sktorch._data import to_tensor
+from sktorch._data import tensor_to_numpy, to_tensor
 from sktorch._fit_data import check_classes
 from sktorch._predict import first_output, loss_input
 from sktorch._state_metadata import reading, recording
@@ -29,7 +29,7 @@ _CLASSES_KEY = "sktorch_classes"  # in the weights file's state-dict metadata (J
 
 
 def _labels_1d(y: Any) -> np.ndarray:
-    y = y.detach().cpu().numpy() if isinstance(y, torch.Tensor) else np.asarray(y)
+    y = tensor_to_numpy(y) if isinstance(y, torch.Tensor) else np.asarray(y)
     if y.ndim == 2 and y.shape[1] == 1:
         y = y[:, 0]
     if y.ndim != 1:
@@ -104,7 +104,7 @@ def _check_class_indices(targets: torch.Tensor, classes: np.ndarray) -> None:
     else:
         valid = bool(((targets >= 0) & (targets < n)).all())
     if not valid:
-        found = np.unique(targets.detach().cpu().numpy())[:10].tolist()
+        found = np.unique(tensor_to_numpy(targets))[:10].tolist()
         raise ValueError(
             f"The validation Dataset (train_split=predefined_split(...)) holds targets "
             f"{found}, but a Dataset's y holds class indices 0..{n - 1}: the positions of "
@@ -299,7 +299,7 @@ class NeuralNetClassifier(ClassifierMixin, NeuralNet):
         return to_tensor(encode_labels(self.classes_, labels), "y"), labels
 
     def decode_y(self, y: Any) -> np.ndarray:
-        index = y.detach().cpu().numpy() if isinstance(y, torch.Tensor) else np.asarray(y)
+        index = tensor_to_numpy(y) if isinstance(y, torch.Tensor) else np.asarray(y)
         return _labels_of(self, index.astype(np.int64))
 
     def _default_output_nonlin(self) -> Any:

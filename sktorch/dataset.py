@@ -15,7 +15,7 @@ import torch
 from torch.utils.data import Dataset as TorchDataset
 from torch.utils.data import Subset
 
-from sktorch._data import move, n_rows, take, to_features, to_tensor
+from sktorch._data import move, n_rows, take, tensor_to_numpy, to_features, to_tensor
 
 __all__ = ["Dataset", "DatasetSubset", "ValidSplit"]
 
@@ -161,9 +161,7 @@ class DatasetSubset(Dataset, Subset):
 def _labels(y: Any) -> np.ndarray | None:
     if y is None:
         return None
-    if isinstance(y, torch.Tensor):
-        y = y.detach().cpu().numpy()
-    return np.asarray(y)
+    return tensor_to_numpy(y) if isinstance(y, torch.Tensor) else np.asarray(y)
 
 
 def _flat_labels(labels: np.ndarray | None) -> np.ndarray | None:

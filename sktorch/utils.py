@@ -19,7 +19,7 @@ from torch.nn.utils.rnn import PackedSequence
 from torch.utils.data import Subset
 
 from sktorch import _params
-from sktorch._data import is_dataframe, move
+from sktorch._data import is_dataframe, move, tensor_to_numpy
 from sktorch.exceptions import DeviceWarning, NotInitializedError
 
 __all__ = [
@@ -146,6 +146,8 @@ def to_numpy(X: Any) -> Any:
     [1.0, 1.0]
     >>> to_numpy({'a': torch.zeros(1)})['a'].shape
     (1,)
+    >>> to_numpy(torch.tensor([0.5], dtype=torch.bfloat16)).dtype  # numpy has no bfloat16
+    dtype('float32')
     """
     if isinstance(X, np.ndarray):
         return X
@@ -160,7 +162,7 @@ def to_numpy(X: Any) -> Any:
             f"Cannot convert {type(X).__name__} to a numpy array; pass a tensor, a numpy "
             "array, a pandas object, or a dict/list/tuple of those."
         )
-    return X.detach().cpu().numpy()
+    return tensor_to_numpy(X)
 
 
 def to_device(X: Any, device: Any) -> Any:
