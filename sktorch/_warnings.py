@@ -19,6 +19,15 @@ import warnings
 # The directory of this (imported) copy of the package, never a hard-coded path.
 PACKAGE_DIR = os.path.dirname(os.path.realpath(__file__))
 
+# Tools that call sktorch's functions through frames of their own, looked past too
+# when they are loaded: mutation testing (mutmut) runs a copy of the package whose
+# functions each go through a trampoline in mutmut's package.
+_WRAPPERS = ("mutmut",)
+
+
+def _directory(module: types.ModuleType) -> str:
+    return os.path.dirname(os.path.realpath(module.__file__))
+
 
 @functools.cache
 def _inside(filename: str, directories: tuple) -> bool:
@@ -35,8 +44,8 @@ def user_frame(skip_also: tuple = ()) -> types.FrameType:
     scikit-learn for a warning given inside its ``fit``. Without such a frame (sktorch
     running itself), the outermost frame.
     """
-    directories = (PACKAGE_DIR, *(os.path.dirname(os.path.realpath(m.__file__))
-                                  for m in skip_also))
+    wrappers = [m for m in map(sys.modules.get, _WRAPPERS) if getattr(m, "__file__", None)]
+    directories = (PACKAGE_DIR, *map(_directory, (*skip_also, *wrappers)))
     frame = sys._getframe(1)
     while _inside(frame.f_code.co_filename, directories) and frame.f_back is not None:
         frame = frame.f_back

@@ -7,8 +7,15 @@ warning's file and line are that call's (what Python prints before the message).
 import contextlib
 import importlib.util
 import inspect
+import os
 import pickle
 import re
+import shutil
+import subprocess
+import sys
+import textwrap
+import threading
+import types
 import warnings
 
 import numpy as np
@@ -17,8 +24,11 @@ import torch
 from sklearn.exceptions import DataConversionWarning
 from sklearn.linear_model import LogisticRegression
 
+import sktorch
+import sktorch._warnings
 import sktorch.persistence
 from sktorch import NeuralNetClassifier, NeuralNetRegressor
+from sktorch._warnings import warn_user
 from sktorch.callbacks import Callback, Checkpoint, TrainEndCheckpoint
 from sktorch.exceptions import (
     DeviceWarning,
@@ -252,3 +262,65 @@ def test_a_low_label_probability_names_the_predict_line():
         line = next_line()
         clf.predict(["great movie", "awful food"])
     assert locations(caught, UserWarning, "threshold_low_prob") == [(__file__, line)]
+
+
+# ------------------------------------------------------------------ _warnings.py itself
+def _function_in(path, source, name, namespace=None):
+    """A function compiled as if it were defined in the file ``path`` (need not exist)."""
+    namespace = {} if namespace is None else namespace
+    exec(compile(textwrap.dedent(source), str(path), "exec"), namespace)
+    return namespace[name]
+
+
+def test_frames_of_a_tool_that_wraps_sktorchs_functions_are_looked_past(tmp_path, monkeypatch):
+    # mutmut's copy calls each function through a trampoline in mutmut's own package:
+    # user line -> trampoline (mutmut) -> sktorch -> warning.
+    tool = types.ModuleType("mutmut")
+    tool.__file__ = str(tmp_path / "mutmut" / "__init__.py")
+    monkeypatch.setitem(sys.modules, "mutmut", tool)
+    trampoline = _function_in(tmp_path / "mutmut" / "trampoline.py",
+                              "def trampoline(f, *args):\n    return f(*args)\n", "trampoline")
+    inner = _function_in(os.path.join(sktorch._warnings.PACKAGE_DIR, "_fake_module.py"),
+                         "def inner(message):\n    warn_user(message, UserWarning)\n",
+                         "inner", {"warn_user": warn_user})
+    with recording() as caught:
+        line = next_line()
+        trampoline(inner, "through a trampoline")
+    assert locations(caught, UserWarning, "through a trampoline") == [(__file__, line)]
+
+
+def test_without_a_frame_outside_sktorch_the_outermost_frame_is_named(monkeypatch):
+    # Every file counts as sktorch's; a thread's stack has files only (no <frozen runpy>).
+    monkeypatch.setattr(sktorch._warnings, "PACKAGE_DIR", "")
+    found = []
+    thread = threading.Thread(target=lambda: found.append(sktorch._warnings.user_frame()))
+    thread.start()
+    thread.join()
+    assert found[0].f_back is None and found[0].f_code.co_name == "_bootstrap"
+
+
+def test_a_copy_of_the_package_elsewhere_names_the_users_line(tmp_path):
+    # As mutation testing runs it: the package imported from another directory.
+    shutil.copytree(os.path.dirname(sktorch.__file__), tmp_path / "sktorch",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    script = tmp_path / "user_script.py"
+    script.write_text(textwrap.dedent(f"""\
+        import sys
+        import warnings
+        sys.path.insert(0, {str(tmp_path)!r})
+        import numpy as np
+        import sktorch
+        from sktorch import NeuralNetClassifier
+        X = np.random.RandomState(0).randn(20, 3).astype(np.float32)
+        y = (np.arange(20) % 2).reshape(-1, 1)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            NeuralNetClassifier(max_epochs=1, verbose=0, train_split=None).fit(X, y)
+        print(sktorch.__file__)
+        print(*[(w.filename, w.lineno) for w in caught if "column-vector" in str(w.message)])
+        """))
+    result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                            cwd=tmp_path, check=True)
+    imported, where = result.stdout.splitlines()
+    assert imported == str(tmp_path / "sktorch" / "__init__.py")
+    assert where == str((str(script), 11))
