@@ -32,7 +32,6 @@ import json
 import os
 import secrets
 import shutil
-import warnings
 import zlib
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -43,6 +42,7 @@ import numpy as np
 import torch
 
 from sktorch._history_view import ViewState, write_history_view
+from sktorch._warnings import warn_user
 from sktorch.exceptions import CheckpointError, SktorchWarning
 
 __all__ = ["CheckpointError", "CheckpointStore", "LoadedCheckpoint", "LogState", "json_safe",
@@ -212,11 +212,10 @@ class CheckpointStore:
                 problems.append(f"epoch {entry.get('epoch')}: {exc}")
                 continue
             if i:
-                warnings.warn(
+                warn_user(
                     f"The newest checkpoint in {self.dirname} is damaged ({problems[0]}); "
                     f"the previous complete one, of epoch {loaded.epoch}, was loaded instead.",
                     SktorchWarning,
-                    stacklevel=3,
                 )
             return loaded
         raise CheckpointError(

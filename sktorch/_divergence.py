@@ -21,12 +21,12 @@ from __future__ import annotations
 import copy
 import math
 import numbers
-import warnings
 from typing import Any
 
 import torch
 
 from sktorch._data import all_finite
+from sktorch._warnings import warn_user
 from sktorch.exceptions import SktorchWarning, TrainingDivergedError
 
 __all__ = ["DivergenceGuard", "weights_finite"]
@@ -132,10 +132,9 @@ class DivergenceGuard:
         if state is not None:
             self.net.optimizer_.load_state_dict(state)
         self.net.history.pop()  # the diverged epoch's weights are gone; so is its record
-        warnings.warn(
+        warn_user(
             f"Training diverged: {what}. Training stopped (on_nan='stop') and the net "
             "keeps the weights from before that epoch.",
             SktorchWarning,
-            stacklevel=5,
         )
         return f"diverged: {what}; weights restored from the previous epoch"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import warnings
 from typing import Any
 
 import numpy as np
@@ -16,6 +15,7 @@ from sktorch._data import tensor_to_numpy, to_tensor
 from sktorch._fit_data import check_classes
 from sktorch._predict import first_output, loss_input
 from sktorch._state_metadata import reading, recording
+from sktorch._warnings import warn_user
 from sktorch.callbacks import EpochScoring
 from sktorch.dataset import Dataset, ValidSplit
 from sktorch.net import NeuralNet
@@ -255,10 +255,10 @@ class NeuralNetClassifier(ClassifierMixin, NeuralNet):
         # for BCELoss targets, so tensors pass silently.
         column = len(getattr(y, "shape", ())) == 2 and y.shape[1] == 1
         if column and not isinstance(y, torch.Tensor):
-            warnings.warn(
+            warn_user(
                 "A column-vector y was passed when a 1d array was expected; it is used as "
                 "y.ravel(). Pass y of shape (n_samples,) to avoid this warning.",
-                DataConversionWarning, stacklevel=5,
+                DataConversionWarning,
             )
         labels = _labels_1d(y)
         _check_sortable(labels)

@@ -10,13 +10,13 @@ from __future__ import annotations
 import contextlib
 import signal
 import threading
-import warnings
 from collections.abc import Iterable
 from typing import Any
 
 import torch
 
 from sktorch._divergence import DivergenceGuard
+from sktorch._warnings import warn_user
 from sktorch.callbacks.base import CallbackList
 
 __all__ = ["Engine", "StopFlag", "run_pass"]
@@ -122,10 +122,10 @@ class Engine:
                 net.history.record("stop_reason", "interrupted by the user (KeyboardInterrupt)")
         finally:
             if self.stop.interrupted:
-                warnings.warn(
+                warn_user(
                     "Training was interrupted (KeyboardInterrupt); the net keeps the weights "
                     "of the last completed batch and can be used or trained further.",
-                    stacklevel=3,
+                    UserWarning,
                 )
             notify("on_train_end", net, X=X, y=y)
         if self.stop.raise_after is not None:  # e.g. optuna.TrialPruned: files are complete

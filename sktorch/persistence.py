@@ -13,7 +13,6 @@ import io
 import os
 import pickle
 import tempfile
-import warnings
 from collections.abc import Iterable
 from contextlib import contextmanager
 from pathlib import Path
@@ -31,6 +30,7 @@ from sktorch._checkpoint_store import (
 )
 from sktorch._defaults import restore_untouched, untouched_names
 from sktorch._version import __version__
+from sktorch._warnings import warn_user
 from sktorch.exceptions import DeviceWarning, NotInitializedError, VersionMismatchWarning
 
 __all__ = ["PersistenceMixin", "atomic_write", "CheckpointError"]
@@ -88,11 +88,10 @@ def _available_device(device: Any) -> Any:
         return None
     dev = torch.device(device)
     if dev.type == "cuda" and not torch.cuda.is_available():
-        warnings.warn(
+        warn_user(
             f"This net was saved on device {device!r}, which this machine does not have; "
             "it was loaded onto the CPU and its device set to 'cpu'.",
             DeviceWarning,
-            stacklevel=4,
         )
         return "cpu"
     return device
@@ -121,12 +120,11 @@ class PersistenceMixin:
         state = dict(state)
         versions = state.pop("_versions", {})
         if versions.get("sktorch") != __version__:
-            warnings.warn(
+            warn_user(
                 f"This net was saved with sktorch {versions.get('sktorch')} and is loaded with "
                 f"sktorch {__version__}; if it misbehaves, re-train it or load its weights "
                 "with load_params.",
                 VersionMismatchWarning,
-                stacklevel=2,
             )
         device = _available_device(state.get("device"))
         state["device"] = device

@@ -8,7 +8,6 @@ itself go through ``sktorch._data``; these are the public, skorch-compatible for
 from __future__ import annotations
 
 import contextlib
-import warnings
 from collections.abc import Generator, Iterable, Iterator, Mapping, Sequence
 from typing import Any, Callable
 
@@ -20,6 +19,7 @@ from torch.utils.data import Subset
 
 from sktorch import _params
 from sktorch._data import is_dataframe, move, tensor_to_numpy
+from sktorch._warnings import warn_user
 from sktorch.exceptions import DeviceWarning, NotInitializedError
 
 __all__ = [
@@ -260,11 +260,10 @@ def get_map_location(target_device: Any, fallback_device: Any = "cpu") -> torch.
     """
     location = torch.device(fallback_device if target_device is None else target_device)
     if location.type == "cuda" and not torch.cuda.is_available():
-        warnings.warn(
+        warn_user(
             f"Requested to load onto {location}, but no CUDA device is available; loading "
             f"onto {fallback_device!r} instead.",
             DeviceWarning,
-            stacklevel=2,
         )
         location = torch.device(fallback_device)
     return location

@@ -11,12 +11,12 @@ from __future__ import annotations
 import io
 import os
 import secrets
-import warnings
 from typing import Any, Union
 
 from sktorch._checkpoint_store import CheckpointStore, LoadedCheckpoint
 from sktorch._divergence import weights_finite
 from sktorch._param_files import decode_history, read_bytes
+from sktorch._warnings import warn_user
 from sktorch.callbacks.base import Callback
 from sktorch.exceptions import SktorchWarning
 
@@ -259,14 +259,13 @@ class _FileSaver(Callback):
         if owner is not None and replaced is not None and self._n_own_saves_ and (
                 replaced.get("owner") != owner) and not self._warned_shared_:
             self._warned_shared_ = True
-            warnings.warn(
+            warn_user(
                 f"{type(self).__name__}(dirname={self.dirname!r}, fn_prefix="
                 f"{self.fn_prefix!r}): another fit saved into the same checkpoint files "
                 "while this one was training (e.g. clones of one net in a parallel "
                 "search); the newest set is whichever saved last. Give each fit its own "
                 "place, e.g. callbacks__<name>__dirname in the parameter grid.",
                 SktorchWarning,
-                stacklevel=4,
             )
         if owner is not None:
             self._n_own_saves_ += 1
@@ -331,11 +330,10 @@ class _FileSaver(Callback):
         """False, with a warning, when the weights are NaN or infinite (nothing is written)."""
         if weights_finite(net.module_):
             return True
-        warnings.warn(
+        warn_user(
             f"{type(self).__name__} did not save: the module's weights are NaN or "
             "infinite. The files it wrote before are kept.",
             SktorchWarning,
-            stacklevel=4,
         )
         return False
 

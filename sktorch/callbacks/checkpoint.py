@@ -9,9 +9,9 @@ never mixes files of different saves; a crash at any moment leaves the previous 
 from __future__ import annotations
 
 import os
-import warnings
 from typing import Any, Callable, Union
 
+from sktorch._warnings import warn_user
 from sktorch.callbacks._file_saver import Target, _FileSaver
 from sktorch.callbacks.base import Callback
 from sktorch.callbacks.training import check_monitor_has_data, noop, read_monitor
@@ -172,13 +172,12 @@ class Checkpoint(_FileSaver):
         if loaded is None or not loaded.files:
             if self._place() is None or not isinstance(self.f_params, (str, os.PathLike)):
                 return  # nothing in a manifest to find
-            warnings.warn(
+            warn_user(
                 f"Checkpoint(load_best=True, dirname={self.dirname!r}) did not load the "
                 "best weights: another fit saved into the same checkpoint files since, and "
                 "this fit's sets are gone. The net keeps its last epoch's weights. Give "
                 "each fit its own dirname (or fn_prefix).",
                 SktorchWarning,
-                stacklevel=2,
             )
             return
         self._sink("Loading the best checkpoint's weights after training.", net.verbose)

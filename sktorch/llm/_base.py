@@ -16,6 +16,8 @@ import numpy as np
 import torch
 from sklearn.base import BaseEstimator, ClassifierMixin
 
+from sktorch._warnings import warn_user
+
 __all__ = ["LlmClassifierBase", "LowProbabilityError", "as_texts"]
 
 _ERROR_LOW_PROB = ("ignore", "warn", "raise", "return_none")
@@ -158,7 +160,7 @@ class LlmClassifierBase(ClassifierMixin, BaseEstimator):
                        "prompt or the labels, or set error_low_prob='ignore'.")
             if self.error_low_prob == "raise":
                 raise LowProbabilityError(message)
-            warnings.warn(message, UserWarning)
+            warn_user(message, UserWarning)
         return low
 
     def predict_proba(self, X: Any) -> np.ndarray:

@@ -11,14 +11,15 @@ from __future__ import annotations
 
 import contextlib
 import inspect
-import warnings
 from numbers import Integral
 from typing import Any
 
+import sklearn
 from sklearn import model_selection as sk
 from sklearn.experimental import enable_halving_search_cv  # noqa: F401 - defines Halving*
 from sklearn.utils._param_validation import Interval, StrOptions
 
+from sktorch._warnings import warn_user
 from sktorch.model_selection._progress import SearchProgress
 from sktorch.model_selection._resume import RESUME_DOC, with_resume_param
 from sktorch.model_selection._run import SearchRun
@@ -88,10 +89,11 @@ def _fusing_run_search(parent_run_search: Any) -> Any:
             self.epochs_trained_ = store.epochs_trained
         self.cv_histories_ = run.histories
         if run.fuse == "auto" and run.report.fallback_reasons():
-            warnings.warn(
+            # Given inside scikit-learn's fit: the user's line is past its frames too.
+            warn_user(
                 f"{type(self).__name__}: {run.report.summary()}. Those members trained "
                 "the normal way; fuse_report_ lists each group and why.",
-                UserWarning, stacklevel=4)
+                UserWarning, skip_also=(sklearn,))
 
     # scikit-learn passes optional arguments (callback_ctx) only when the signature names them.
     _run_search.__signature__ = inspect.signature(parent_run_search)
