@@ -10,6 +10,7 @@ from __future__ import annotations
 import fnmatch
 import math
 from collections.abc import Iterator
+from numbers import Integral
 from typing import Any, Callable, Union
 
 import torch
@@ -262,6 +263,17 @@ class ParamMapper(Callback):
         self.fn = fn
         self.at = at
         self.schedule = schedule
+
+    def initialize(self) -> ParamMapper:
+        """Check ``at``: an epoch number from 1, or a callable (with no ``schedule``)."""
+        at = self.at
+        if self.schedule is None and not callable(at) and (
+                not isinstance(at, Integral) or at < 1):
+            raise ValueError(
+                f"{type(self).__name__}(at={at!r}) never acts: at is the epoch to act at, "
+                "1 for the first epoch, or a callable at(net) -> bool."
+            )
+        return self
 
     def named_parameters(self, module: Any) -> Iterator[tuple[str, Any]]:
         """The matching ``(name, parameter)`` pairs of a module or of such pairs."""
