@@ -122,6 +122,7 @@ class DataMixin:
                 raise
             raise ValueError(_split_hint(split, len(dataset), exc)) from exc
         if isinstance(dataset_valid, Dataset):  # e.g. from predefined_split
+            _check_valid_targets(dataset_train, dataset_valid)
             dataset_valid = dataset_valid.to(self.device)
         check_split_weights(dataset_train, dataset_valid)
         return dataset_train, dataset_valid
@@ -235,6 +236,16 @@ def _split_hint(split: ValidSplit, n_samples: int, exc: Exception) -> str:
         f"validation data: {exc} Pass train_split=None to train on all samples without "
         "validation, or a smaller cv, e.g. train_split=ValidSplit(2) or ValidSplit(0.5)."
     )
+
+def _check_valid_targets(dataset_train: Any, dataset_valid: Dataset) -> None:
+    """Refuse validation rows without targets when the training rows have them."""
+    if dataset_valid.y is None and getattr(dataset_train, "y", None) is not None:
+        raise ValueError(
+            "The validation Dataset of train_split has no y, but the net trains on "
+            "targets: its valid_loss needs them. Build it with its targets, e.g. "
+            "train_split=predefined_split(Dataset(X_valid, y_valid))."
+        )
+
 
 def _first_row(dataset: Any) -> Any:
     """The first row of a torch Dataset (a streamed one is iterated for it)."""
