@@ -254,3 +254,52 @@ def test_sample_weights_given_as_numeric_strings_weigh_as_numbers_as_in_scikit_l
 
     np.testing.assert_array_equal(fit(text).history[:, "train_loss"],
                                   fit(numbers).history[:, "train_loss"])
+
+
+def test_targets_with_nan_are_refused_with_what_to_do():
+    X, y = _regression()
+    y[3] = np.nan
+    message = "Input y contains NaN or infinity; drop or impute those rows."
+    net = NeuralNet(torch.nn.Linear, module__in_features=4, module__out_features=1,
+                    criterion=torch.nn.MSELoss, max_epochs=1, verbose=0)
+    with pytest.raises(ValueError, match="^" + re.escape(message) + "$"):
+        net.fit(X, y.reshape(-1, 1))
+
+
+# ------------------------------------------------------------ persistence / checkpoints
+def test_a_net_saved_on_a_missing_gpu_loads_on_the_cpu_saying_so(monkeypatch):
+    import pickle
+
+    from sktorch.exceptions import DeviceWarning
+
+    X, y = _regression()
+    net = NeuralNetRegressor(max_epochs=1, train_split=None, verbose=0).fit(X, y)
+    before = net.predict(X)
+    net.device = "cuda"  # as if trained there
+    data = pickle.dumps(net)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.warns(DeviceWarning) as caught:
+        loaded = pickle.loads(data)
+    assert [str(w.message) for w in caught if w.category is DeviceWarning] == [
+        "This net was saved on device 'cuda', which this machine does not have; it was "
+        "loaded onto the CPU and its device set to 'cpu'."]
+    assert loaded.device == "cpu"
+    np.testing.assert_array_equal(loaded.predict(X), before)
+
+
+def test_no_complete_checkpoint_says_how_to_start_afresh(tmp_path):
+    from sktorch.callbacks import Checkpoint
+    from sktorch.exceptions import CheckpointError
+
+    X, y = _regression()
+    cp = Checkpoint(monitor=None, dirname=str(tmp_path))
+    NeuralNetRegressor(max_epochs=1, train_split=None, verbose=0, callbacks=[cp]).fit(X, y)
+    for path in (tmp_path / ".sktorch").rglob("params.pt"):
+        path.unlink()  # the only set loses its weights
+    net = NeuralNetRegressor(max_epochs=1, train_split=None, verbose=0).initialize()
+    with pytest.raises(CheckpointError) as error:
+        net.load_params(checkpoint=cp)
+    text = str(error.value)
+    assert text.startswith(f"No complete checkpoint in {tmp_path}: epoch 1: ")
+    assert text.endswith(
+        ". Delete the manifest to start afresh, or restore the files from a backup.")

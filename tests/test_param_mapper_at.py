@@ -50,3 +50,20 @@ def test_a_schedule_makes_at_irrelevant():
         lambda p: calls.append(len(net.history))))
     _fit(mapper)
     assert calls == [1, 2, 3]
+
+
+def test_at_one_acts_at_the_first_epoch_and_a_callable_at_when_it_says_so():
+    epochs = []
+
+    def fit(at):
+        net = NeuralNetRegressor(torch.nn.Linear, module__in_features=3,
+                                 module__out_features=1, max_epochs=3, train_split=None,
+                                 verbose=0, random_state=0)
+        mapper = ParamMapper("weight", fn=lambda p: epochs.append(len(net.history)), at=at)
+        net.set_params(callbacks=[mapper]).fit(X, y)
+
+    fit(1)
+    assert epochs == [1]
+    epochs.clear()
+    fit(lambda net: len(net.history) % 2 == 1)
+    assert epochs == [1, 3]
