@@ -81,3 +81,19 @@ def test_float8_x_and_y_are_refused_with_what_to_do(dtype):
     with pytest.raises(TypeError, match="^" + re.escape(
             message.format(what="y", dtype=dtype)) + "$"):
         _reg().fit(X, Y.to(dtype))
+
+
+def test_a_binary_classifier_scores_a_validation_dataset_with_bfloat16_targets():
+    from sktorch import NeuralNetBinaryClassifier
+    from sktorch.dataset import Dataset
+    from sktorch.helper import predefined_split
+
+    def fit(valid_targets):
+        split = predefined_split(Dataset(X[:30], valid_targets))
+        return NeuralNetBinaryClassifier(max_epochs=3, verbose=0, random_state=0,
+                                         train_split=split).fit(X, LABELS)
+
+    bf16, f32 = fit(LABELS[:30].bfloat16()), fit(LABELS[:30])
+    np.testing.assert_array_equal(bf16.history[:, "valid_acc"], f32.history[:, "valid_acc"])
+    np.testing.assert_allclose(bf16.history[:, "valid_loss"], f32.history[:, "valid_loss"],
+                               rtol=1e-6)
