@@ -27,6 +27,7 @@ __all__ = [
     "is_array_list",
     "all_finite",
     "tensor_to_numpy",
+    "numpy_if_tensor",
 ]
 
 
@@ -109,6 +110,15 @@ def tensor_to_numpy(tensor: torch.Tensor) -> np.ndarray:
     if tensor.dtype == torch.bfloat16:
         tensor = tensor.float()
     return tensor.numpy()
+
+
+def numpy_if_tensor(data: Any) -> Any:
+    """A tensor as :func:`tensor_to_numpy` reads it; anything else unchanged.
+
+    For arguments handed on to scikit-learn (``score``'s ``y`` and ``sample_weight``),
+    which calls ``np.asarray`` on them: a bfloat16 tensor has no numpy dtype.
+    """
+    return tensor_to_numpy(data) if isinstance(data, torch.Tensor) else data
 
 
 def to_tensor(data: Any, what: str = "data") -> torch.Tensor:

