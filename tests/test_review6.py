@@ -47,3 +47,18 @@ def test_cross_val_score_of_bfloat16_targets_is_that_of_their_float32_values():
     as_f32 = cross_val_score(_reg(), X, Y, cv=2)
     assert np.isfinite(as_bf16).all()
     np.testing.assert_allclose(as_bf16, as_f32, rtol=1e-5)
+
+
+def test_a_slice_dataset_of_bfloat16_rows_is_an_array_and_trains_a_regressor():
+    from torch.utils.data import TensorDataset
+
+    from sktorch.helper import SliceDataset
+
+    y = SliceDataset(TensorDataset(X, Y.bfloat16()), idx=1)
+    assert np.asarray(y).dtype == np.float32
+    np.testing.assert_array_equal(np.asarray(y), Y.numpy())
+    net = _reg().fit(SliceDataset(TensorDataset(X, Y.bfloat16()), idx=0), y)
+    as_f32 = _reg().fit(SliceDataset(TensorDataset(X, Y), idx=0),
+                        SliceDataset(TensorDataset(X, Y), idx=1))
+    np.testing.assert_allclose(net.history[:, "train_loss"], as_f32.history[:, "train_loss"],
+                               rtol=1e-5)
