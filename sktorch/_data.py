@@ -101,13 +101,16 @@ def from_numpy(arr: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(arr)
 
 
+_NUMPY_FLOATS = (torch.float16, torch.float32, torch.float64)
+
+
 def tensor_to_numpy(tensor: torch.Tensor) -> np.ndarray:
     """A tensor's values as a numpy array: detached, on the CPU; bfloat16 as float32.
 
-    numpy has no bfloat16, and every bfloat16 value is exactly a float32 one.
+    numpy has no bfloat16 or float8, and every value of those is exactly a float32 one.
     """
     tensor = tensor.detach().cpu()
-    if tensor.dtype == torch.bfloat16:
+    if tensor.is_floating_point() and tensor.dtype not in _NUMPY_FLOATS:
         tensor = tensor.float()
     return tensor.numpy()
 

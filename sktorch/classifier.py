@@ -15,6 +15,7 @@ from sktorch._data import numpy_if_tensor, tensor_to_numpy, to_tensor
 from sktorch._fit_data import check_classes
 from sktorch._predict import first_output, loss_input
 from sktorch._state_metadata import reading, recording
+from sktorch._validation import check_tensor_dtype
 from sktorch._warnings import warn_user
 from sktorch.callbacks import EpochScoring
 from sktorch.dataset import Dataset, ValidSplit
@@ -251,6 +252,8 @@ class NeuralNetClassifier(ClassifierMixin, NeuralNet):
                 "classes. Nothing was loaded.")
 
     def _check_y(self, y: Any) -> np.ndarray:
+        if isinstance(y, torch.Tensor):
+            check_tensor_dtype(y, "y")
         # scikit-learn's convention for arrays; a (n, 1) float tensor is the torch idiom
         # for BCELoss targets, so tensors pass silently.
         column = len(getattr(y, "shape", ())) == 2 and y.shape[1] == 1

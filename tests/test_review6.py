@@ -62,3 +62,41 @@ def test_a_slice_dataset_of_bfloat16_rows_is_an_array_and_trains_a_regressor():
                         SliceDataset(TensorDataset(X, Y), idx=1))
     np.testing.assert_allclose(net.history[:, "train_loss"], as_f32.history[:, "train_loss"],
                                rtol=1e-5)
+
+
+FLOAT8 = [torch.float8_e4m3fn, torch.float8_e5m2]
+
+
+def _float8_message(what, dtype):
+    import re
+
+    return "^" + re.escape(
+        f"{what} is a {dtype} tensor; sktorch cannot check or train on float8 data. Convert "
+        f"it first, e.g. {what}.float() (set the training precision with precision='bf16' "
+        "or '16-mixed').") + "$"
+
+
+@pytest.mark.parametrize("dtype", FLOAT8)
+def test_float8_class_labels_and_dict_values_are_refused_with_what_to_do(dtype):
+    # torch's "Got unsupported ScalarType" and "sum_cpu not implemented" before
+    with pytest.raises(TypeError, match=_float8_message("y", dtype)):
+        _clf().fit(X, LABELS.to(dtype))
+    module = torch.nn.Linear(3, 1)
+    with pytest.raises(TypeError, match=_float8_message("X['input']", dtype)):
+        NeuralNetRegressor(module, max_epochs=1, verbose=0).fit({"input": X.to(dtype)},
+                                                                 Y[:, None])
+
+
+@pytest.mark.parametrize("dtype", FLOAT8)
+def test_float8_weights_and_scored_targets_are_read_as_their_float32_values(dtype):
+    from sktorch.utils import to_numpy
+
+    weights = WEIGHTS.to(dtype)  # quarters from 0.25 to 1: exact in float8
+    assert to_numpy(weights).dtype == np.float32
+    np.testing.assert_array_equal(to_numpy(weights), WEIGHTS.numpy())
+    fit = _reg().fit(X, Y, sample_weight=weights)
+    np.testing.assert_allclose(fit.history[:, "train_loss"],
+                               _reg().fit(X, Y, sample_weight=WEIGHTS).history[:, "train_loss"],
+                               rtol=1e-6)
+    targets = Y.to(dtype).float()  # the values float8 holds
+    assert fit.score(X, targets.to(dtype)) == pytest.approx(fit.score(X, targets), rel=1e-6)
