@@ -21,8 +21,8 @@ WEIGHTS = torch.as_tensor(rng.randint(1, 5, 80) / 4, dtype=torch.float32)
 
 
 def _reg(**kwargs):
-    return NeuralNetRegressor(max_epochs=3, verbose=0, random_state=0, train_split=None,
-                              **kwargs)
+    kwargs.setdefault("train_split", None)
+    return NeuralNetRegressor(max_epochs=3, verbose=0, random_state=0, **kwargs)
 
 
 def _clf(**kwargs):
@@ -100,3 +100,21 @@ def test_float8_weights_and_scored_targets_are_read_as_their_float32_values(dtyp
                                rtol=1e-6)
     targets = Y.to(dtype).float()  # the values float8 holds
     assert fit.score(X, targets.to(dtype)) == pytest.approx(fit.score(X, targets), rel=1e-6)
+
+
+def test_a_predefined_torch_dataset_of_rows_without_y_is_refused_with_what_to_do():
+    from torch.utils.data import TensorDataset
+
+    from sktorch.helper import predefined_split
+
+    net = _reg(train_split=predefined_split(TensorDataset(X[:20])))
+    with pytest.raises(ValueError, match=r"^The validation TensorDataset of train_split has "
+                       r"no y, but the net trains on targets.*predefined_split\(Dataset\("
+                       r"X_valid, y_valid\)\)\.$"):
+        net.fit(X, Y)  # an IndexError in the first validation step before
+    net.set_params(train_split=predefined_split(TensorDataset(X[:20], Y[:20])))
+    valid = net.fit(X, Y).history[:, "valid_loss"]
+    from sktorch.dataset import Dataset
+
+    same = _reg(train_split=predefined_split(Dataset(X[:20], Y[:20]))).fit(X, Y)
+    np.testing.assert_allclose(valid, same.history[:, "valid_loss"], rtol=1e-5)
