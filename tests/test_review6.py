@@ -118,3 +118,16 @@ def test_a_predefined_torch_dataset_of_rows_without_y_is_refused_with_what_to_do
 
     same = _reg(train_split=predefined_split(Dataset(X[:20], Y[:20]))).fit(X, Y)
     np.testing.assert_allclose(valid, same.history[:, "valid_loss"], rtol=1e-5)
+
+
+@pytest.mark.parametrize("at", [2.0, np.float64(2.0)])
+def test_an_at_that_is_a_whole_float_acts_at_that_epoch(at):
+    # e.g. Unfreezer(..., at=max_epochs / 2), as skorch takes it; refused as "never acts"
+    from sktorch.callbacks import ParamMapper
+
+    epochs = []
+    mapper = ParamMapper("*bias", fn=lambda p: epochs.append(len(net.history)), at=at)
+    net = _reg(callbacks=[mapper], module=torch.nn.Linear, module__in_features=3,
+               module__out_features=1)
+    net.fit(X, Y[:, None])
+    assert epochs == [2]
