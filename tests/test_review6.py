@@ -131,3 +131,14 @@ def test_an_at_that_is_a_whole_float_acts_at_that_epoch(at):
                module__out_features=1)
     net.fit(X, Y[:, None])
     assert epochs == [2]
+
+
+def test_bfloat16_classes_and_loss_scoring_weights_are_read_as_float32():
+    from sktorch.scoring import loss_scoring
+
+    net = _clf().partial_fit(X, LABELS.bfloat16(),
+                             classes=torch.tensor([1.0, 0.0], dtype=torch.bfloat16))
+    np.testing.assert_array_equal(net.classes_, [0.0, 1.0])
+    reg = _reg().fit(X, Y)
+    assert loss_scoring(reg, X, Y, sample_weight=WEIGHTS.bfloat16()) == pytest.approx(
+        loss_scoring(reg, X, Y, sample_weight=WEIGHTS), rel=1e-6)
