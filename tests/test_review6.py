@@ -142,3 +142,16 @@ def test_bfloat16_classes_and_loss_scoring_weights_are_read_as_float32():
     reg = _reg().fit(X, Y)
     assert loss_scoring(reg, X, Y, sample_weight=WEIGHTS.bfloat16()) == pytest.approx(
         loss_scoring(reg, X, Y, sample_weight=WEIGHTS), rel=1e-6)
+
+
+@pytest.mark.parametrize("fuse", ["auto", False])
+def test_a_search_of_a_classifier_on_bfloat16_labels_is_that_on_float32_labels(fuse):
+    from sktorch.model_selection import GridSearchCV
+
+    def search(labels):
+        return GridSearchCV(_clf(), {"lr": [0.01, 0.1]}, cv=2, fuse=fuse).fit(X, labels)
+
+    as_bf16, as_f32 = search(LABELS.bfloat16()), search(LABELS)  # bf16: a TypeError before
+    np.testing.assert_allclose(as_bf16.cv_results_["mean_test_score"],
+                               as_f32.cv_results_["mean_test_score"])
+    np.testing.assert_array_equal(as_bf16.best_estimator_.classes_, [0.0, 1.0])
