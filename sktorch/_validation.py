@@ -21,7 +21,7 @@ from sklearn.utils.validation import check_consistent_length, validate_data
 from sktorch._data import _dataframe_to_array, all_finite, is_array_list, is_dataframe
 from sktorch._weights import check_class_weight
 
-__all__ = ["check_net_params", "check_X_y", "check_valid_order", "check_tensor_dtype"]
+__all__ = ["check_net_params", "check_X_y", "check_valid_order", "check_tensor_dtype", "on_cpu"]
 
 
 def _is_int(v: Any) -> bool:
@@ -83,6 +83,14 @@ def check_net_params(net: Any) -> None:
     _check_loss_alias(net)
     check_valid_order(net)
     _check_device_available(net)
+
+
+def on_cpu(device: Any) -> bool:
+    """Whether ``device`` (None: the CPU) is the CPU; False for a device torch does not know."""
+    try:
+        return torch.device(device or "cpu").type == "cpu"
+    except (RuntimeError, TypeError, ValueError):
+        return False
 
 
 def _check_device_available(net: Any) -> None:

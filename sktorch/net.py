@@ -32,7 +32,7 @@ from sktorch._net_steps import StepsMixin
 from sktorch._predict import PredictMixin
 from sktorch._random import loop_draws_globally
 from sktorch._random import seeded as _seeded
-from sktorch._validation import check_net_params
+from sktorch._validation import check_net_params, on_cpu
 from sktorch.callbacks import EpochTimer, PassthroughScoring, PrintLog
 from sktorch.callbacks.base import CallbackList
 from sktorch.dataset import Dataset, ValidSplit
@@ -341,7 +341,7 @@ class NeuralNet(ParamsMixin, ComponentsMixin, HooksMixin, DataMixin, StepsMixin,
         tags.input_tags.sparse = True  # CSR batches are densified one batch at a time
         tags.target_tags.multi_output = True
         # Seeded CPU training is bit-reproducible; CUDA kernels may not be.
-        tags.non_deterministic = not _on_cpu(self.device)
+        tags.non_deterministic = not on_cpu(self.device)
         return tags
 
     def check_is_fitted(self) -> None:
@@ -497,10 +497,3 @@ class NeuralNet(ParamsMixin, ComponentsMixin, HooksMixin, DataMixin, StepsMixin,
         if flag is None:
             self._stop_flag = flag = StopFlag()
         flag.request(reason, raise_after=raise_after)
-
-
-def _on_cpu(device: Any) -> bool:
-    try:
-        return torch.device(device or "cpu").type == "cpu"
-    except (RuntimeError, TypeError, ValueError):
-        return False

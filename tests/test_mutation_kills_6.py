@@ -237,3 +237,20 @@ def test_classes_given_up_front_are_known_after_initialize():
     with torch.no_grad():
         expected = net.module_(torch.as_tensor(X)).argmax(1).numpy()
     np.testing.assert_array_equal(net.predict(X), np.array(["a", "b", "c"])[expected])
+
+
+# --------------------------------------------------------------------- _weights.py
+def test_sample_weights_given_as_numeric_strings_weigh_as_numbers_as_in_scikit_learn():
+    from sklearn.utils.validation import _check_sample_weight
+
+    X, y = _regression()
+    numbers = np.tile([1.0, 2.0, 0.5, 3.0], 16)
+    text = numbers.astype(str)  # e.g. a weight column read from a text file
+    np.testing.assert_array_equal(_check_sample_weight(text, X), numbers)
+
+    def fit(w):
+        return NeuralNetRegressor(max_epochs=2, train_split=None, verbose=0,
+                                  random_state=0).fit(X, y, sample_weight=w)
+
+    np.testing.assert_array_equal(fit(text).history[:, "train_loss"],
+                                  fit(numbers).history[:, "train_loss"])
