@@ -27,6 +27,7 @@ __all__ = [
     "is_array_list",
     "all_finite",
     "tensor_to_numpy",
+    "numpy_if_tensor",
 ]
 
 
@@ -100,15 +101,27 @@ def from_numpy(arr: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(arr)
 
 
+_NUMPY_FLOATS = (torch.float16, torch.float32, torch.float64)
+
+
 def tensor_to_numpy(tensor: torch.Tensor) -> np.ndarray:
     """A tensor's values as a numpy array: detached, on the CPU; bfloat16 as float32.
 
-    numpy has no bfloat16, and every bfloat16 value is exactly a float32 one.
+    numpy has no bfloat16 or float8, and every value of those is exactly a float32 one.
     """
     tensor = tensor.detach().cpu()
-    if tensor.dtype == torch.bfloat16:
+    if tensor.is_floating_point() and tensor.dtype not in _NUMPY_FLOATS:
         tensor = tensor.float()
     return tensor.numpy()
+
+
+def numpy_if_tensor(data: Any) -> Any:
+    """A tensor as :func:`tensor_to_numpy` reads it; anything else unchanged.
+
+    For arguments handed on to scikit-learn (``score``'s ``y`` and ``sample_weight``),
+    which calls ``np.asarray`` on them: a bfloat16 tensor has no numpy dtype.
+    """
+    return tensor_to_numpy(data) if isinstance(data, torch.Tensor) else data
 
 
 def to_tensor(data: Any, what: str = "data") -> torch.Tensor:

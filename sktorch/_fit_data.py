@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from sktorch import _weights
+from sktorch._data import numpy_if_tensor
 from sktorch._validation import _n_samples, check_net_params, check_X_y
 
 __all__ = ["FitData", "check_fit_data", "check_classes"]
@@ -56,7 +57,7 @@ def check_classes(classes: Any) -> np.ndarray | None:
     """
     if classes is None:
         return None
-    given = np.asarray(classes)
+    given = np.asarray(numpy_if_tensor(classes))  # a bfloat16 tensor has no numpy dtype
     if given.ndim != 1:
         raise ValueError(f"classes must be a 1-D list of labels; got shape {given.shape}.")
     if given.size == 0:

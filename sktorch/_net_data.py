@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, IterableDataset
+from torch.utils.data import Dataset as TorchDataset
 
 from sktorch import _builtin, _params
 from sktorch._continuation import shuffle_generator
@@ -121,8 +122,8 @@ class DataMixin:
             if not isinstance(split, ValidSplit):
                 raise
             raise ValueError(_split_hint(split, len(dataset), exc)) from exc
+        _check_valid_targets(dataset_train, dataset_valid)
         if isinstance(dataset_valid, Dataset):  # e.g. from predefined_split
-            _check_valid_targets(dataset_train, dataset_valid)
             dataset_valid = dataset_valid.to(self.device)
         check_split_weights(dataset_train, dataset_valid)
         return dataset_train, dataset_valid
@@ -237,14 +238,26 @@ def _split_hint(split: ValidSplit, n_samples: int, exc: Exception) -> str:
         "validation, or a smaller cv, e.g. train_split=ValidSplit(2) or ValidSplit(0.5)."
     )
 
-def _check_valid_targets(dataset_train: Any, dataset_valid: Dataset) -> None:
+def _check_valid_targets(dataset_train: Any, dataset_valid: Any) -> None:
     """Refuse validation rows without targets when the training rows have them."""
-    if dataset_valid.y is None and getattr(dataset_train, "y", None) is not None:
-        raise ValueError(
-            "The validation Dataset of train_split has no y, but the net trains on "
-            "targets: its valid_loss needs them. Build it with its targets, e.g. "
-            "train_split=predefined_split(Dataset(X_valid, y_valid))."
-        )
+    if getattr(dataset_train, "y", None) is None or not _has_no_targets(dataset_valid):
+        return
+    raise ValueError(
+        f"The validation {type(dataset_valid).__name__} of train_split has no y, but the "
+        "net trains on targets: its valid_loss needs them. Build it with its targets, "
+        "e.g. train_split=predefined_split(Dataset(X_valid, y_valid))."
+    )
+
+
+def _has_no_targets(dataset: Any) -> bool:
+    """A Dataset without y, or a torch Dataset whose rows hold X alone (one element)."""
+    if isinstance(dataset, Dataset):
+        return dataset.y is None
+    if not isinstance(dataset, TorchDataset) or isinstance(dataset, IterableDataset) or (
+            not hasattr(dataset, "__len__") or not len(dataset)):
+        return False  # a stream is not read ahead
+    row = dataset[0]
+    return isinstance(row, (tuple, list)) and len(row) == 1
 
 
 def _first_row(dataset: Any) -> Any:

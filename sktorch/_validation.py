@@ -201,6 +201,7 @@ def _dict_value(key: Any, value: Any) -> Any:
     """One array of a dict X, validated like an array X (numeric, finite, not 0-d)."""
     where = f"X[{key!r}]"
     if isinstance(value, torch.Tensor):
+        check_tensor_dtype(value, where)
         value = value.detach() if value.requires_grad else value
         data = value
     elif sp.issparse(value):

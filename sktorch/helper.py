@@ -12,6 +12,7 @@ import torch
 from sklearn.base import BaseEstimator, TransformerMixin
 from torch.utils.data import Dataset as TorchDataset
 
+from sktorch._data import tensor_to_numpy
 from sktorch._doctor import SkorchDoctor, SktorchDoctor
 from sktorch.cli import parse_args
 
@@ -165,8 +166,8 @@ class SliceDataset(Sequence):
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
         values = [self[i] for i in range(len(self))]
         if values and isinstance(values[0], torch.Tensor):
-            return torch.stack(values).numpy() if dtype is None else torch.stack(
-                values).numpy().astype(dtype)
+            array = tensor_to_numpy(torch.stack(values))  # bfloat16 rows as float32
+            return array if dtype is None else array.astype(dtype)
         return np.asarray(values, dtype=dtype)
 
     def _plain(self) -> bool:

@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from sktorch._data import numpy_if_tensor
 from sktorch._validation import check_X_y
 
 __all__ = ["loss_scoring"]
@@ -79,7 +80,7 @@ def loss_scoring(net: Any, X: Any, y: Any = None, sample_weight: Any = None) -> 
         values = values.numpy()
         if sample_weight is None:
             return values
-        weights = np.asarray(sample_weight, dtype=np.float64)
+        weights = np.asarray(numpy_if_tensor(sample_weight), dtype=np.float64)
         if reduction == "none":
             return values * weights
         return float((values * weights).sum() / weights.sum())

@@ -10,7 +10,7 @@ from __future__ import annotations
 import fnmatch
 import math
 from collections.abc import Iterator
-from numbers import Integral
+from numbers import Integral, Real
 from typing import Any, Callable, Union
 
 import torch
@@ -267,8 +267,9 @@ class ParamMapper(Callback):
     def initialize(self) -> ParamMapper:
         """Check ``at``: an epoch number from 1, or a callable (with no ``schedule``)."""
         at = self.at
-        if self.schedule is None and not callable(at) and (
-                not isinstance(at, Integral) or at < 1):
+        # A whole float (at=max_epochs / 2) acts as its int does: len(history) == 2.0.
+        whole = isinstance(at, Integral) or (isinstance(at, Real) and float(at).is_integer())
+        if self.schedule is None and not callable(at) and (not whole or at < 1):
             raise ValueError(
                 f"{type(self).__name__}(at={at!r}) never acts: at is the epoch to act at, "
                 "1 for the first epoch, or a callable at(net) -> bool."

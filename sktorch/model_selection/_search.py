@@ -15,6 +15,7 @@ from numbers import Integral
 from typing import Any
 
 import sklearn
+import torch
 from sklearn import model_selection as sk
 from sklearn.experimental import enable_halving_search_cv  # noqa: F401 - defines Halving*
 from sklearn.utils._param_validation import Interval, StrOptions
@@ -128,6 +129,8 @@ class _FusedSearchMixin:
 
         Parameters and return value are those of scikit-learn's ``fit``.
         """
+        if isinstance(y, torch.Tensor) and y.dtype == torch.bfloat16:
+            y = y.float()  # scikit-learn's stratified cv reads y with numpy, which has no bf16
         self._fuse_run = SearchRun(self, X, y, params)
         if self.verbose and self.verbose >= 1:
             self._fuse_run.progress = SearchProgress(type(self).__name__)
