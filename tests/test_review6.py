@@ -155,3 +155,49 @@ def test_a_search_of_a_classifier_on_bfloat16_labels_is_that_on_float32_labels(f
     np.testing.assert_allclose(as_bf16.cv_results_["mean_test_score"],
                                as_f32.cv_results_["mean_test_score"])
     np.testing.assert_array_equal(as_bf16.best_estimator_.classes_, [0.0, 1.0])
+
+
+def test_score_weighs_by_sample_weight_as_scikit_learn_does():
+    from sklearn.metrics import accuracy_score, r2_score
+
+    g = np.random.RandomState(1)
+    X = torch.as_tensor(g.randn(120, 3), dtype=torch.float32)
+    labels = (X[:, 0] + 0.8 * torch.as_tensor(g.randn(120), dtype=torch.float32) > 0).long()
+    targets = X.sum(dim=1) + 0.5 * torch.as_tensor(g.randn(120), dtype=torch.float32)
+    weights = g.uniform(0.0, 3.0, 120)
+    clf = NeuralNetClassifier(max_epochs=2, verbose=0, random_state=0).fit(X, labels)
+    reg = NeuralNetRegressor(max_epochs=2, verbose=0, random_state=0).fit(X, targets)
+    for net, metric, y in ((clf, accuracy_score, labels), (reg, r2_score, targets)):
+        pred = net.predict(X)
+        expected = metric(y.numpy(), pred, sample_weight=weights)
+        assert expected != pytest.approx(metric(y.numpy(), pred))  # the weights matter
+        for w in (weights, torch.as_tensor(weights), torch.as_tensor(weights).bfloat16()):
+            tol = 1e-2 if w.dtype == torch.bfloat16 else 1e-6
+            assert net.score(X, y, sample_weight=w) == pytest.approx(expected, abs=tol)
+
+
+def test_a_predefined_stream_with_a_length_validates_as_its_rows_do():
+    from torch.utils.data import IterableDataset
+
+    from sktorch.dataset import Dataset
+    from sktorch.helper import predefined_split
+
+    g = np.random.RandomState(2)
+    X = g.randn(80, 3).astype(np.float32)
+    y = X.sum(axis=1).astype(np.float32)
+
+    class Rows(IterableDataset):
+        def __len__(self):
+            return 20
+
+        def __iter__(self):
+            return iter((torch.as_tensor(X[i]), torch.as_tensor(y[i])) for i in range(20))
+
+    def fit(valid):
+        return NeuralNetRegressor(torch.nn.Linear, module__in_features=3,
+                                  module__out_features=1, max_epochs=2, verbose=0,
+                                  random_state=0, train_split=predefined_split(valid)).fit(X, y)
+
+    streamed, rows = fit(Rows()), fit(Dataset(X[:20], y[:20]))
+    np.testing.assert_allclose(streamed.history[:, "valid_loss"],
+                               rows.history[:, "valid_loss"], rtol=1e-6)
