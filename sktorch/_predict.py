@@ -13,10 +13,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from sktorch._data import move
+from sktorch._data import move, numpy_if_tensor
 from sktorch._validation import check_X_y
 
-__all__ = ["PredictMixin", "concat_batches", "first_output", "loss_input", "detach_output"]
+__all__ = ["PredictMixin", "TensorScoreMixin", "concat_batches", "first_output", "loss_input",
+           "detach_output"]
 
 
 _MERGE_EVERY = 64
@@ -156,3 +157,28 @@ class PredictMixin:
     def predict(self, X: Any) -> np.ndarray:
         """Predictions: ``predict_proba``'s output for ``NeuralNet``."""
         return self.predict_proba(X)
+
+
+class TensorScoreMixin:
+    """``score`` of scikit-learn's classifier and regressor mixins, for tensor targets.
+
+    Placed before ``ClassifierMixin`` / ``RegressorMixin``: tensors ``y`` and
+    ``sample_weight`` are read as numpy arrays (bfloat16 as float32, which numpy has
+    instead), as ``fit`` reads them, before scikit-learn's metric scores them.
+    """
+
+    def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
+        """The mixin's score of ``predict(X)`` against ``y``: mean accuracy, or R².
+
+        Examples
+        --------
+        >>> import torch
+        >>> from sktorch import NeuralNetRegressor
+        >>> X = torch.randn(40, 2)
+        >>> y = X.sum(dim=1).to(torch.bfloat16)
+        >>> net = NeuralNetRegressor(max_epochs=1, verbose=0).fit(X, y)
+        >>> isinstance(net.score(X, y), float)
+        True
+        """
+        return super().score(X, numpy_if_tensor(y),  # type: ignore[misc]
+                             sample_weight=numpy_if_tensor(sample_weight))

@@ -11,9 +11,9 @@ from sklearn.base import ClassifierMixin
 from sklearn.exceptions import DataConversionWarning
 from sklearn.utils.multiclass import check_classification_targets
 
-from sktorch._data import numpy_if_tensor, tensor_to_numpy, to_tensor
+from sktorch._data import tensor_to_numpy, to_tensor
 from sktorch._fit_data import check_classes
-from sktorch._predict import first_output, loss_input
+from sktorch._predict import TensorScoreMixin, first_output, loss_input
 from sktorch._state_metadata import reading, recording
 from sktorch._validation import check_tensor_dtype
 from sktorch._warnings import warn_user
@@ -120,7 +120,7 @@ def _single_output(y_pred: torch.Tensor) -> bool:
     return y_pred.ndim == 1 or (y_pred.ndim == 2 and y_pred.shape[1] == 1)
 
 
-class NeuralNetClassifier(ClassifierMixin, NeuralNet):
+class NeuralNetClassifier(TensorScoreMixin, ClassifierMixin, NeuralNet):
     """A torch module as a scikit-learn classifier.
 
     Labels may be of any type (ints, strings, floats 0./1.); ``predict`` returns them
@@ -349,24 +349,6 @@ class NeuralNetClassifier(ClassifierMixin, NeuralNet):
         """Predicted labels, taken from ``classes_``."""
         self.check_is_fitted()
         return _labels_of(self, self.predict_proba(X).argmax(axis=1))
-
-    def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
-        """Mean accuracy of ``predict(X)`` against the labels ``y``.
-
-        Tensors ``y`` and ``sample_weight`` are read as numpy arrays, bfloat16 ones as
-        float32 (numpy has none), as ``fit`` reads them.
-
-        Examples
-        --------
-        >>> import torch
-        >>> from sktorch import NeuralNetClassifier
-        >>> X = torch.randn(40, 2)
-        >>> y = (X[:, 0] > 0).to(torch.bfloat16)
-        >>> net = NeuralNetClassifier(max_epochs=1, verbose=0).fit(X, y)
-        >>> 0.0 <= net.score(X, y) <= 1.0
-        True
-        """
-        return super().score(X, numpy_if_tensor(y), sample_weight=numpy_if_tensor(sample_weight))
 
 
 def _classes_json(classes: Any) -> str | None:

@@ -11,8 +11,8 @@ from sklearn.utils.validation import check_array
 
 from sktorch import _builtin, _state_metadata
 from sktorch._builtin import to_loss_units
-from sktorch._data import numpy_if_tensor, to_tensor
-from sktorch._predict import first_output, loss_input
+from sktorch._data import to_tensor
+from sktorch._predict import TensorScoreMixin, first_output, loss_input
 from sktorch.net import NeuralNet
 
 __all__ = ["NeuralNetRegressor"]
@@ -36,7 +36,7 @@ class _Unavailable:
                              f"{self.reason}.")
 
 
-class NeuralNetRegressor(RegressorMixin, NeuralNet):
+class NeuralNetRegressor(TensorScoreMixin, RegressorMixin, NeuralNet):
     """A torch module as a scikit-learn regressor.
 
     y may be 1-D or 2-D; float64 becomes float32. A 1-D y with a module of one
@@ -165,24 +165,6 @@ class NeuralNetRegressor(RegressorMixin, NeuralNet):
         if getattr(self, "_y_ndim", 2) == 1 and y_pred.ndim == 2 and y_pred.shape[1] == 1:
             y_pred = y_pred[:, 0]
         return y_pred if dtype is None else y_pred.astype(dtype, copy=False)
-
-    def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
-        """R² of ``predict(X)`` against the targets ``y``.
-
-        Tensors ``y`` and ``sample_weight`` are read as numpy arrays, bfloat16 ones as
-        float32 (numpy has none), as ``fit`` reads them.
-
-        Examples
-        --------
-        >>> import torch
-        >>> from sktorch import NeuralNetRegressor
-        >>> X = torch.randn(40, 2)
-        >>> y = X.sum(dim=1).to(torch.bfloat16)
-        >>> net = NeuralNetRegressor(max_epochs=1, verbose=0).fit(X, y)
-        >>> isinstance(net.score(X, y), float)
-        True
-        """
-        return super().score(X, numpy_if_tensor(y), sample_weight=numpy_if_tensor(sample_weight))
 
 
 _TORCH_FLOATS = {torch.float16: np.float16, torch.float32: np.float32,
