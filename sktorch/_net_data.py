@@ -238,6 +238,7 @@ def _split_hint(split: ValidSplit, n_samples: int, exc: Exception) -> str:
         "validation, or a smaller cv, e.g. train_split=ValidSplit(2) or ValidSplit(0.5)."
     )
 
+
 def _check_valid_targets(dataset_train: Any, dataset_valid: Any) -> None:
     """Refuse validation rows without targets when the training rows have them."""
     if getattr(dataset_train, "y", None) is None or not _has_no_targets(dataset_valid):
