@@ -6,14 +6,13 @@ which holds every bfloat16 value exactly. float8 tensors cannot be summed or com
 the CPU: they are refused with an error that says what to do.
 """
 
-import re
-
 import numpy as np
 import pytest
 import torch
 
 from sktorch import NeuralNetClassifier, NeuralNetRegressor
 from sktorch.utils import to_numpy
+from tests._exact import raises_exactly
 
 rng = np.random.RandomState(0)
 X = torch.as_tensor(rng.randn(80, 3), dtype=torch.float32)
@@ -75,11 +74,9 @@ def test_float8_x_and_y_are_refused_with_what_to_do(dtype):
     message = ("{what} is a {dtype} tensor; sktorch cannot check or train on float8 data. "
                "Convert it first, e.g. {what}.float() (set the training precision with "
                "precision='bf16' or '16-mixed').")
-    with pytest.raises(TypeError, match="^" + re.escape(
-            message.format(what="X", dtype=dtype)) + "$"):
+    with raises_exactly(TypeError, message.format(what="X", dtype=dtype)):
         _reg().fit(X.to(dtype), Y)
-    with pytest.raises(TypeError, match="^" + re.escape(
-            message.format(what="y", dtype=dtype)) + "$"):
+    with raises_exactly(TypeError, message.format(what="y", dtype=dtype)):
         _reg().fit(X, Y.to(dtype))
 
 

@@ -12,6 +12,7 @@ from sklearn.exceptions import DataConversionWarning
 
 from sktorch import NeuralNetClassifier
 from sktorch.toy import MLPModule
+from tests._exact import raises_exactly
 
 X4 = np.random.RandomState(0).randn(60, 4).astype(np.float32)
 
@@ -25,7 +26,7 @@ def test_refused_load_says_both_ways_out_and_that_nothing_was_loaded(tmp_path):
                "classes=[5, 7]: loading them would give each output another label. Set "
                "classes=None (the file's classes are then used) or the file's classes. "
                "Nothing was loaded.")
-    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+    with raises_exactly(ValueError, message):
         other.load_params(f_params=tmp_path / "w.pt")
 
 
@@ -45,7 +46,7 @@ def test_a_training_part_without_weight_is_named_with_the_three_ways_out():
                "validate on other data with train_split=predefined_split(dataset), or pass "
                "train_split=None.")
     net = NeuralNetRegressor(max_epochs=1, verbose=0, random_state=0, train_split=split)
-    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+    with raises_exactly(ValueError, message):
         net.fit(X, y, sample_weight=weights)
 
 
@@ -288,7 +289,7 @@ def test_partial_fit_on_a_trimmed_net_says_what_it_cannot_do_and_the_way_out():
                "optimizer, callbacks and history, so it cannot partial_fit. Call fit() to "
                "train anew (it rebuilds them), or keep an untrimmed copy to continue "
                "training (e.g. copy.deepcopy(net) before trimming).")
-    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+    with raises_exactly(ValueError, message):
         net.partial_fit(X4, X4[:, :1])
 
 

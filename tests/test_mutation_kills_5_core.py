@@ -12,6 +12,8 @@ import numpy as np
 import pytest
 import torch
 
+from tests._exact import exactly, raises_exactly
+
 X3 = np.random.RandomState(0).randn(40, 3).astype(np.float32)
 Y3 = X3.sum(axis=1)
 
@@ -109,7 +111,7 @@ def test_a_history_value_json_cannot_hold_is_named_with_its_key_and_type(tmp_pat
     message = ("the history['tags'] holds Fraction(1, 3) of type Fraction, which cannot be "
                "saved as JSON. Record plain numbers, strings, bools, lists or dicts (numpy "
                "and torch values are converted), e.g. history.record(key, float(value)).")
-    with pytest.raises(TypeError, match=f"^{re.escape(message)}$"):
+    with raises_exactly(TypeError, message):
         net.save_params(f_history=tmp_path / "h.json")
 
 
@@ -174,7 +176,7 @@ def test_a_damaged_checkpoint_manifest_says_how_to_start_afresh(tmp_path):
     message = (f"The checkpoint manifest {tmp_path / 'manifest.json'} is damaged or not a "
                "sktorch manifest. Delete it (and the .sktorch folder beside it) to start "
                "afresh.")
-    with pytest.raises(CheckpointError, match=f"^{re.escape(message)}$"):
+    with raises_exactly(CheckpointError, message):
         NeuralNetRegressor(verbose=0).initialize().load_params(checkpoint=cp)
 
 
@@ -207,7 +209,7 @@ def test_a_split_too_fine_for_the_data_says_how_to_fix_it():
                "train_split=None to train on all samples without validation, or a smaller "
                "cv, e.g. train_split=ValidSplit(2) or ValidSplit(0.5).")
     net = NeuralNetRegressor(max_epochs=1, verbose=0, train_split=ValidSplit(5))
-    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+    with raises_exactly(ValueError, message):
         net.fit(X3[:3], Y3[:3])
 
 
@@ -221,7 +223,7 @@ def test_a_class_index_loss_on_the_builtin_mlp_names_the_loss_to_use():
                "NeuralNetClassifier() with its default loss), which sizes the outputs from "
                "the classes and predicts labels; or pass module__output_units=<number of "
                "classes>.")
-    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+    with raises_exactly(ValueError, message):
         net.fit(X3, (Y3 > 0).astype(np.int64))
 
 
@@ -355,7 +357,7 @@ def test_resuming_a_checkpoint_on_y_of_other_dimensions_is_refused(tmp_path):
                "data (y dimensions: 1 there, 2 in this fit). Resuming would give each "
                "output (or input) another meaning. Use another checkpoint directory "
                "(dirname=...) for this data, or fit the data the checkpoint was trained on.")
-    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+    with raises_exactly(ValueError, message):
         make().fit(X3, Y3[:, None])
 
 
@@ -372,7 +374,7 @@ def test_loading_weights_into_an_unsized_builtin_mlp_says_how_to_size_it(tmp_pat
                "net.initialize_like(fitted_net) with the net the weights come from, or fit "
                "the net first (e.g. net.fit(X, y) on data of the same shape), or load a "
                "Checkpoint (load_params(checkpoint=cp)), which records the sizes.")
-    with pytest.raises(NotInitializedError, match=f"^{re.escape(message)}$"):
+    with raises_exactly(NotInitializedError, message):
         net.load_params(f_params=tmp_path / "w.pt")
 
 
@@ -384,7 +386,7 @@ def test_loading_an_optimizer_into_a_trimmed_net_says_what_to_do(tmp_path):
     net.trim_for_prediction()
     message = ("This net has no optimizer to load into: trim_for_prediction() dropped it. "
                "Call initialize_optimizer() first, or load only the weights.")
-    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+    with raises_exactly(ValueError, message):
         net.load_params(f_optimizer=tmp_path / "o.pt")
 
 
@@ -405,7 +407,7 @@ def test_saving_the_optimizer_with_safetensors_is_refused_with_the_way_out(tmp_p
     net = NeuralNetRegressor(max_epochs=1, verbose=0, random_state=0).fit(X3, Y3)
     message = ("The optimizer's state cannot be saved with safetensors; save it with "
                "use_safetensors=False (torch format, loaded with weights_only=True).")
-    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+    with raises_exactly(ValueError, message):
         net.save_params(f_optimizer=tmp_path / "o.st", use_safetensors=True)
 
 
@@ -420,7 +422,7 @@ def test_the_doctor_on_a_trimmed_net_says_it_cannot_train():
                "optimizer, callbacks and history, so it cannot partial_fit. Call fit() to "
                "train anew (it rebuilds them), or keep an untrimmed copy to continue "
                "training (e.g. copy.deepcopy(net) before trimming).")
-    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+    with raises_exactly(ValueError, message):
         SktorchDoctor(net).fit(X3, Y3)
     np.testing.assert_array_equal(net.predict(X3), before)  # untouched: it still predicts
 
@@ -457,7 +459,7 @@ def test_an_empty_file_of_an_extra_part_names_the_part(tmp_path):
                "probably written by a process that was killed, or truncated; save it again "
                "(or load a checkpoint through net.load_params(checkpoint=cp), which "
                "verifies files).")
-    with pytest.raises(CheckpointError, match=f"^{re.escape(message)}$"):
+    with raises_exactly(CheckpointError, message):
         net.load_params(f_extra=path)
 
 
@@ -479,7 +481,7 @@ def test_saving_the_optimizer_of_a_trimmed_net_says_what_to_save(tmp_path):
     net.trim_for_prediction()
     message = ("This net has no optimizer to save: trim_for_prediction() dropped it. Save "
                "only what predicting needs (f_params=...), or save before trimming.")
-    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+    with raises_exactly(ValueError, message):
         net.save_params(f_optimizer=tmp_path / "o.pt")
 
 
@@ -491,7 +493,7 @@ def test_saving_an_unknown_part_lists_the_parts_that_can_be_saved(tmp_path):
                "attribute. Attributes that can be saved: ['criterion_', 'module_', "
                "'optimizer_']; name them f_<name> without the trailing underscore (f_params "
                "is module_, e.g. f_module2 for module2_).")
-    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+    with raises_exactly(ValueError, message):
         net.save_params(f_foo=tmp_path / "foo.pt")
 
 
@@ -519,7 +521,7 @@ def test_unpickling_a_net_of_another_sktorch_version_warns_what_to_do():
                f"{__version__}; if it misbehaves, re-train it or load its weights with "
                "load_params.")
     restored = NeuralNetRegressor.__new__(NeuralNetRegressor)
-    with pytest.warns(VersionMismatchWarning, match=f"^{re.escape(message)}$"):
+    with pytest.warns(VersionMismatchWarning, match=exactly(message)):
         restored.__setstate__(state)
     np.testing.assert_array_equal(restored.predict(X3), net.predict(X3))
 
@@ -592,5 +594,5 @@ def test_predicting_before_fit_says_to_fit_first():
 
     message = ("This NeuralNetRegressor is not initialized yet; call fit (or initialize) "
                "before using it.")
-    with pytest.raises(NotInitializedError, match=f"^{re.escape(message)}$"):
+    with raises_exactly(NotInitializedError, message):
         NeuralNetRegressor(verbose=0).predict(X3)

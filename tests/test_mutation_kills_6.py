@@ -5,7 +5,6 @@ the classifier).
 Each test names the behaviour a user relies on, and builds everything it uses.
 """
 
-import re
 import warnings
 
 import numpy as np
@@ -17,6 +16,7 @@ import sktorch.net
 from sktorch import NeuralNet, NeuralNetClassifier, NeuralNetRegressor
 from sktorch.callbacks import Callback
 from sktorch.toy import MLPModule
+from tests._exact import raises_exactly
 
 
 def _regression(n=64, features=4, seed=0):
@@ -36,7 +36,7 @@ def test_a_net_without_a_loss_says_which_loss_to_pass():
     message = ("NeuralNet needs a loss: pass criterion=torch.nn.MSELoss (or another loss "
                "class), or use NeuralNetClassifier / NeuralNetRegressor, which have "
                "defaults.")
-    with pytest.raises(ValueError, match="^" + re.escape(message) + "$"):
+    with raises_exactly(ValueError, message):
         net.initialize()
 
 
@@ -184,7 +184,7 @@ def test_the_builtin_model_rejects_a_list_of_arrays_with_a_clear_message():
     message = ("The built-in MLP (module=None) takes one array of features, but X is a "
                "list of 2 arrays. Pass module=YourModule whose forward takes that list, or "
                "give X as one 2-d array (e.g. np.hstack of the arrays).")
-    with pytest.raises(TypeError, match="^" + re.escape(message) + "$"):
+    with raises_exactly(TypeError, message):
         net.fit([X[:, :2], X[:, 2:]], y)
 
 
@@ -262,7 +262,7 @@ def test_targets_with_nan_are_refused_with_what_to_do():
     message = "Input y contains NaN or infinity; drop or impute those rows."
     net = NeuralNet(torch.nn.Linear, module__in_features=4, module__out_features=1,
                     criterion=torch.nn.MSELoss, max_epochs=1, verbose=0)
-    with pytest.raises(ValueError, match="^" + re.escape(message) + "$"):
+    with raises_exactly(ValueError, message):
         net.fit(X, y.reshape(-1, 1))
 
 

@@ -1,6 +1,5 @@
 """``at`` of ParamMapper and its subclasses: an epoch number from 1, or a callable."""
 
-import re
 
 import numpy as np
 import pytest
@@ -8,6 +7,7 @@ import torch
 
 from sktorch import NeuralNetRegressor
 from sktorch.callbacks import Freezer, Initializer, ParamMapper
+from tests._exact import raises_exactly
 
 rng = np.random.RandomState(0)
 X = rng.randn(32, 3).astype(np.float32)
@@ -29,7 +29,7 @@ def _fit(callback):
 def test_an_at_that_is_no_epoch_number_is_refused_at_fit(callback, shown):
     message = (f"{shown} never acts: at is the epoch to act at, 1 for the first epoch, or a "
                "callable at(net) -> bool.")
-    with pytest.raises(ValueError, match="^" + re.escape(message) + "$"):
+    with raises_exactly(ValueError, message):
         _fit(callback)
 
 

@@ -1,6 +1,5 @@
 """A predefined validation Dataset without targets, for a net that trains on targets."""
 
-import re
 
 import numpy as np
 import pytest
@@ -8,6 +7,7 @@ import pytest
 from sktorch import NeuralNetClassifier, NeuralNetRegressor
 from sktorch.dataset import Dataset
 from sktorch.helper import predefined_split
+from tests._exact import raises_exactly
 
 rng = np.random.RandomState(0)
 X = rng.randn(60, 3).astype(np.float32)
@@ -25,7 +25,7 @@ def test_a_validation_dataset_without_y_is_refused_with_what_to_do(cls, y):
     net.fit(X, y)
     before = net.predict(X)
     net.set_params(train_split=predefined_split(Dataset(X[:20])))
-    with pytest.raises(ValueError, match="^" + re.escape(MESSAGE) + "$"):
+    with raises_exactly(ValueError, MESSAGE):
         net.fit(X, y)
     np.testing.assert_array_equal(net.predict(X), before)  # the fitted net is kept
     assert len(net.history) == 2

@@ -11,6 +11,7 @@ import torch
 from sklearn.model_selection import cross_val_score
 
 from sktorch import NeuralNetClassifier, NeuralNetRegressor
+from tests._exact import exactly
 
 rng = np.random.RandomState(0)
 X = torch.as_tensor(rng.randn(80, 3), dtype=torch.float32)
@@ -68,12 +69,10 @@ FLOAT8 = [torch.float8_e4m3fn, torch.float8_e5m2]
 
 
 def _float8_message(what, dtype):
-    import re
-
-    return "^" + re.escape(
+    return exactly(
         f"{what} is a {dtype} tensor; sktorch cannot check or train on float8 data. Convert "
         f"it first, e.g. {what}.float() (set the training precision with precision='bf16' "
-        "or '16-mixed').") + "$"
+        "or '16-mixed').")
 
 
 @pytest.mark.parametrize("dtype", FLOAT8)
